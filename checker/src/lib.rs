@@ -1,0 +1,16 @@
+//! ballot-checker: decides whether a ballot run was consistent.
+//!
+//! # Layout
+//!
+//! - [`format`]: the store's record formats (`history.jsonl`, `messages.jsonl`,
+//!   `nemesis.jsonl`, `snapshots.jsonl`) as typed records.
+//! - [`verdict`]: `results.json`: validity, per-checker results, violations with evidence.
+//! - [`history`]: pairing invocations with completions into operations.
+//! - [`import`]: readers for Jepsen (etcd) and Porcupine (kv) logs.
+//! - [`models`]: sequential specifications (write-once, register, cas-register, kv).
+//! - [`linear`]: the linearizability checkers (fast write-once path, general WGL search).
+//! - [`invariants`]: Paxos safety invariants on the message log, one module each.
+//! - [`run`]: checks a whole run folder and produces `results.json`.
+
+pub mod format;
+pub mod verdict;

@@ -1,0 +1,1 @@
+//! ballot: the harness library behind the `ballot` command.

@@ -1,0 +1,2 @@
+//! `ballot`: the command-line entry point.
+fn main() {}

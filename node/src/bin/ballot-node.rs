@@ -1,0 +1,2 @@
+//! `ballot-node`: serves acceptor protocol v1 over HTTP.
+fn main() {}

@@ -1,0 +1,260 @@
+//! Wire types of the acceptor protocol v1 (see `docs/protocol.md`).
+//!
+//! Every request and reply body that crosses HTTP between a proposer and an
+//! acceptor is one of these types. They are shared by the node, the
+//! proposer, the harness's proxy and the checker, so the format lives in
+//! exactly one place.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest key accepted, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Largest value accepted, in bytes of UTF-8.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Largest request body the node reads before answering 400.
+pub const MAX_BODY_BYTES: usize = MAX_VALUE_BYTES + MAX_KEY_BYTES + 1024;
+
+/// Path of the phase-1 request.
+pub const PREPARE_PATH: &str = "/v1/prepare";
+/// Path of the phase-2 request.
+pub const ACCEPT_PATH: &str = "/v1/accept";
+/// Path of the learner notification.
+pub const LEARN_PATH: &str = "/v1/learn";
+/// Path of the state dump (read-only, used by the harness's side channel).
+pub const STATE_PATH: &str = "/v1/state";
+/// Path of the liveness probe.
+pub const HEALTH_PATH: &str = "/v1/health";
+
+/// Header a ballot client puts on every request: its process id, so the
+/// proxy can attribute each message to the operation that caused it.
+pub const PROCESS_HEADER: &str = "x-ballot-process";
+
+/// Node identifier, as given by `--id`. The harness numbers nodes 0..n.
+pub type NodeId = u64;
+
+/// A proposal number: ordered by `round`, then by `proposer`.
+///
+/// The derived `Ord` compares fields in declaration order, which is exactly
+/// the protocol's order. `Option<Ballot>` orders `None` ("no ballot") below
+/// every real ballot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ballot {
+    /// Round number; every real ballot has `round >= 1`.
+    pub round: u64,
+    /// Proposer id, unique per client process, so ballots are unique.
+    pub proposer: u64,
+}
+
+impl Ballot {
+    /// Builds a ballot from its round and proposer id.
+    pub const fn new(round: u64, proposer: u64) -> Self {
+        Ballot { round, proposer }
+    }
+}
+
+impl std::fmt::Display for Ballot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.round, self.proposer)
+    }
+}
+
+/// A proposal an acceptor has accepted: the ballot and its value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Accepted {
+    /// Ballot of the accepted proposal.
+    pub ballot: Ballot,
+    /// Value of the accepted proposal.
+    pub value: String,
+}
+
+/// Body of `POST /v1/prepare`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareRequest {
+    /// The Paxos instance.
+    pub key: String,
+    /// The ballot the proposer asks the acceptor to promise.
+    pub ballot: Ballot,
+}
+
+/// Reply to a prepare: granted or not, the current promise, and the
+/// highest-ballot proposal this acceptor has accepted for the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepareReply {
+    /// Whether the promise was given.
+    pub ok: bool,
+    /// The acceptor's promise after handling the request.
+    pub promised: Ballot,
+    /// The highest-ballot proposal accepted so far, if any.
+    pub accepted: Option<Accepted>,
+}
+
+/// Body of `POST /v1/accept`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRequest {
+    /// The Paxos instance.
+    pub key: String,
+    /// The proposal's ballot.
+    pub ballot: Ballot,
+    /// The proposal's value.
+    pub value: String,
+}
+
+/// Reply to an accept: granted or not, and the current promise.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptReply {
+    /// Whether the proposal was accepted.
+    pub ok: bool,
+    /// The acceptor's promise after handling the request.
+    pub promised: Ballot,
+}
+
+/// Body of `POST /v1/learn`: a proposer tells the node a value was chosen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnRequest {
+    /// The Paxos instance.
+    pub key: String,
+    /// The ballot at which the value was chosen.
+    pub ballot: Ballot,
+    /// The chosen value.
+    pub value: String,
+}
+
+/// Reply to a learn that was recorded (or was already known).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnReply {
+    /// Always `true` on status 200.
+    pub ok: bool,
+}
+
+/// One key's acceptor state, as `GET /v1/state` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceState {
+    /// Highest ballot promised (or accepted), if any.
+    pub promised: Option<Ballot>,
+    /// Highest-ballot proposal accepted, if any.
+    pub accepted: Option<Accepted>,
+    /// Value a learn request told this node was chosen, if any.
+    pub learned: Option<String>,
+}
+
+/// Body of `GET /v1/state`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateReply {
+    /// The node's `--id`.
+    pub node: NodeId,
+    /// Every key the node has state for.
+    pub instances: BTreeMap<String, InstanceState>,
+}
+
+/// Body of `GET /v1/health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReply {
+    /// The node's `--id`.
+    pub node: NodeId,
+    /// Always `true` when the node serves.
+    pub ok: bool,
+}
+
+/// Body of every 4xx/5xx reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// What was wrong, for a person.
+    pub error: String,
+}
+
+/// Why a key or value is not acceptable on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// The key is the empty string.
+    #[error("key must not be empty")]
+    EmptyKey,
+    /// The key is longer than [`MAX_KEY_BYTES`].
+    #[error("key is {0} bytes, more than the limit of {MAX_KEY_BYTES}")]
+    KeyTooLong(usize),
+    /// The value is longer than [`MAX_VALUE_BYTES`].
+    #[error("value is {0} bytes, more than the limit of {MAX_VALUE_BYTES}")]
+    ValueTooLong(usize),
+    /// The ballot has round 0, which no real ballot has.
+    #[error("ballot round must be at least 1")]
+    ZeroRound,
+}
+
+/// Checks a key against the protocol's limits.
+pub fn validate_key(key: &str) -> Result<(), InputError> {
+    if key.is_empty() {
+        return Err(InputError::EmptyKey);
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(InputError::KeyTooLong(key.len()));
+    }
+    Ok(())
+}
+
+/// Checks a value against the protocol's limits.
+pub fn validate_value(value: &str) -> Result<(), InputError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(InputError::ValueTooLong(value.len()));
+    }
+    Ok(())
+}
+
+/// Checks that a ballot is a real one (round >= 1).
+pub fn validate_ballot(ballot: Ballot) -> Result<(), InputError> {
+    if ballot.round == 0 {
+        return Err(InputError::ZeroRound);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ballots_order_by_round_then_proposer() {
+        assert!(Ballot::new(1, 9) < Ballot::new(2, 0));
+        assert!(Ballot::new(2, 1) < Ballot::new(2, 2));
+        assert_eq!(Ballot::new(3, 3), Ballot::new(3, 3));
+        assert!(None < Some(Ballot::new(1, 0)));
+    }
+
+    #[test]
+    fn wire_shapes_match_the_protocol() {
+        let reply = PrepareReply {
+            ok: true,
+            promised: Ballot::new(5, 2),
+            accepted: Some(Accepted {
+                ballot: Ballot::new(1, 1),
+                value: "v".into(),
+            }),
+        };
+        assert_eq!(
+            serde_json::to_string(&reply).unwrap(),
+            r#"{"ok":true,"promised":{"round":5,"proposer":2},"accepted":{"ballot":{"round":1,"proposer":1},"value":"v"}}"#
+        );
+        let state = InstanceState::default();
+        assert_eq!(
+            serde_json::to_string(&state).unwrap(),
+            r#"{"promised":null,"accepted":null,"learned":null}"#
+        );
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        assert_eq!(validate_key(""), Err(InputError::EmptyKey));
+        assert!(validate_key(&"k".repeat(MAX_KEY_BYTES)).is_ok());
+        assert_eq!(
+            validate_key(&"k".repeat(MAX_KEY_BYTES + 1)),
+            Err(InputError::KeyTooLong(MAX_KEY_BYTES + 1))
+        );
+        assert!(validate_value("").is_ok());
+        assert!(validate_value(&"v".repeat(MAX_VALUE_BYTES)).is_ok());
+        assert!(validate_value(&"v".repeat(MAX_VALUE_BYTES + 1)).is_err());
+        assert_eq!(validate_ballot(Ballot::new(0, 1)), Err(InputError::ZeroRound));
+    }
+}

@@ -1,0 +1,1 @@
+//! ballot-workloads: operation generators and scripted scenarios.
