@@ -1,1 +1,27 @@
 //! ballot: the harness library behind the `ballot` command.
+//!
+//! # Layout
+//!
+//! - [`clock`]: the run's monotonic clock (nanoseconds since the test began).
+//! - [`cluster`]: node processes: start, health, kill, pause, resume, restart, reap.
+//! - [`links`]: link behaviours (pass, cut, drop, delay, duplicate) as pure data.
+//! - [`partition`]: partition shapes (halves, isolate one, ring, bridge, one-way) as pure functions.
+//! - [`proxy`]: the proxy mesh: one listener per directed link, recording `messages.jsonl`.
+//! - [`nemesis`]: the seeded fault schedule and the code that applies and heals faults.
+//! - [`store`]: run folders, JSONL writers, `test.json`, `store/latest`.
+//! - [`clients`]: client processes that run workload ops as proposers and record the history.
+//! - [`runner`]: one whole `ballot test` run, from start to verdict.
+//! - [`cli`]: flags and subcommands.
+//! - [`report`]: `report.html`, plots, `junit.xml`, step summary, `ballot serve`.
+
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod cluster;
+pub mod links;
+pub mod nemesis;
+pub mod partition;
+pub mod proxy;
+pub mod report;
+pub mod runner;
+pub mod store;
