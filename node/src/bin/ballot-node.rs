@@ -1,2 +1,99 @@
-//! `ballot-node`: serves acceptor protocol v1 over HTTP.
-fn main() {}
+//! `ballot-node`: serves acceptor protocol v1 over HTTP (see `docs/protocol.md`).
+//!
+//! Thin wrapper: parses flags, sets up logging to stderr, recovers the log,
+//! binds the listener, prints `listening on ADDR` to stderr and serves until
+//! SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ballot_node::bugs::{BugSet, NodeBug};
+use ballot_node::server::{Node, ServerConfig};
+use ballot_node::storage::DEFAULT_COMPACT_BYTES;
+use clap::Parser;
+
+/// A durable Basic Paxos acceptor over HTTP (acceptor protocol v1).
+#[derive(Debug, Parser)]
+#[command(name = "ballot-node", version)]
+struct Args {
+    /// This node's id, reported by /v1/state and /v1/health.
+    #[arg(long)]
+    id: u64,
+    /// Address to listen on (use loopback).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    listen: SocketAddr,
+    /// Directory of the durable log; created if missing. Reuse it on restart.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Run with a deliberate bug (repeatable or comma-separated). One of:
+    /// reply-before-durable, memory-only, promise-only, accept-below-promise,
+    /// accept-keeps-promise, prepare-reports-first.
+    #[arg(long = "bug", value_name = "NAME", value_delimiter = ',')]
+    bugs: Vec<NodeBug>,
+    /// Compact the log once it grows past this many bytes.
+    #[arg(long, default_value_t = DEFAULT_COMPACT_BYTES, hide = true)]
+    compact_bytes: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ballot-node: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ballot-node: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        node_id: args.id,
+        data_dir: args.data_dir,
+        bugs: BugSet::of(&args.bugs),
+        compact_bytes: args.compact_bytes,
+    };
+    let node = Node::open(config)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    eprintln!("listening on {addr}");
+    node.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot handle SIGTERM");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+}
