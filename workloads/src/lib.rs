@@ -2,10 +2,17 @@
 //!
 //! # Layout
 //!
-//! - [`op`]: the operations a client performs (propose, read) and their outcomes.
+//! - [`op`]: the operations a client performs (propose, read), their outcomes,
+//!   unique values, process ids and the per-step seeded random stream.
+//! - [`generator`]: the [`Generator`] trait every workload implements, and
+//!   [`WorkloadSpec`] that builds one from `ballot test`'s flags.
 //! - [`register`]: one key, every client proposes, some reads (maximum contention).
 //! - [`kv`]: many write-once keys with a rolling window of hot keys.
 
+pub mod generator;
 pub mod kv;
 pub mod op;
 pub mod register;
+
+pub use generator::{ConfigError, Generator, WorkloadKind, WorkloadSpec};
+pub use op::{Op, Outcome, F};
