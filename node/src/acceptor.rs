@@ -309,12 +309,32 @@ mod tests {
         })
     }
 
+    /// promised, accepted, request ballot; expected ok, promised, accepted, whether it records.
+    type PrepareRow = (
+        Option<Ballot>,
+        Option<Accepted>,
+        Ballot,
+        bool,
+        Ballot,
+        Option<Accepted>,
+        bool,
+    );
+    /// promised, accepted, request ballot; expected ok, promised, accepted afterwards.
+    type AcceptRow = (
+        Option<Ballot>,
+        Option<Accepted>,
+        Ballot,
+        bool,
+        Ballot,
+        Option<Accepted>,
+    );
+
     #[test]
     fn prepare_rules() {
         // (promised, accepted, request) -> (ok, reply.promised, reply.accepted, new promise, record?)
         let a37 = Some(acc(b(3, 7), "x"));
-        #[allow(clippy::type_complexity)]
-        let table: Vec<(Option<Ballot>, Option<Accepted>, Ballot, bool, Ballot, Option<Accepted>, bool)> = vec![
+        #[rustfmt::skip]
+        let table: Vec<PrepareRow> = vec![
             // no ballot yet: granted, recorded
             (None, None, b(1, 1), true, b(1, 1), None, true),
             // higher ballot: granted, reports the accepted proposal
@@ -344,11 +364,19 @@ mod tests {
             );
             assert_eq!(
                 ch,
-                if records { change(Some(ballot), None) } else { None },
+                if records {
+                    change(Some(ballot), None)
+                } else {
+                    None
+                },
                 "row {i}"
             );
             assert_eq!(state(&a).promised, Some(reply_promised), "row {i}");
-            assert_eq!(state(&a).accepted, accepted, "row {i}: prepare never changes accepted");
+            assert_eq!(
+                state(&a).accepted,
+                accepted,
+                "row {i}: prepare never changes accepted"
+            );
         }
     }
 
@@ -356,8 +384,8 @@ mod tests {
     fn accept_rules() {
         // (promised, accepted, request ballot) -> (ok, reply.promised, new accepted)
         let a37 = Some(acc(b(3, 7), "x"));
-        #[allow(clippy::type_complexity)]
-        let table: Vec<(Option<Ballot>, Option<Accepted>, Ballot, bool, Ballot, Option<Accepted>)> = vec![
+        #[rustfmt::skip]
+        let table: Vec<AcceptRow> = vec![
             // no ballot yet: granted, and accepting raises the promise
             (None, None, b(1, 1), true, b(1, 1), Some(acc(b(1, 1), "v"))),
             // equal to the promise (accept after its own prepare): granted
@@ -563,7 +591,11 @@ mod tests {
         for bug in NodeBug::ALL {
             let mut a = with_state(None, None, BugSet::of(&[bug]));
             let mut correct = Acceptor::default();
-            assert_eq!(prepare(&mut a, b(1, 1)), prepare(&mut correct, b(1, 1)), "{bug}");
+            assert_eq!(
+                prepare(&mut a, b(1, 1)),
+                prepare(&mut correct, b(1, 1)),
+                "{bug}"
+            );
             assert_eq!(
                 accept(&mut a, b(1, 1), "v"),
                 accept(&mut correct, b(1, 1), "v"),

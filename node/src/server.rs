@@ -37,8 +37,8 @@ use tokio::sync::watch;
 use crate::acceptor::{Acceptor, Change};
 use crate::bugs::{BugSet, NodeBug};
 use crate::protocol::{
-    self, AcceptRequest, ErrorReply, HealthReply, LearnReply, LearnRequest, NodeId,
-    PrepareRequest, StateReply, MAX_BODY_BYTES,
+    self, AcceptRequest, ErrorReply, HealthReply, LearnReply, LearnRequest, NodeId, PrepareRequest,
+    StateReply, MAX_BODY_BYTES,
 };
 use crate::storage::{Seq, Storage, StorageConfig, StorageError, WriteFailed};
 
@@ -294,7 +294,10 @@ async fn accept(State(app): State<Arc<App>>, body: Body) -> Response {
             // BUG promise-only: only the promise goes to the log; the
             // accepted proposal lives in memory alone.
             change = change
-                .map(|c| Change { accepted: None, ..c })
+                .map(|c| Change {
+                    accepted: None,
+                    ..c
+                })
                 .filter(|c| !c.is_empty());
         }
         (reply, change)

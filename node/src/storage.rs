@@ -355,11 +355,7 @@ impl Writer {
             let closing = {
                 let mut q = lock(&self.shared.queue);
                 while q.pending.is_empty() && !q.closing {
-                    q = self
-                        .shared
-                        .wake
-                        .wait(q)
-                        .unwrap_or_else(|e| e.into_inner());
+                    q = self.shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
                 }
                 q.closing
             };
@@ -384,7 +380,8 @@ impl Writer {
             if let Err(e) = self.write_batch(&batch) {
                 tracing::error!(file = %self.path.display(), error = %e, "log write failed");
                 let msg = format!("writing {}: {e}", self.path.display());
-                self.status.send_replace(Status::Failed(WriteFailed(msg.into())));
+                self.status
+                    .send_replace(Status::Failed(WriteFailed(msg.into())));
                 return;
             }
             self.status.send_replace(Status::Durable(last));
@@ -392,7 +389,8 @@ impl Writer {
                 if let Err(e) = self.compact() {
                     tracing::error!(dir = %self.dir.display(), error = %e, "compaction failed");
                     let msg = format!("compacting {}: {e}", self.path.display());
-                    self.status.send_replace(Status::Failed(WriteFailed(msg.into())));
+                    self.status
+                        .send_replace(Status::Failed(WriteFailed(msg.into())));
                     return;
                 }
             }
@@ -493,7 +491,10 @@ pub fn decode_log(bytes: &[u8]) -> Result<Decoded, (u64, String)> {
                 // reached the disk: a torn tail, not damage.
                 return torn(at, changes);
             }
-            return Err((at as u64, format!("bad frame header (length field {len:#x})")));
+            return Err((
+                at as u64,
+                format!("bad frame header (length field {len:#x})"),
+            ));
         }
         let end = HEADER + len as usize;
         if rest.len() < end {

@@ -1,7 +1,7 @@
 //! `ballot-node`: serves acceptor protocol v1 over HTTP (see `docs/protocol.md`).
 //!
-//! Thin wrapper: parses flags, sets up logging to stderr, recovers the log,
-//! binds the listener, prints `listening on ADDR` to stderr and serves until
+//! Thin wrapper: parses flags, sets up logging to stderr, binds the listener,
+//! recovers the log, prints `listening on ADDR` to stderr and serves until
 //! SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
@@ -70,10 +70,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         bugs: BugSet::of(&args.bugs),
         compact_bytes: args.compact_bytes,
     };
-    let node = Node::open(config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let node = Node::open(config)?;
     let addr = listener.local_addr().context("reading the bound address")?;
     eprintln!("listening on {addr}");
     node.serve(listener, shutdown_signal()).await?;
