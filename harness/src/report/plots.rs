@@ -1,0 +1,329 @@
+//! `latency.svg` (each operation's latency against its invocation time, by
+//! outcome, log scale) and `rate.svg` (completions per time bucket, by
+//! outcome), drawn with plotters' SVG backend. Fault intervals are shaded
+//! behind the data. Large runs are reduced to at most [`MAX_POINTS`] points
+//! by min-max decimation, so outliers survive.
+
+use std::collections::BTreeMap;
+
+use plotters::prelude::*;
+
+use super::faults::Interval;
+use super::ops::{downsample, Op, Outcome};
+use super::ReportError;
+
+/// Upper bound on points drawn in one plot.
+pub const MAX_POINTS: usize = 2_000;
+/// Plot size in pixels.
+pub const SIZE: (u32, u32) = (1000, 340);
+
+const OUTCOMES: [Outcome; 3] = [Outcome::Ok, Outcome::Fail, Outcome::Info];
+
+fn colour(outcome: Outcome) -> RGBColor {
+    match outcome {
+        Outcome::Ok => RGBColor(0x2e, 0x9e, 0x44),
+        Outcome::Fail => RGBColor(0xd2, 0x3c, 0x3c),
+        Outcome::Info => RGBColor(0xe8, 0xa3, 0x17),
+        Outcome::Pending => RGBColor(0x9a, 0x9a, 0x9a),
+    }
+}
+
+fn fault_rgb(fault: &str) -> RGBColor {
+    let hex = super::timeline::fault_colour(fault).trim_start_matches('#');
+    let byte = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("55"), 16).unwrap_or(0x55);
+    RGBColor(byte(0), byte(2), byte(4))
+}
+
+fn plot_error(what: &'static str) -> impl Fn(String) -> ReportError {
+    move |message| ReportError::Plot { what, message }
+}
+
+/// Seconds from nanoseconds.
+fn s(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// Fault intervals grouped by kind, as (start, end) in seconds.
+fn fault_spans(intervals: &[Interval], run_end: u64) -> BTreeMap<&str, Vec<(f64, f64)>> {
+    let mut spans: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for i in intervals {
+        spans
+            .entry(i.fault.as_str())
+            .or_default()
+            .push((s(i.start), s(i.end_or(run_end))));
+    }
+    spans
+}
+
+/// Latency points (invocation s, latency ms) per outcome, downsampled so the
+/// total stays within [`MAX_POINTS`] (each outcome gets its share).
+pub fn latency_points(ops: &[Op]) -> BTreeMap<Outcome, Vec<(f64, f64)>> {
+    let mut by: BTreeMap<Outcome, Vec<(f64, f64)>> = BTreeMap::new();
+    for op in ops {
+        if let Some(latency) = op.latency() {
+            by.entry(op.outcome)
+                .or_default()
+                .push((s(op.start), latency as f64 / 1e6));
+        }
+    }
+    let total: usize = by.values().map(Vec::len).sum();
+    for points in by.values_mut() {
+        let share = (MAX_POINTS * points.len() / total.max(1)).max(2);
+        *points = downsample(points, share);
+    }
+    by
+}
+
+/// Draws `latency.svg`.
+pub fn latency_svg(
+    ops: &[Op],
+    intervals: &[Interval],
+    run_end: u64,
+) -> Result<String, ReportError> {
+    let points = latency_points(ops);
+    let (mut lo, mut hi) = points
+        .values()
+        .flatten()
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
+    // Log scale needs a positive, non-empty range.
+    lo = if lo.is_finite() {
+        (lo * 0.8).max(0.01)
+    } else {
+        0.1
+    };
+    hi = (hi * 1.25).max(lo * 10.0);
+    let x_end = s(run_end).max(0.001);
+    let empty = points.values().all(Vec::is_empty);
+
+    let mut svg = String::new();
+    {
+        let err = plot_error("latency.svg");
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let caption = if empty {
+            "Latency by outcome (no completed operations)"
+        } else {
+            "Latency by outcome (shaded: faults)"
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(32)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_end, (lo..hi).log_scale())
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("time since start (s)")
+            .y_desc("latency (ms)")
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (fault, spans) in fault_spans(intervals, run_end) {
+            let c = fault_rgb(fault);
+            chart
+                .draw_series(spans.into_iter().map(move |(a, b)| {
+                    Rectangle::new([(a, lo), (b.max(a), hi)], c.mix(0.15).filled())
+                }))
+                .map_err(|e| err(e.to_string()))?
+                .label(fault.to_string())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.mix(0.4).filled())
+                });
+        }
+        for outcome in OUTCOMES {
+            let Some(series) = points.get(&outcome).filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            let c = colour(outcome);
+            chart
+                .draw_series(
+                    series
+                        .iter()
+                        .map(move |&(x, y)| Circle::new((x, y.max(lo)), 2, c.mix(0.8).filled())),
+                )
+                .map_err(|e| err(e.to_string()))?
+                .label(format!("{} ({})", outcome.as_str(), series.len()))
+                .legend(move |(x, y)| Circle::new((x + 6, y), 4, c.filled()));
+        }
+        if !empty || !intervals.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.4))
+                .draw()
+                .map_err(|e| err(e.to_string()))?;
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+/// Completions per bucket and outcome: bucket width in seconds (1 s, or
+/// wider so there are at most [`MAX_POINTS`] buckets) and the counts,
+/// indexed by bucket.
+pub fn rate_series(ops: &[Op], run_end: u64) -> (f64, BTreeMap<Outcome, Vec<u64>>) {
+    let end_s = s(run_end).max(1e-9);
+    let width = (end_s / MAX_POINTS as f64).ceil().max(1.0);
+    let buckets = (end_s / width).floor() as usize + 1;
+    let mut by: BTreeMap<Outcome, Vec<u64>> =
+        OUTCOMES.iter().map(|&o| (o, vec![0; buckets])).collect();
+    for op in ops {
+        if let (Some(end), Some(counts)) = (op.end, by.get_mut(&op.outcome)) {
+            let b = ((s(end) / width) as usize).min(buckets - 1);
+            counts[b] += 1;
+        }
+    }
+    (width, by)
+}
+
+/// Draws `rate.svg`.
+pub fn rate_svg(ops: &[Op], intervals: &[Interval], run_end: u64) -> Result<String, ReportError> {
+    let (width, series) = rate_series(ops, run_end);
+    let peak = series.values().flatten().copied().max().unwrap_or(0) as f64 / width;
+    let y_hi = (peak * 1.15).max(1.0);
+    let x_end = s(run_end).max(width);
+
+    let mut svg = String::new();
+    {
+        let err = plot_error("rate.svg");
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Throughput by outcome (shaded: faults)", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(32)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_end, 0f64..y_hi)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("time since start (s)")
+            .y_desc("completions per second")
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        for (fault, spans) in fault_spans(intervals, run_end) {
+            let c = fault_rgb(fault);
+            chart
+                .draw_series(spans.into_iter().map(move |(a, b)| {
+                    Rectangle::new([(a, 0.0), (b.max(a), y_hi)], c.mix(0.15).filled())
+                }))
+                .map_err(|e| err(e.to_string()))?
+                .label(fault.to_string())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.mix(0.4).filled())
+                });
+        }
+        for (outcome, counts) in &series {
+            let c = colour(*outcome);
+            let line = counts
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (i as f64 * width, n as f64 / width));
+            let total: u64 = counts.iter().sum();
+            chart
+                .draw_series(LineSeries::new(line, c.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?
+                .label(format!("{} ({total})", outcome.as_str()))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 12, y)], c.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn op(start: u64, end: Option<u64>, outcome: Outcome) -> Op {
+        Op {
+            process: 0,
+            f: "read".into(),
+            key: None,
+            index: 0,
+            completion_index: None,
+            start,
+            end,
+            outcome,
+            input: Value::Null,
+            output: Value::Null,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn rate_buckets_count_completions_per_second() {
+        let ops = vec![
+            op(0, Some(100_000_000), Outcome::Ok),
+            op(0, Some(1_500_000_000), Outcome::Ok),
+            op(0, Some(1_600_000_000), Outcome::Fail),
+            op(0, None, Outcome::Pending),
+        ];
+        let (width, series) = rate_series(&ops, 2_000_000_000);
+        assert_eq!(width, 1.0);
+        assert_eq!(series[&Outcome::Ok], vec![1, 1, 0]);
+        assert_eq!(series[&Outcome::Fail], vec![0, 1, 0]);
+        // A long run gets wider buckets, never more than MAX_POINTS.
+        let (width, series) = rate_series(&ops, 3 * 3600 * 1_000_000_000);
+        assert_eq!(width, 6.0);
+        assert!(series[&Outcome::Ok].len() <= MAX_POINTS + 1);
+    }
+
+    #[test]
+    fn latency_points_are_bounded() {
+        let ops: Vec<Op> = (0..50_000u64)
+            .map(|i| op(i * 1_000, Some(i * 1_000 + 500 + i % 7), Outcome::Ok))
+            .chain((0..100u64).map(|i| op(i, Some(i + 5), Outcome::Fail)))
+            .collect();
+        let points = latency_points(&ops);
+        let total: usize = points.values().map(Vec::len).sum();
+        assert!(total <= MAX_POINTS + 4, "{total} points");
+        assert!(!points[&Outcome::Fail].is_empty());
+    }
+
+    #[test]
+    fn plots_render_for_empty_tiny_and_faulty_runs() {
+        let fault = Interval {
+            fault: "kill".into(),
+            nodes: vec![1],
+            start: 10,
+            end: None,
+            detail: Value::Null,
+        };
+        let cases: [(Vec<Op>, Vec<Interval>, u64); 3] = [
+            (vec![], vec![], 0),
+            (vec![op(5, Some(5), Outcome::Info)], vec![], 5),
+            (
+                vec![
+                    op(0, Some(2_000_000), Outcome::Ok),
+                    op(1, None, Outcome::Pending),
+                ],
+                vec![fault],
+                3_000_000_000,
+            ),
+        ];
+        for (ops, faults, end) in cases {
+            let latency = latency_svg(&ops, &faults, end).unwrap();
+            let rate = rate_svg(&ops, &faults, end).unwrap();
+            for svg in [&latency, &rate] {
+                assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
+                assert!(svg.trim_end().ends_with("</svg>"));
+            }
+        }
+    }
+}
