@@ -1,0 +1,237 @@
+//! The node command line: shell-word splitting and placeholder substitution.
+//!
+//! `--node-cmd` is a template such as
+//! `ballot-node --id {id} --listen 127.0.0.1:{port} --data-dir {data_dir}`.
+//! It is split into words with POSIX shell quoting rules (no expansion, no
+//! pipes: the program is run directly, not through `sh`), then `{id}`,
+//! `{port}` and `{data_dir}` are replaced inside each word, so a data dir
+//! with spaces stays one argument.
+
+/// Why a node command template cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A quote was opened and never closed.
+    #[error("unterminated {0} quote")]
+    UnterminatedQuote(&'static str),
+    /// The template ends with a lone backslash.
+    #[error("trailing backslash")]
+    TrailingBackslash,
+    /// The template has no words.
+    #[error("the command is empty")]
+    Empty,
+    /// `{port}` is missing, so the harness could not know where the node listens.
+    #[error("the command must contain {{port}} (the node's listen port)")]
+    NoPort,
+    /// A `{name}` placeholder the harness does not know.
+    #[error("unknown placeholder {{{0}}}; known: {{id}}, {{port}}, {{data_dir}}")]
+    UnknownPlaceholder(String),
+}
+
+/// Splits a command line into words, honouring single quotes, double quotes
+/// and backslash escapes as a POSIX shell does (without any expansion).
+pub fn split_words(line: &str) -> Result<Vec<String>, TemplateError> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(TemplateError::UnterminatedQuote("single")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some('\n') => {}
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(TemplateError::UnterminatedQuote("double")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(TemplateError::UnterminatedQuote("double")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') => {}
+                    Some(c) => word.push(c),
+                    None => return Err(TemplateError::TrailingBackslash),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// Quotes `word` so that [`split_words`] (or a shell) reads it back as one word.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Splits the template, checks its placeholders and appends `extra` words.
+/// Returns the words still holding placeholders; see [`render`].
+pub fn parse_template(template: &str, extra: &[String]) -> Result<Vec<String>, TemplateError> {
+    let mut words = split_words(template)?;
+    if words.is_empty() {
+        return Err(TemplateError::Empty);
+    }
+    words.extend(extra.iter().cloned());
+    let mut has_port = false;
+    for word in &words {
+        for name in placeholders(word) {
+            match name {
+                "port" => has_port = true,
+                "id" | "data_dir" => {}
+                other => return Err(TemplateError::UnknownPlaceholder(other.to_string())),
+            }
+        }
+    }
+    if !has_port {
+        return Err(TemplateError::NoPort);
+    }
+    Ok(words)
+}
+
+/// The `{name}` placeholders in a word (names made of `a-z` and `_`).
+fn placeholders(word: &str) -> impl Iterator<Item = &str> {
+    word.split('{').skip(1).filter_map(|rest| {
+        let end = rest.find('}')?;
+        let name = &rest[..end];
+        (!name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .then_some(name)
+    })
+}
+
+/// Substitutes the placeholders in each word of a parsed template.
+pub fn render(words: &[String], id: usize, port: u16, data_dir: &str) -> Vec<String> {
+    words
+        .iter()
+        .map(|w| {
+            w.replace("{id}", &id.to_string())
+                .replace("{port}", &port.to_string())
+                .replace("{data_dir}", data_dir)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn splits_like_a_shell() {
+        let cases: &[(&str, &[&str])] = &[
+            ("a b  c", &["a", "b", "c"]),
+            ("  lead and trail  ", &["lead", "and", "trail"]),
+            ("'a b' c", &["a b", "c"]),
+            (r#""a \"b\" $x" c"#, &[r#"a "b" $x"#, "c"]),
+            (r#""keep \n backslash""#, &[r"keep \n backslash"]),
+            (r"a\ b c", &["a b", "c"]),
+            ("x''y", &["xy"]),
+            ("''", &[""]),
+            (r#"'it'\''s'"#, &["it's"]),
+            ("", &[]),
+            ("a\tb\nc", &["a", "b", "c"]),
+        ];
+        for (line, want) in cases {
+            assert_eq!(split_words(line).unwrap(), words(want), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn bad_quoting_is_an_error() {
+        assert_eq!(
+            split_words("a 'b"),
+            Err(TemplateError::UnterminatedQuote("single"))
+        );
+        assert_eq!(
+            split_words(r#"a "b"#),
+            Err(TemplateError::UnterminatedQuote("double"))
+        );
+        assert_eq!(split_words(r"a \"), Err(TemplateError::TrailingBackslash));
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        for w in ["plain", "/a b/c", "it's", "", "$HOME", "a\"b", "{data_dir}"] {
+            assert_eq!(split_words(&shell_quote(w)).unwrap(), words(&[w]), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn templates_render_per_word() {
+        let t = parse_template(
+            "node --id {id} --listen 127.0.0.1:{port} --data-dir {data_dir}",
+            &["--bug".into(), "lazy-{id}".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            render(&t, 2, 4000, "/tmp/my data"),
+            words(&[
+                "node",
+                "--id",
+                "2",
+                "--listen",
+                "127.0.0.1:4000",
+                "--data-dir",
+                "/tmp/my data",
+                "--bug",
+                "lazy-2"
+            ])
+        );
+    }
+
+    #[test]
+    fn templates_are_checked() {
+        assert_eq!(parse_template("  ", &[]), Err(TemplateError::Empty));
+        assert_eq!(
+            parse_template("node --id {id}", &[]),
+            Err(TemplateError::NoPort)
+        );
+        assert_eq!(
+            parse_template("node {port} {dir}", &[]),
+            Err(TemplateError::UnknownPlaceholder("dir".into()))
+        );
+        assert!(parse_template(r#"node {port} --json '{"a":1}'"#, &[]).is_ok());
+    }
+}
