@@ -1,0 +1,602 @@
+//! The history model: `history.jsonl` parsed into events, and events paired
+//! into operations.
+//!
+//! # Outcomes (Jepsen's taxonomy)
+//!
+//! An operation is an `invoke` event and the next event of the same process,
+//! its completion:
+//!
+//! - `ok`: it took effect, with the output the completion carries;
+//! - `fail`: it definitely had no effect;
+//! - `info`: indeterminate. It may take effect at any time after its
+//!   invocation, or never, so its completion is treated as happening at
+//!   +infinity. An invocation with no completion at all (the harness was
+//!   killed) is treated the same way.
+//!
+//! A process has at most one operation outstanding. A process whose
+//! operation ended `info` is retired: its client continues under a new
+//! process id, so a retired id that appears again makes the history
+//! malformed. Nemesis events (process `"nemesis"`) are not operations.
+//!
+//! # Line numbers
+//!
+//! [`parse_history`] accepts no blank lines (the harness never writes one),
+//! so event position `i` in the parsed vector is line `i + 1` of the file,
+//! and every error here names that line.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::format::{Event, EventType, Process};
+
+/// Why a history could not be read or paired.
+#[derive(Debug, Error)]
+pub enum HistoryError {
+    /// A line is not a valid history event.
+    #[error("line {line}: not a history event: {message}")]
+    Parse {
+        /// 1-based line number.
+        line: usize,
+        /// What serde_json said.
+        message: String,
+    },
+    /// The file's last line has no newline and does not parse: the writer
+    /// was probably killed while writing it.
+    #[error("line {line}: torn last line (no newline at the end, the writer was probably killed mid-write): {message}; remove that line to check the rest")]
+    TornLastLine {
+        /// 1-based line number.
+        line: usize,
+        /// What serde_json said.
+        message: String,
+    },
+    /// A line is empty.
+    #[error("line {line}: blank line (every line must be one JSON event)")]
+    BlankLine {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// The bytes are not UTF-8.
+    #[error("line {line}: not valid UTF-8")]
+    Utf8 {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// Reading the input failed.
+    #[error("reading the history: {0}")]
+    Io(#[from] std::io::Error),
+    /// A process name other than `"nemesis"`.
+    #[error("line {line}: process {name:?} is neither a client id nor \"nemesis\"")]
+    UnknownProcess {
+        /// 1-based line number.
+        line: usize,
+        /// The name found.
+        name: String,
+    },
+    /// A completion (`ok`, `fail`, `info`) with no open invocation.
+    #[error("line {line}: process {process} completes an operation it never invoked")]
+    CompletionWithoutInvoke {
+        /// 1-based line number.
+        line: usize,
+        /// The client process.
+        process: u64,
+    },
+    /// An invocation while the process still has one open.
+    #[error("line {line}: process {process} invokes an operation while its operation from line {open_line} is still open (a process has at most one)")]
+    AlreadyOpen {
+        /// 1-based line number of the second invocation.
+        line: usize,
+        /// The client process.
+        process: u64,
+        /// 1-based line of the open invocation.
+        open_line: usize,
+    },
+    /// A process appears again after an operation of it ended `info`.
+    #[error("line {line}: process {process} appears again after its operation ended info at line {info_line} (an indeterminate process is retired; its client must continue under a new id)")]
+    ReusedAfterInfo {
+        /// 1-based line number of the reappearance.
+        line: usize,
+        /// The client process.
+        process: u64,
+        /// 1-based line of the `info` completion.
+        info_line: usize,
+    },
+    /// A completion whose `f` or `key` differs from its invocation's.
+    #[error("line {line}: process {process} completes {what} but invoked {invoked} at line {invoke_line}")]
+    Mismatch {
+        /// 1-based line number of the completion.
+        line: usize,
+        /// The client process.
+        process: u64,
+        /// The completion's `f`/`key`.
+        what: String,
+        /// The invocation's `f`/`key`.
+        invoked: String,
+        /// 1-based line of the invocation.
+        invoke_line: usize,
+    },
+}
+
+/// What became of an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It took effect with the completion's output.
+    Ok,
+    /// It definitely had no effect.
+    Fail,
+    /// Indeterminate (`info`, or no completion at all).
+    Info,
+}
+
+/// One operation: an invocation paired with its completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Op {
+    /// The client process.
+    pub process: u64,
+    /// Position of the invoke event in the event slice.
+    pub invoke: usize,
+    /// Position of the completion event, if there is one.
+    pub completion: Option<usize>,
+    /// ok, fail or info.
+    pub outcome: Outcome,
+    /// The invoke event's time.
+    pub invoke_time: u64,
+    /// The completion's time for `ok` and `fail`; `None` (+infinity) for `info`.
+    pub return_time: Option<u64>,
+}
+
+impl Op {
+    /// The invoke event.
+    pub fn invocation<'a>(&self, events: &'a [Event]) -> &'a Event {
+        &events[self.invoke]
+    }
+
+    /// The completion event, if any.
+    pub fn completion_event<'a>(&self, events: &'a [Event]) -> Option<&'a Event> {
+        self.completion.map(|i| &events[i])
+    }
+
+    /// The function (`propose`, `read`, ...).
+    pub fn f<'a>(&self, events: &'a [Event]) -> &'a str {
+        &events[self.invoke].f
+    }
+
+    /// The key, if the operation has one.
+    pub fn key<'a>(&self, events: &'a [Event]) -> Option<&'a str> {
+        events[self.invoke].key.as_deref()
+    }
+
+    /// The invocation's value (the argument).
+    pub fn input<'a>(&self, events: &'a [Event]) -> &'a Value {
+        &events[self.invoke].value
+    }
+
+    /// The completion's value (the output), for an `ok` operation.
+    pub fn output<'a>(&self, events: &'a [Event]) -> Option<&'a Value> {
+        match self.outcome {
+            Outcome::Ok => self.completion.map(|i| &events[i].value),
+            _ => None,
+        }
+    }
+
+    /// The invoke event and, if any, the completion event, cloned (evidence).
+    pub fn events(&self, events: &[Event]) -> Vec<Event> {
+        let mut out = vec![events[self.invoke].clone()];
+        if let Some(c) = self.completion {
+            out.push(events[c].clone());
+        }
+        out
+    }
+}
+
+/// Pairs invocations with completions into operations, in invocation order.
+///
+/// Nemesis events are skipped. Fails on malformed histories (see
+/// [`HistoryError`]); line numbers are event positions + 1.
+pub fn pair(events: &[Event]) -> Result<Vec<Op>, HistoryError> {
+    /// Per process: its open op (index into `ops`) or the line of its `info`.
+    enum Slot {
+        Open(usize),
+        Idle,
+        Retired(usize),
+    }
+    let mut ops: Vec<Op> = Vec::with_capacity(events.len() / 2 + 1);
+    let mut slots: HashMap<u64, Slot> = HashMap::new();
+    for (pos, event) in events.iter().enumerate() {
+        let line = pos + 1;
+        let process = match &event.process {
+            Process::Client(p) => *p,
+            Process::Named(name) if name == "nemesis" => continue,
+            Process::Named(name) => {
+                return Err(HistoryError::UnknownProcess {
+                    line,
+                    name: name.clone(),
+                })
+            }
+        };
+        let slot = slots.entry(process).or_insert(Slot::Idle);
+        match (event.kind, &*slot) {
+            (_, Slot::Retired(info_pos)) => {
+                return Err(HistoryError::ReusedAfterInfo {
+                    line,
+                    process,
+                    info_line: info_pos + 1,
+                })
+            }
+            (EventType::Invoke, Slot::Open(i)) => {
+                return Err(HistoryError::AlreadyOpen {
+                    line,
+                    process,
+                    open_line: ops[*i].invoke + 1,
+                })
+            }
+            (EventType::Invoke, Slot::Idle) => {
+                *slot = Slot::Open(ops.len());
+                ops.push(Op {
+                    process,
+                    invoke: pos,
+                    completion: None,
+                    outcome: Outcome::Info,
+                    invoke_time: event.time,
+                    return_time: None,
+                });
+            }
+            (_, Slot::Idle) => return Err(HistoryError::CompletionWithoutInvoke { line, process }),
+            (kind, Slot::Open(i)) => {
+                let op = &mut ops[*i];
+                let invoked = &events[op.invoke];
+                if invoked.f != event.f || invoked.key != event.key {
+                    return Err(HistoryError::Mismatch {
+                        line,
+                        process,
+                        what: describe_call(event),
+                        invoked: describe_call(invoked),
+                        invoke_line: op.invoke + 1,
+                    });
+                }
+                op.completion = Some(pos);
+                match kind {
+                    EventType::Ok | EventType::Fail => {
+                        op.outcome = if kind == EventType::Ok {
+                            Outcome::Ok
+                        } else {
+                            Outcome::Fail
+                        };
+                        op.return_time = Some(event.time);
+                        *slot = Slot::Idle;
+                    }
+                    _ => *slot = Slot::Retired(pos),
+                }
+            }
+        }
+    }
+    Ok(ops)
+}
+
+fn describe_call(event: &Event) -> String {
+    match &event.key {
+        Some(k) => format!("{} on key {k:?}", event.f),
+        None => format!("{} (no key)", event.f),
+    }
+}
+
+/// Parses a whole `history.jsonl` text, in parallel over the available cores.
+///
+/// A final newline is optional; a blank line is an error, so event `i` is
+/// line `i + 1`.
+pub fn parse_history(text: &str) -> Result<Vec<Event>, HistoryError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    parse_block(text, 0, threads, true)
+}
+
+/// Reads and parses a `history.jsonl` stream, a block at a time (bounded
+/// extra memory), each block in parallel.
+pub fn read_history<R: Read>(mut reader: R) -> Result<Vec<Event>, HistoryError> {
+    const BLOCK: usize = 16 << 20;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut events = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 4096);
+    let mut eof = false;
+    let mut want = BLOCK;
+    while !eof {
+        // Fill to at least `want` bytes or the end.
+        while buf.len() < want {
+            let start = buf.len();
+            buf.resize(want, 0);
+            let n = loop {
+                match reader.read(&mut buf[start..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            buf.truncate(start + n);
+            if n == 0 {
+                eof = true;
+                break;
+            }
+        }
+        // Parse the complete lines; keep a partial last line for later.
+        let cut = if eof {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => {
+                    // One line longer than a block: read more of it.
+                    want = buf.len() * 2;
+                    continue;
+                }
+            }
+        };
+        want = BLOCK;
+        let base = events.len();
+        let text = std::str::from_utf8(&buf[..cut]).map_err(|e| HistoryError::Utf8 {
+            line: base
+                + 1
+                + buf[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count(),
+        })?;
+        events.extend(parse_block(text, base, threads, eof)?);
+        buf.drain(..cut);
+    }
+    Ok(events)
+}
+
+/// Parses complete lines (`text` starts a line; lines before it: `base`).
+/// `last` says whether `text` ends the input (so a missing final newline is
+/// the end of the file, not a cut).
+fn parse_block(
+    text: &str,
+    base: usize,
+    threads: usize,
+    last: bool,
+) -> Result<Vec<Event>, HistoryError> {
+    // Split into about `threads` chunks at line boundaries.
+    let bytes = text.as_bytes();
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let target = (text.len() / threads.max(1)).max(1 << 16);
+    while start < text.len() {
+        let mut end = (start + target).min(text.len());
+        while end < text.len() && bytes[end - 1] != b'\n' {
+            end += 1;
+        }
+        chunks.push(&text[start..end]);
+        start = end;
+    }
+    let results: Vec<Result<Vec<Event>, (usize, HistoryError)>> = if chunks.len() <= 1 {
+        chunks.iter().map(|c| parse_lines(c)).collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|c| s.spawn(move || parse_lines(c)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("history parser thread panicked"))
+                .collect()
+        })
+    };
+    let mut events =
+        Vec::with_capacity(results.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum());
+    let ends_with_newline = text.ends_with('\n');
+    let mut line = base;
+    for result in results {
+        match result {
+            Ok(chunk) => {
+                line += chunk.len();
+                events.extend(chunk);
+            }
+            Err((local, err)) => {
+                let line = line + local;
+                // Each chunk counts lines from 1: shift into file lines.
+                let total_lines = base + text.lines().count();
+                return Err(match err {
+                    HistoryError::Parse { message, .. }
+                        if last && !ends_with_newline && line == total_lines =>
+                    {
+                        HistoryError::TornLastLine { line, message }
+                    }
+                    HistoryError::Parse { message, .. } => HistoryError::Parse { line, message },
+                    HistoryError::BlankLine { .. } => HistoryError::BlankLine { line },
+                    other => other,
+                });
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// Parses the lines of one chunk; an error carries its 1-based line within the chunk.
+fn parse_lines(chunk: &str) -> Result<Vec<Event>, (usize, HistoryError)> {
+    let mut events = Vec::with_capacity(chunk.len() / 96 + 1);
+    for (i, raw) in chunk.split_terminator('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.trim().is_empty() {
+            return Err((i + 1, HistoryError::BlankLine { line: i + 1 }));
+        }
+        match serde_json::from_str::<Event>(line) {
+            Ok(event) => events.push(event),
+            Err(e) => {
+                return Err((
+                    i + 1,
+                    HistoryError::Parse {
+                        line: i + 1,
+                        message: e.to_string(),
+                    },
+                ))
+            }
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(index: u64, process: u64, kind: EventType, f: &str, value: Value) -> Event {
+        Event {
+            index,
+            time: index * 10,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: Some("x".to_string()),
+            value,
+            error: None,
+        }
+    }
+
+    use EventType::*;
+
+    #[test]
+    fn pairs_by_process_and_skips_the_nemesis() {
+        let mut nemesis = ev(2, 0, Info, "start-partition", Value::Null);
+        nemesis.process = Process::nemesis();
+        nemesis.key = None;
+        let events = vec![
+            ev(0, 1, Invoke, "propose", "a".into()),
+            ev(1, 2, Invoke, "read", Value::Null),
+            nemesis,
+            ev(3, 2, Ok, "read", Value::Null),
+            ev(4, 1, Info, "propose", Value::Null),
+            ev(5, 3, Invoke, "propose", "b".into()),
+            ev(6, 3, Fail, "propose", "b".into()),
+            ev(7, 3, Invoke, "read", Value::Null),
+        ];
+        let ops = pair(&events).unwrap();
+        assert_eq!(ops.len(), 4);
+        assert_eq!((ops[0].process, ops[0].outcome), (1, Outcome::Info));
+        assert_eq!(ops[0].completion, Some(4));
+        assert_eq!(ops[0].return_time, None);
+        assert_eq!(
+            (ops[1].outcome, ops[1].return_time),
+            (Outcome::Ok, Some(30))
+        );
+        assert_eq!(ops[1].output(&events), Some(&Value::Null));
+        assert_eq!(ops[2].outcome, Outcome::Fail);
+        assert_eq!(ops[2].output(&events), None);
+        // No completion at all: indeterminate.
+        assert_eq!((ops[3].outcome, ops[3].completion), (Outcome::Info, None));
+        assert_eq!(ops[3].events(&events).len(), 1);
+    }
+
+    #[test]
+    fn malformed_histories_name_the_line() {
+        let cases: Vec<(Vec<Event>, &str)> = vec![
+            (
+                vec![ev(0, 1, Ok, "read", Value::Null)],
+                "line 1: process 1 completes an operation it never invoked",
+            ),
+            (
+                vec![
+                    ev(0, 1, Invoke, "read", Value::Null),
+                    ev(1, 1, Invoke, "read", Value::Null),
+                ],
+                "line 2: process 1 invokes an operation while its operation from line 1 is still open",
+            ),
+            (
+                vec![
+                    ev(0, 1, Invoke, "read", Value::Null),
+                    ev(1, 1, Info, "read", Value::Null),
+                    ev(2, 1, Invoke, "read", Value::Null),
+                ],
+                "line 3: process 1 appears again after its operation ended info at line 2",
+            ),
+            (
+                vec![
+                    ev(0, 1, Invoke, "read", Value::Null),
+                    ev(1, 1, Ok, "propose", Value::Null),
+                ],
+                "line 2: process 1 completes propose on key \"x\" but invoked read on key \"x\" at line 1",
+            ),
+        ];
+        for (events, want) in cases {
+            let err = pair(&events).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{err}");
+        }
+        let mut named = ev(0, 1, Invoke, "read", Value::Null);
+        named.process = Process::Named("bob".into());
+        assert_eq!(
+            pair(&[named]).unwrap_err().to_string(),
+            "line 1: process \"bob\" is neither a client id nor \"nemesis\""
+        );
+    }
+
+    const GOOD: &str = concat!(
+        r#"{"index":0,"time":1200,"process":3,"type":"invoke","f":"propose","key":"x","value":"3-17"}"#,
+        "\n",
+        r#"{"index":1,"time":9100,"process":3,"type":"ok","f":"propose","key":"x","value":"1-2"}"#,
+        "\n",
+        r#"{"index":2,"time":9300,"process":"nemesis","type":"info","f":"start-partition","value":{"a":1}}"#,
+        "\n"
+    );
+
+    #[test]
+    fn parses_lines_and_reports_bad_ones() {
+        let events = parse_history(GOOD).unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[1].value, Value::from("1-2"));
+        assert_eq!(parse_history(GOOD.trim_end()).unwrap().len(), 3);
+        assert_eq!(parse_history("").unwrap().len(), 0);
+
+        let blank = format!("{GOOD}\n{GOOD}");
+        assert_eq!(
+            parse_history(&blank).unwrap_err().to_string(),
+            "line 4: blank line (every line must be one JSON event)"
+        );
+        let bad = GOOD.replace("\"ok\"", "\"okay\"");
+        let err = parse_history(&bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("line 2: not a history event: unknown variant `okay`"),
+            "{err}"
+        );
+        let torn = format!("{GOOD}{{\"index\":3,\"ti");
+        let err = parse_history(&torn).unwrap_err().to_string();
+        assert!(err.starts_with("line 4: torn last line"), "{err}");
+        // A bad last line that does end with a newline is a plain parse error.
+        let err = parse_history(&format!("{GOOD}{{}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("line 4: not a history event"), "{err}");
+    }
+
+    #[test]
+    fn reader_and_parallel_parser_agree_across_chunks() {
+        // Enough lines to be split over several chunks and blocks.
+        let mut text = String::new();
+        for i in 0..5000u64 {
+            text.push_str(&format!(
+                "{{\"index\":{i},\"time\":{i},\"process\":{},\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k{i}\"}}\n",
+                i
+            ));
+        }
+        let a = parse_history(&text).unwrap();
+        let b = read_history(text.as_bytes()).unwrap();
+        assert_eq!(a.len(), 5000);
+        assert_eq!(a, b);
+        assert!(a.iter().enumerate().all(|(i, e)| e.index == i as u64));
+        // An error deep in the file names the right line.
+        let broken = text.replacen("\"k4321\"", "k4321", 1);
+        assert!(parse_history(&broken)
+            .unwrap_err()
+            .to_string()
+            .starts_with("line 4322: "));
+        assert!(read_history(broken.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .starts_with("line 4322: "));
+        let utf8 = [b"{\"index\":0}\n".as_slice(), &[0xff, b'\n']].concat();
+        assert_eq!(
+            read_history(utf8.as_slice()).unwrap_err().to_string(),
+            "line 2: not valid UTF-8"
+        );
+    }
+}
