@@ -1,1 +1,462 @@
-//! The message diagram (being written).
+//! The Lamport space-time diagram of the messages around the first violation.
+//!
+//! Each client process (or client host, when the process is unknown) and
+//! each node is a vertical line; time flows down. A request is an arrow from
+//! its process to its node, a reply an arrow back. Time is *ordinal*: every
+//! distinct recorded instant (sent, delivered, replied) gets its own row, so
+//! a burst of messages stays readable however close in time it was, and the
+//! real time of each row is printed in the margin. A request that never
+//! reached its node (cut, dropped, refused) or a reply that never reached its
+//! client (dropped response) stops half-way at a cross; a duplicate delivery
+//! is dashed and its reply goes nowhere (a small circle). The violation's own
+//! evidence is red; the surrounding traffic is grey.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use ballot_checker::format::{Exchange, Fate};
+use ballot_checker::verdict::Violation;
+use serde_json::Value;
+
+use super::escape::{html as esc, truncate};
+
+/// One exchange to draw, and whether it is part of the violation's evidence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    /// The exchange.
+    pub exchange: Exchange,
+    /// True when the violation cites it.
+    pub evidence: bool,
+}
+
+/// Picks the exchanges to draw: the violation's own messages, plus the
+/// nearest other exchanges in time on the same key, up to `max` in all,
+/// ordered by time sent.
+pub fn select(violation: &Violation, messages: &[Exchange], max: usize) -> Vec<Item> {
+    let cited: BTreeSet<u64> = violation.messages.iter().map(|m| m.id).collect();
+    let mut items: Vec<Item> = violation
+        .messages
+        .iter()
+        .take(max)
+        .map(|m| Item {
+            // Prefer the logged copy (it is the full record); fall back to the cited one.
+            exchange: messages
+                .iter()
+                .find(|l| l.id == m.id)
+                .cloned()
+                .unwrap_or_else(|| m.clone()),
+            evidence: true,
+        })
+        .collect();
+    let times: Vec<u64> = violation
+        .messages
+        .iter()
+        .flat_map(|m| [Some(m.sent), m.replied])
+        .flatten()
+        .chain(violation.ops.iter().map(|e| e.time))
+        .collect();
+    let (Some(&lo), Some(&hi)) = (times.iter().min(), times.iter().max()) else {
+        return items;
+    };
+    let distance = |t: u64| {
+        if t < lo {
+            lo - t
+        } else {
+            t.saturating_sub(hi)
+        }
+    };
+    let mut context: Vec<&Exchange> = messages
+        .iter()
+        .filter(|m| !cited.contains(&m.id))
+        .filter(|m| violation.key.is_none() || key_of(m) == violation.key.as_deref())
+        .collect();
+    context.sort_by_key(|m| (distance(m.sent), m.id));
+    let room = max.saturating_sub(items.len());
+    items.extend(context.into_iter().take(room).map(|m| Item {
+        exchange: m.clone(),
+        evidence: false,
+    }));
+    items.sort_by_key(|i| (i.exchange.sent, i.exchange.id));
+    items
+}
+
+/// The key a request is about, if its body names one.
+pub fn key_of(exchange: &Exchange) -> Option<&str> {
+    exchange.request.get("key").and_then(Value::as_str)
+}
+
+fn ballot(v: Option<&Value>) -> Option<String> {
+    let b = v?;
+    Some(format!("{}.{}", b.get("round")?, b.get("proposer")?))
+}
+
+fn short_value(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(format!("'{}'", truncate(s, 12))),
+        Value::Null => None,
+        other => Some(truncate(&other.to_string(), 14)),
+    }
+}
+
+/// Short request label, e.g. `#12 accept 3.1 '7'`.
+pub fn request_label(ex: &Exchange) -> String {
+    let verb = ex.path.rsplit('/').next().unwrap_or(&ex.path);
+    let mut label = format!("#{} {verb}", ex.id);
+    if let Some(b) = ballot(ex.request.get("ballot")) {
+        label.push(' ');
+        label.push_str(&b);
+    }
+    if let Some(v) = short_value(ex.request.get("value")) {
+        label.push(' ');
+        label.push_str(&v);
+    }
+    if let Some(original) = ex.duplicate_of {
+        label.push_str(&format!(" (dup of #{original})"));
+    }
+    label
+}
+
+/// Short reply label, e.g. `ok promised 3.1 acc 1.1 '3'`, or the HTTP status.
+pub fn reply_label(ex: &Exchange) -> String {
+    let Some(status) = ex.status else {
+        return String::new();
+    };
+    let Some(body) = ex.response.as_ref().filter(|_| status == 200) else {
+        return format!("HTTP {status}");
+    };
+    let mut parts = Vec::new();
+    match body.get("ok").and_then(Value::as_bool) {
+        Some(true) => parts.push("ok".to_string()),
+        Some(false) => parts.push("rejected".to_string()),
+        None => parts.push("200".to_string()),
+    }
+    if let Some(p) = ballot(body.get("promised")) {
+        parts.push(format!("promised {p}"));
+    }
+    if let Some(acc) = body.get("accepted").filter(|a| !a.is_null()) {
+        let b = ballot(acc.get("ballot")).unwrap_or_default();
+        let v = short_value(acc.get("value")).unwrap_or_default();
+        parts.push(format!("acc {b} {v}"));
+    }
+    parts.join(" ")
+}
+
+/// Fate as a word for people.
+pub fn fate_label(fate: Fate) -> &'static str {
+    match fate {
+        Fate::Ok => "ok",
+        Fate::DroppedRequest => "request dropped",
+        Fate::DroppedResponse => "reply dropped",
+        Fate::Cut => "cut",
+        Fate::Refused => "refused",
+        Fate::Timeout => "timeout",
+        Fate::Duplicated => "duplicated",
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Column {
+    Process(u64),
+    Host(u64),
+    Node(u64),
+}
+
+fn client_column(ex: &Exchange) -> Column {
+    match ex.process {
+        Some(p) => Column::Process(p),
+        None => Column::Host(ex.from),
+    }
+}
+
+const LEFT: f64 = 80.0;
+const SPACING: f64 = 190.0;
+const TOP: f64 = 40.0;
+const ROW: f64 = 26.0;
+
+/// Renders the diagram as inline SVG (`class="message-diagram"`).
+pub fn render(items: &[Item]) -> String {
+    let columns: BTreeSet<Column> = items
+        .iter()
+        .flat_map(|i| [client_column(&i.exchange), Column::Node(i.exchange.to)])
+        .collect();
+    let x_of: BTreeMap<Column, f64> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (*c, LEFT + i as f64 * SPACING))
+        .collect();
+    let instants: BTreeSet<u64> = items
+        .iter()
+        .flat_map(|i| {
+            [
+                Some(i.exchange.sent),
+                i.exchange.delivered,
+                i.exchange.replied,
+            ]
+        })
+        .flatten()
+        .collect();
+    let rank: BTreeMap<u64, usize> = instants.iter().enumerate().map(|(r, t)| (*t, r)).collect();
+    let y = |t: u64| TOP + rank[&t] as f64 * ROW + ROW / 2.0;
+    let width = LEFT + columns.len().saturating_sub(1) as f64 * SPACING + 110.0;
+    let height = TOP + (instants.len() as f64 + 1.0) * ROW + 24.0;
+
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="message-diagram" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11"><defs><marker id="ballot-arrow-context" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker><marker id="ballot-arrow-evidence" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker></defs>"##
+    );
+    // Lifelines.
+    for (column, x) in &x_of {
+        let (label, colour) = match column {
+            Column::Process(p) => (format!("process p{p}"), "#1f4e79"),
+            Column::Host(h) => (format!("host h{h}"), "#1f4e79"),
+            Column::Node(n) => (format!("node n{n}"), "#333"),
+        };
+        let _ = write!(
+            svg,
+            r##"<text x="{x}" y="{}" text-anchor="middle" font-weight="bold" fill="{colour}">{label}</text><line class="lifeline" x1="{x}" y1="{TOP}" x2="{x}" y2="{}" stroke="{colour}" stroke-dasharray="4 3"/>"##,
+            TOP - 14.0,
+            height - 20.0
+        );
+    }
+    // Real time of each row, in the margin.
+    for (t, r) in &rank {
+        let _ = write!(
+            svg,
+            r##"<text x="6" y="{:.1}" fill="#888" font-size="9">{:.3} ms</text>"##,
+            TOP + *r as f64 * ROW + ROW / 2.0 + 3.0,
+            *t as f64 / 1e6
+        );
+    }
+    for item in items {
+        let ex = &item.exchange;
+        let (colour, marker, width_px, class) = if item.evidence {
+            ("#c0392b", "ballot-arrow-evidence", 2.0, "evidence")
+        } else {
+            ("#666", "ballot-arrow-context", 1.0, "context")
+        };
+        let cx = x_of[&client_column(ex)];
+        let nx = x_of[&Column::Node(ex.to)];
+        let mid = (cx + nx) / 2.0;
+        let sy = y(ex.sent);
+        let dash = if ex.fate == Fate::Duplicated {
+            r#" stroke-dasharray="6 3""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            svg,
+            r#"<g class="exchange {class} fate-{}"><title>{}</title>"#,
+            esc(&fate_css(ex.fate)),
+            esc(&format!(
+                "{} → {} [{}]",
+                request_label(ex),
+                reply_label(ex),
+                fate_label(ex.fate)
+            ))
+        );
+        // The request.
+        let (rx, ry, lost) = match ex.delivered {
+            Some(d) => (nx, y(d), false),
+            None => (mid, sy + ROW / 2.0, true),
+        };
+        let _ = write!(
+            svg,
+            r#"<line x1="{cx}" y1="{sy:.1}" x2="{rx:.1}" y2="{ry:.1}" stroke="{colour}" stroke-width="{width_px}"{dash}{}/>"#,
+            if lost {
+                String::new()
+            } else {
+                format!(r#" marker-end="url(#{marker})""#)
+            }
+        );
+        let mut request_text = esc(&request_label(ex));
+        if lost || ex.fate == Fate::Timeout {
+            request_text.push_str(&format!(" ✕ {}", fate_label(ex.fate)));
+        }
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{colour}" paint-order="stroke" stroke="white" stroke-width="3">{request_text}</text>"#,
+            (cx + rx) / 2.0,
+            (sy + ry) / 2.0 - 4.0
+        );
+        if lost {
+            svg.push_str(&cross(rx, ry, colour));
+        }
+        // The reply.
+        if let Some(r) = ex.replied {
+            let ry = y(r);
+            let arrive = ry + ROW * 0.6;
+            let (ax, ay, end) = match ex.fate {
+                Fate::DroppedResponse | Fate::Timeout => (mid, ry + ROW * 0.3, "cross"),
+                Fate::Duplicated => (mid, ry + ROW * 0.3, "nowhere"),
+                _ => (cx, arrive, "arrow"),
+            };
+            let _ = write!(
+                svg,
+                r#"<line x1="{nx}" y1="{ry:.1}" x2="{ax:.1}" y2="{ay:.1}" stroke="{colour}" stroke-width="{width_px}"{}/>"#,
+                if end == "arrow" {
+                    format!(r#" marker-end="url(#{marker})""#)
+                } else {
+                    String::new()
+                }
+            );
+            let mut reply_text = esc(&reply_label(ex));
+            match end {
+                "cross" => {
+                    svg.push_str(&cross(ax, ay, colour));
+                    reply_text.push_str(&format!(" ✕ {}", fate_label(ex.fate)));
+                }
+                "nowhere" => {
+                    let _ = write!(
+                        svg,
+                        r#"<circle cx="{ax:.1}" cy="{ay:.1}" r="3" fill="none" stroke="{colour}"/>"#
+                    );
+                }
+                _ => {}
+            }
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{colour}" font-style="italic" paint-order="stroke" stroke="white" stroke-width="3">{reply_text}</text>"#,
+                (nx + ax) / 2.0,
+                (ry + ay) / 2.0 + 12.0
+            );
+        }
+        svg.push_str("</g>");
+    }
+    let _ = write!(
+        svg,
+        r##"<text x="6" y="{}" fill="#555" font-size="10">red: the violation's evidence · grey: nearby traffic on the same key · ✕ lost (cut, dropped, refused, timeout) · dashed: duplicate delivery · rows are ordered instants, not to scale</text></svg>"##,
+        height - 6.0
+    );
+    svg
+}
+
+fn fate_css(fate: Fate) -> String {
+    serde_json::to_value(fate)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn cross(x: f64, y: f64, colour: &str) -> String {
+    format!(
+        r#"<path class="lost" d="M{:.1},{:.1} L{:.1},{:.1} M{:.1},{:.1} L{:.1},{:.1}" stroke="{colour}" stroke-width="2.5"/>"#,
+        x - 5.0,
+        y - 5.0,
+        x + 5.0,
+        y + 5.0,
+        x - 5.0,
+        y + 5.0,
+        x + 5.0,
+        y - 5.0
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ex(id: u64, to: u64, sent: u64, fate: Fate, key: &str) -> Exchange {
+        let delivered = fate.may_have_reached_node().then_some(sent + 10);
+        Exchange {
+            id,
+            from: 0,
+            to,
+            process: Some(3),
+            path: "/v1/accept".into(),
+            request: json!({"key": key, "ballot": {"round": 5, "proposer": 3}, "value": "<v>"}),
+            status: delivered.map(|_| 200),
+            response: delivered
+                .map(|_| json!({"ok": true, "promised": {"round": 5, "proposer": 3}})),
+            sent,
+            delivered,
+            replied: delivered.map(|d| d + 10),
+            fate,
+            duplicate_of: (fate == Fate::Duplicated).then_some(1),
+        }
+    }
+
+    fn violation(messages: Vec<Exchange>) -> Violation {
+        Violation {
+            property: "one-value-per-ballot".into(),
+            source: "P2".into(),
+            key: Some("x".into()),
+            explanation: "e".into(),
+            ops: vec![],
+            messages,
+        }
+    }
+
+    #[test]
+    fn selects_evidence_and_nearest_same_key_context() {
+        let log = vec![
+            ex(1, 0, 100, Fate::Ok, "x"),
+            ex(2, 1, 1_000, Fate::Ok, "x"),
+            ex(3, 2, 1_010, Fate::Ok, "other"),
+            ex(4, 2, 1_020, Fate::Cut, "x"),
+            ex(5, 0, 9_000, Fate::Ok, "x"),
+        ];
+        let v = violation(vec![log[1].clone()]);
+        let picked: Vec<(u64, bool)> = select(&v, &log, 3)
+            .iter()
+            .map(|i| (i.exchange.id, i.evidence))
+            .collect();
+        assert_eq!(picked, vec![(1, false), (2, true), (4, false)]);
+        assert!(select(&violation(vec![]), &log, 10).is_empty());
+    }
+
+    #[test]
+    fn labels_read_like_the_protocol() {
+        let ok = ex(7, 1, 0, Fate::Ok, "x");
+        assert_eq!(request_label(&ok), "#7 accept 5.3 '<v>'");
+        assert_eq!(reply_label(&ok), "ok promised 5.3");
+        let mut prep = ok.clone();
+        prep.path = "/v1/prepare".into();
+        prep.request = json!({"key": "x", "ballot": {"round": 9, "proposer": 1}});
+        prep.response = Some(
+            json!({"ok": false, "promised": {"round": 12, "proposer": 2},
+            "accepted": {"ballot": {"round": 4, "proposer": 1}, "value": "7"}}),
+        );
+        assert_eq!(request_label(&prep), "#7 prepare 9.1");
+        assert_eq!(reply_label(&prep), "rejected promised 12.2 acc 4.1 '7'");
+        prep.status = Some(409);
+        assert_eq!(reply_label(&prep), "HTTP 409");
+        assert_eq!(reply_label(&ex(1, 0, 0, Fate::Cut, "x")), "");
+        assert_eq!(
+            request_label(&ex(2, 0, 0, Fate::Duplicated, "x")),
+            "#2 accept 5.3 '<v>' (dup of #1)"
+        );
+    }
+
+    #[test]
+    fn renders_lifelines_arrows_and_lost_messages() {
+        let items: Vec<Item> = [
+            (ex(1, 0, 100, Fate::Ok, "x"), true),
+            (ex(2, 1, 100, Fate::Cut, "x"), false),
+            (ex(3, 2, 120, Fate::DroppedResponse, "x"), true),
+            (ex(4, 2, 130, Fate::Duplicated, "x"), false),
+        ]
+        .into_iter()
+        .map(|(exchange, evidence)| Item { exchange, evidence })
+        .collect();
+        let svg = render(&items);
+        for needle in [
+            "process p3",
+            "node n0",
+            "node n1",
+            "node n2",
+            "fate-cut",
+            "fate-dropped-response",
+            "fate-duplicated",
+            "✕ cut",
+            "✕ reply dropped",
+            "&#39;&lt;v&gt;&#39;",
+        ] {
+            assert!(svg.contains(needle), "missing {needle}");
+        }
+        assert_eq!(svg.matches(r#"class="exchange evidence"#).count(), 2);
+        assert_eq!(svg.matches(r#"class="lost""#).count(), 2);
+        assert!(!svg.contains("<v>"));
+    }
+}

@@ -37,6 +37,8 @@ pub struct Run {
     pub results: Option<Results>,
     /// What is missing or partial, one sentence each.
     pub notes: Vec<String>,
+    /// Names of the entries in the run folder (sub-folders end in `/`), sorted.
+    pub files: Vec<String>,
 }
 
 /// The overall state of a run, as the reports colour it.
@@ -115,6 +117,7 @@ impl Run {
             },
             None => None,
         };
+        run.files = list_files(dir);
         run.history = read_jsonl(dir, HISTORY_FILE, &mut run.notes);
         run.messages = read_jsonl(dir, MESSAGES_FILE, &mut run.notes);
         run.nemesis = read_jsonl(dir, NEMESIS_FILE, &mut run.notes);
@@ -160,6 +163,26 @@ fn run_name(dir: &Path) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| canonical.display().to_string())
+}
+
+fn list_files(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<String> = entries
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                format!("{name}/")
+            } else {
+                name
+            }
+        })
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    files.sort();
+    files
 }
 
 /// Reads a file as (lossy) UTF-8; a missing file becomes a note.
