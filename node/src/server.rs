@@ -342,3 +342,97 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     })
     .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Ballot;
+
+    /// An app whose log only becomes durable after 30 s (or at close).
+    fn slow_app(dir: &std::path::Path) -> App {
+        let mut config = StorageConfig::new(dir);
+        config.flush_delay = Some(Duration::from_secs(30));
+        let (storage, instances) = Storage::open(config).unwrap();
+        App {
+            id: 0,
+            bugs: BugSet::NONE,
+            acceptor: Mutex::new(Acceptor::new(instances, BugSet::NONE)),
+            storage: Some(storage),
+            failed: watch::channel(false).0,
+        }
+    }
+
+    #[tokio::test]
+    async fn replies_that_reveal_pending_state_wait_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = slow_app(dir.path());
+        let prep = |round| PrepareRequest {
+            key: "k".into(),
+            ballot: Ballot::new(round, 1),
+        };
+        // The first prepare changes state: change number 1.
+        let (reply, seq) = app.apply(|a| a.prepare(&prep(2)));
+        assert!(reply.ok);
+        assert_eq!(seq, 1);
+        // A duplicate prepare, a rejected prepare and a state read change
+        // nothing, but each shows the promise still in flight: they depend
+        // on change 1 too.
+        let (reply, seq) = app.apply(|a| a.prepare(&prep(2)));
+        assert_eq!((reply.ok, seq), (true, 1));
+        let (reply, seq) = app.apply(|a| a.prepare(&prep(1)));
+        assert_eq!(
+            (reply.ok, reply.promised, seq),
+            (false, Ballot::new(2, 1), 1)
+        );
+        let (_, seq) = app.apply(|a| (a.instances().clone(), None));
+        assert_eq!(seq, 1);
+        let waited = tokio::time::timeout(Duration::from_millis(100), app.durable(seq)).await;
+        assert!(waited.is_err(), "replied before the promise was durable");
+    }
+
+    #[tokio::test]
+    async fn promise_only_persists_the_promise_of_an_accept() {
+        let dir = tempfile::tempdir().unwrap();
+        let bugs = BugSet::of(&[NodeBug::PromiseOnly]);
+        let mut config = ServerConfig::new(0, dir.path());
+        config.bugs = bugs;
+        let node = Node::open(config.clone()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(node.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .retry(reqwest::retry::never())
+            .build()
+            .unwrap();
+        let reply: crate::protocol::AcceptReply = client
+            .post(format!("http://{addr}{}", protocol::ACCEPT_PATH))
+            .json(&AcceptRequest {
+                key: "k".into(),
+                ballot: Ballot::new(3, 1),
+                value: "v".into(),
+            })
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(reply.ok);
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        // Even a clean stop leaves only the promise on disk.
+        let (_storage, recovered) = Storage::open(StorageConfig::new(dir.path())).unwrap();
+        assert_eq!(
+            recovered["k"],
+            crate::protocol::InstanceState {
+                promised: Some(Ballot::new(3, 1)),
+                accepted: None,
+                learned: None
+            }
+        );
+    }
+}

@@ -688,3 +688,27 @@ async fn durability_bugs_lose_exactly_what_they_name() {
         "could not kill the node inside its 200 ms flush delay"
     );
 }
+
+#[tokio::test]
+async fn a_compacted_log_survives_sigkill_and_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = NodeProcess::start(1, dir.path(), &["--compact-bytes", "4096"]);
+    let client = http_client();
+    // 200 rounds over 5 keys: far more history than state.
+    for i in 1..=200u64 {
+        let key = format!("k{}", i % 5);
+        let body = json!({"key": key, "ballot": ballot(i, 1), "value": format!("v{i}")});
+        assert_eq!(post(&client, &node, "/v1/accept", body).await["ok"], true);
+    }
+    let before = state(&client, &node).await;
+    node.kill();
+    let log_len = std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len();
+    assert!(log_len <= 8192, "log is {log_len} bytes");
+    assert!(node.stderr().contains("compacted log"), "{}", node.stderr());
+    node.restart();
+    assert_eq!(state(&client, &node).await, before);
+    assert_eq!(
+        before.instances["k0"].accepted.as_ref().unwrap().value,
+        "v200"
+    );
+}
