@@ -159,6 +159,14 @@ impl Node {
         if let Some(e) = app.storage.as_ref().and_then(Storage::failure) {
             return Err(e.into());
         }
+        if let Some(storage) = &app.storage {
+            tracing::info!(
+                records = storage.position(),
+                fsyncs = storage.fsync_count(),
+                compactions = storage.compaction_count(),
+                "log totals"
+            );
+        }
         match Arc::try_unwrap(app) {
             Ok(app) => match app.storage {
                 Some(storage) => Ok(storage.close()?),
