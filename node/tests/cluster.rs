@@ -4,8 +4,8 @@
 //!
 //! - agreement: many concurrent proposers on one key (3 and 5 nodes), and
 //!   many keys at once, all agree on one proposed value per key.
-//! - availability: a minority down does not stop a quorum; a 4-node
-//!   cluster needs 3.
+//! - availability: a minority down does not stop a quorum, a paused node
+//!   does not delay one; a 4-node cluster needs 3.
 //! - reads: nothing on a fresh key, the chosen value after a propose, and
 //!   never an unchosen leftover.
 //! - restart: kill -9 and restart keeps promises and acceptances, seen
@@ -185,6 +185,31 @@ async fn a_minority_down_does_not_stop_a_quorum() {
     let chosen = assert_agreement("x", &results);
     let mut reader = cluster.proposer(&http, 99);
     assert_eq!(reader.read("x").await, Outcome::Ok(Some(chosen)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_does_not_delay_a_quorum() {
+    let cluster = Cluster::ballot_nodes(3, &[]);
+    // SIGSTOP: the kernel still accepts its connections, it never answers.
+    cluster.nodes[2].pause();
+    let http = http_client().unwrap();
+    let mut config = ClientConfig::new(cluster.addrs(), 1, 1);
+    config.request_timeout = Duration::from_secs(20);
+    config.deadline = Duration::from_secs(60);
+    let mut proposer =
+        ProposerClient::with_http(http, config, ChaCha8Rng::seed_from_u64(1)).unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        proposer.propose("x", "a").await,
+        Outcome::Ok(Some("a".into()))
+    );
+    assert_eq!(proposer.read("x").await, Outcome::Ok(Some("a".into())));
+    // Waiting for the paused node would take a whole request timeout (20 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited for a straggler: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
