@@ -13,15 +13,23 @@
 //! - [`runner`]: one whole `ballot test` run, from start to verdict.
 //! - [`cli`]: flags and subcommands.
 //! - [`report`]: `report.html`, plots, `junit.xml`, step summary, `ballot serve`.
+//! - [`lazyfs`]: a FUSE filesystem that loses unsynced writes on a power failure.
+//! - [`scenario`]: runs scripted, message-level scenarios against real nodes.
+//! - [`replay`]: re-drives a stored run's message schedule against fresh nodes.
+//! - [`shrink`]: cuts a failing run down to a small scenario.
 
 pub mod cli;
 pub mod clients;
 pub mod clock;
+pub mod lazyfs;
 pub mod cluster;
 pub mod links;
 pub mod nemesis;
 pub mod partition;
 pub mod proxy;
+pub mod replay;
 pub mod report;
 pub mod runner;
+pub mod scenario;
+pub mod shrink;
 pub mod store;
