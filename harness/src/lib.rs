@@ -21,8 +21,8 @@
 pub mod cli;
 pub mod clients;
 pub mod clock;
-pub mod lazyfs;
 pub mod cluster;
+pub mod lazyfs;
 pub mod links;
 pub mod nemesis;
 pub mod partition;
