@@ -69,7 +69,7 @@ pub enum Outcome {
     Ok(Option<String>),
     /// It certainly had no effect, and why.
     Fail(String),
-    /// It may or may not take effect, now or later, and why not known.
+    /// It may take effect at any time, or never, and why that is not known.
     Indeterminate(String),
 }
 
