@@ -1,1 +1,486 @@
-//! TODO: owned by a helper; being written.
+//! Flags and subcommands of the `ballot` command.
+//!
+//! Parsing is pure: [`parse`] turns an argument list into a [`Cli`] or a clap
+//! error, and [`TestArgs::rerun_args`] turns parsed flags back into the
+//! shortest argument list that reruns the same test (every flag that differs
+//! from its default, plus the seed). `main` maps a parse error to exit code
+//! [`EXIT_BAD_ARGS`] instead of clap's usual 2, which Jepsen reserves for
+//! "unknown".
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ballot_node::bugs::NodeBug;
+use ballot_node::proposer::ClientBug;
+use ballot_workloads::WorkloadKind;
+use clap::{Args, Parser, Subcommand};
+
+/// Exit code: the test ran and every checker found the history valid.
+pub const EXIT_VALID: i32 = 0;
+/// Exit code: a checker found a violation.
+pub const EXIT_INVALID: i32 = 1;
+/// Exit code: a checker could not decide.
+pub const EXIT_UNKNOWN: i32 = 2;
+/// Exit code: the command line was wrong.
+pub const EXIT_BAD_ARGS: i32 = 254;
+/// Exit code: the harness itself failed (a node did not start, a port was
+/// in use, an I/O error); never a verdict.
+pub const EXIT_HARNESS_FAILURE: i32 = 255;
+
+/// `ballot`: a Jepsen-style fault-injection harness for Basic Paxos.
+#[derive(Clone, Debug, PartialEq, Parser)]
+#[command(name = "ballot", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. `replay`, `scenario`, `shrink`, `serve` and `validate`
+/// will join this enum.
+#[derive(Clone, Debug, PartialEq, Subcommand)]
+pub enum Command {
+    /// Run a test: start a cluster, inject faults while clients propose, check the history.
+    Test(Box<TestArgs>),
+    /// Re-check a run folder or a history file offline (same verdict as the run's).
+    Check(CheckArgs),
+}
+
+/// Flags of `ballot test`.
+#[derive(Clone, Debug, PartialEq, Args)]
+pub struct TestArgs {
+    /// Number of acceptor nodes.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub nodes: u64,
+
+    /// How long clients run operations, in seconds (the final phase comes after).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_positive_seconds)]
+    pub time_limit: f64,
+
+    /// Number of concurrent client workers (proposers); worker p runs on host p % nodes.
+    #[arg(long, value_name = "N", default_value_t = 6,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: u64,
+
+    /// Total operations per second over all clients; 0 means as fast as they can.
+    #[arg(long, value_name = "HZ", default_value_t = 100.0, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Workload: `register` (one key, every client proposes) or `kv` (many write-once keys).
+    #[arg(long, value_name = "NAME", default_value_t = WorkloadKind::Register)]
+    pub workload: WorkloadKind,
+
+    /// Fraction of operations that are reads (0 to 1).
+    #[arg(long, value_name = "FRACTION", default_value_t = ballot_workloads::register::DEFAULT_READ_FRACTION,
+          value_parser = parse_fraction)]
+    pub read_fraction: f64,
+
+    /// Register workload: the one key every client proposes to.
+    #[arg(long, value_name = "KEY", default_value = ballot_workloads::register::DEFAULT_KEY)]
+    pub key: String,
+
+    /// Kv workload: how many keys are hot at once.
+    #[arg(long, value_name = "N", default_value_t = ballot_workloads::kv::DEFAULT_WINDOW,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: u64,
+
+    /// Kv workload: about how many operations a key receives before it retires.
+    #[arg(long, value_name = "N", default_value_t = ballot_workloads::kv::DEFAULT_OPS_PER_KEY,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops_per_key: u64,
+
+    /// Faults to inject, comma-separated: kill, pause, partition, drop, delay,
+    /// duplicate; or `all`, or `none`.
+    #[arg(long, value_name = "LIST", default_value = "kill,partition")]
+    pub nemesis: String,
+
+    /// Seconds between fault changes (each fault is installed, held, then healed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0, value_parser = parse_positive_seconds)]
+    pub nemesis_interval: f64,
+
+    /// Which nodes a process fault hits: one, minority, majority or all.
+    #[arg(long, value_name = "TARGETS", default_value = "minority")]
+    pub nemesis_targets: String,
+
+    /// Seed of the op and fault schedules (default: random, printed and stored).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Run N tests with seeds seed, seed+1, ...; stop at the first that is not valid.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_count: u64,
+
+    /// Command that starts one node; {id}, {port} and {data_dir} are substituted
+    /// [default: ballot-node (beside ballot) --id {id} --listen 127.0.0.1:{port} --data-dir {data_dir}]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub node_cmd: Option<String>,
+
+    /// Run our node with a deliberate bug (repeatable; see --list-bugs).
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<NodeBug>,
+
+    /// Run the clients' proposer with a deliberate bug (repeatable; see --list-bugs).
+    #[arg(long = "client-bug", value_name = "NAME")]
+    pub client_bugs: Vec<ClientBug>,
+
+    /// Folder that holds one subfolder per run, and `latest`.
+    #[arg(long, value_name = "DIR", default_value = "store")]
+    pub store: PathBuf,
+
+    /// Seconds a client operation may take before it is recorded as indeterminate.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_positive_seconds)]
+    pub op_timeout: f64,
+
+    /// Checker model: write-once (the default), register, cas-register or kv.
+    #[arg(long, value_name = "MODEL", default_value = "write-once")]
+    pub model: String,
+
+    /// Print the node and client bug catalogue and exit.
+    #[arg(long)]
+    pub list_bugs: bool,
+}
+
+/// Flags of `ballot check`.
+#[derive(Clone, Debug, PartialEq, Args)]
+pub struct CheckArgs {
+    /// A run folder (holding history.jsonl), or a history file.
+    #[arg(value_name = "RUN|FILE")]
+    pub path: PathBuf,
+
+    /// Checker model: write-once, register, cas-register or kv (default: the run's, else write-once).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Format of a history file: ballot, jepsen or porcupine-kv.
+    #[arg(long, value_name = "FORMAT", default_value = "ballot")]
+    pub format: String,
+
+    /// Print results.json instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses an argument list (the first item is the program name).
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
+
+/// The exit code for a parse error: 0 for `--help`/`--version`, else [`EXIT_BAD_ARGS`].
+pub fn parse_error_exit_code(err: &clap::Error) -> i32 {
+    use clap::error::ErrorKind::*;
+    match err.kind() {
+        DisplayHelp | DisplayVersion => 0,
+        _ => EXIT_BAD_ARGS,
+    }
+}
+
+impl TestArgs {
+    /// The time limit as a duration.
+    pub fn time_limit(&self) -> Duration {
+        Duration::from_secs_f64(self.time_limit)
+    }
+
+    /// The nemesis interval as a duration.
+    pub fn nemesis_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.nemesis_interval)
+    }
+
+    /// The op timeout as a duration.
+    pub fn op_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.op_timeout)
+    }
+
+    /// The flags as (name, values) pairs, in `--help` order; a flag that is
+    /// given several times has several values, a switch none.
+    fn flags(&self) -> Vec<(&'static str, Vec<String>)> {
+        let one = |v: String| vec![v];
+        vec![
+            ("--nodes", one(self.nodes.to_string())),
+            ("--time-limit", one(self.time_limit.to_string())),
+            ("--concurrency", one(self.concurrency.to_string())),
+            ("--rate", one(self.rate.to_string())),
+            ("--workload", one(self.workload.to_string())),
+            ("--read-fraction", one(self.read_fraction.to_string())),
+            ("--key", one(self.key.clone())),
+            ("--window", one(self.window.to_string())),
+            ("--ops-per-key", one(self.ops_per_key.to_string())),
+            ("--nemesis", one(self.nemesis.clone())),
+            ("--nemesis-interval", one(self.nemesis_interval.to_string())),
+            ("--nemesis-targets", one(self.nemesis_targets.clone())),
+            ("--node-cmd", self.node_cmd.iter().cloned().collect()),
+            ("--bug", self.bugs.iter().map(|b| b.to_string()).collect()),
+            (
+                "--client-bug",
+                self.client_bugs.iter().map(|b| b.to_string()).collect(),
+            ),
+            ("--store", one(self.store.display().to_string())),
+            ("--op-timeout", one(self.op_timeout.to_string())),
+            ("--model", one(self.model.clone())),
+        ]
+    }
+
+    /// The arguments after `ballot test` that rerun this test with `seed`:
+    /// every flag whose value differs from its default, then `--seed`.
+    pub fn rerun_args(&self, seed: u64) -> Vec<String> {
+        let defaults = default_test_args().flags();
+        let mut args = Vec::new();
+        for ((name, values), (_, default)) in self.flags().into_iter().zip(defaults) {
+            if values == default {
+                continue;
+            }
+            for value in values {
+                args.push(name.to_string());
+                args.push(value);
+            }
+        }
+        args.push("--seed".to_string());
+        args.push(seed.to_string());
+        args
+    }
+
+    /// The whole shell command that reruns this test with `seed`, quoted for a POSIX shell.
+    pub fn rerun_command(&self, seed: u64) -> String {
+        std::iter::once("ballot test".to_string())
+            .chain(self.rerun_args(seed).iter().map(|a| shell_quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// `ballot test` with every flag at its default.
+pub fn default_test_args() -> TestArgs {
+    match parse(["ballot", "test"]) {
+        Ok(Cli {
+            command: Command::Test(args),
+        }) => *args,
+        other => unreachable!("`ballot test` parses to the test command: {other:?}"),
+    }
+}
+
+/// Quotes `s` for a POSIX shell when it holds anything but safe characters.
+pub fn shell_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn parse_positive_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 1e9 {
+        Ok(v)
+    } else {
+        Err(format!("{s} must be a positive number of seconds"))
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a rate in Hz"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s} must be 0 (unlimited) or a positive rate in Hz"
+        ))
+    }
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s} must be between 0 and 1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_args(extra: &[&str]) -> Result<TestArgs, clap::Error> {
+        let args = ["ballot", "test"].iter().chain(extra).copied();
+        match parse(args)?.command {
+            Command::Test(t) => Ok(*t),
+            other => panic!("not a test command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let t = default_test_args();
+        assert_eq!(t.nodes, 3);
+        assert_eq!(t.time_limit(), Duration::from_secs(30));
+        assert_eq!(t.workload, WorkloadKind::Register);
+        assert_eq!(t.nemesis, "kill,partition");
+        assert_eq!(t.test_count, 1);
+        assert_eq!(t.seed, None);
+        assert_eq!(t.store, PathBuf::from("store"));
+        assert_eq!(t.node_cmd, None);
+        assert!(t.bugs.is_empty());
+    }
+
+    #[test]
+    fn flags_parse_and_repeat() {
+        let t = test_args(&[
+            "--nodes",
+            "5",
+            "--time-limit",
+            "2.5",
+            "--workload",
+            "kv",
+            "--bug",
+            "memory-only",
+            "--bug",
+            "promise-only",
+            "--seed",
+            "7",
+            "--rate",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(t.nodes, 5);
+        assert_eq!(t.time_limit(), Duration::from_millis(2500));
+        assert_eq!(t.workload, WorkloadKind::Kv);
+        assert_eq!(t.bugs, vec![NodeBug::MemoryOnly, NodeBug::PromiseOnly]);
+        assert_eq!(t.seed, Some(7));
+        assert_eq!(t.rate, 0.0);
+    }
+
+    #[test]
+    fn bad_flags_are_errors_with_exit_254() {
+        // Table: arguments -> a word the message must contain.
+        for (args, needle) in [
+            (&["--no-such-flag"][..], "--no-such-flag"),
+            (&["--nodes", "0"], "--nodes"),
+            (&["--nodes", "three"], "three"),
+            (&["--time-limit=-1"], "positive"),
+            (&["--time-limit", "NaN"], "positive"),
+            (&["--rate=-2"], "rate"),
+            (&["--read-fraction", "1.5"], "between 0 and 1"),
+            (&["--workload", "bank"], "unknown workload"),
+            (&["--bug", "no-such-bug"], "unknown node bug"),
+            (&["--window", "0"], "--window"),
+        ] {
+            let err = test_args(args).unwrap_err();
+            assert_eq!(parse_error_exit_code(&err), EXIT_BAD_ARGS, "{args:?}");
+            assert!(err.to_string().contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_exit_zero() {
+        for args in [
+            &["ballot", "--help"][..],
+            &["ballot", "test", "--help"],
+            &["ballot", "--version"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(parse_error_exit_code(&err), 0, "{args:?}");
+        }
+        let err = parse(["ballot"]).unwrap_err();
+        assert_eq!(parse_error_exit_code(&err), EXIT_BAD_ARGS);
+    }
+
+    #[test]
+    fn rerun_args_hold_only_non_defaults_and_the_seed() {
+        assert_eq!(default_test_args().rerun_args(9), vec!["--seed", "9"]);
+        let t = test_args(&["--nodes", "5", "--bug", "memory-only", "--nemesis", "all"]).unwrap();
+        assert_eq!(
+            t.rerun_args(3),
+            vec![
+                "--nodes",
+                "5",
+                "--nemesis",
+                "all",
+                "--bug",
+                "memory-only",
+                "--seed",
+                "3"
+            ]
+        );
+    }
+
+    #[test]
+    fn rerun_command_round_trips() {
+        let given = test_args(&[
+            "--time-limit",
+            "0.5",
+            "--node-cmd",
+            "python3 a.py --id {id} --listen 127.0.0.1:{port}",
+            "--store",
+            "/tmp/s t",
+            "--client-bug",
+            "own-value",
+            "--op-timeout",
+            "1.5",
+            "--test-count",
+            "4",
+        ])
+        .unwrap();
+        let mut rerun = test_args(
+            &given
+                .rerun_args(11)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert_eq!(rerun.seed, Some(11));
+        assert_eq!(rerun.test_count, 1, "a rerun runs the one failing test");
+        rerun.seed = given.seed;
+        rerun.test_count = given.test_count;
+        assert_eq!(rerun, given);
+        assert!(given
+            .rerun_command(11)
+            .contains("--node-cmd 'python3 a.py --id {id} --listen 127.0.0.1:{port}'"));
+    }
+
+    #[test]
+    fn shell_quoting() {
+        for (raw, quoted) in [
+            ("plain-1.5", "plain-1.5"),
+            ("a b", "'a b'"),
+            ("it's", r"'it'\''s'"),
+            ("", "''"),
+            ("{id}", "'{id}'"),
+        ] {
+            assert_eq!(shell_quote(raw), quoted);
+        }
+    }
+
+    #[test]
+    fn check_flags() {
+        let cli = parse([
+            "ballot",
+            "check",
+            "store/latest",
+            "--json",
+            "--format",
+            "jepsen",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.command,
+            Command::Check(CheckArgs {
+                path: "store/latest".into(),
+                model: None,
+                format: "jepsen".into(),
+                json: true,
+            })
+        );
+    }
+}

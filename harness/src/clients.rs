@@ -1,1 +1,474 @@
-//! TODO: owned by a helper; being written.
+//! Client processes: workers that run workload ops as Paxos proposers and
+//! record every op in the history.
+//!
+//! There are `--concurrency` workers. Worker `w` starts as client process
+//! `w`; process `p` runs on client host `p % hosts`, so it talks to the
+//! proxy endpoints of that host (one per node), and uses `p` as its proposer
+//! id, which makes every ballot in the run unique.
+//!
+//! Each op is recorded Jepsen's way: `invoke` before the first request is
+//! sent, then `ok`, `fail` or `info` when the proposer returns. After an
+//! `info` the process is *retired* (its op may still take effect at any
+//! later time, so the process can never be known to be idle again) and the
+//! worker continues as a fresh process `p + concurrency`.
+//!
+//! Ops are paced per worker: with a total `--rate` of `r` ops/s over `c`
+//! workers, a worker starts an op at most every `c / r` seconds. A worker
+//! that fell behind (a slow op) starts its next op at once but never
+//! bursts to catch up. Workers stop starting ops at the time limit or when
+//! asked to stop; an op already running finishes (bounded by the op
+//! timeout), so the history has no dangling invocations.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballot_checker::format::EventType;
+use ballot_node::client::{http_client, ClientConfig, ClientError, ProposerClient};
+use ballot_node::proposer::{ClientBug, Outcome as ProposerOutcome};
+use ballot_workloads::{Generator, Op, Outcome, F};
+use rand::rngs::ChaCha8Rng;
+use rand::SeedableRng;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::store::{HistoryWriter, StoreError};
+
+/// Extra time past the op timeout before the harness stops waiting for a
+/// proposer that has not returned (it always should; this is a backstop).
+const OP_GRACE: Duration = Duration::from_secs(2);
+
+/// How the clients run.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    /// Number of workers.
+    pub concurrency: u64,
+    /// Total ops/s over all workers; 0 = unlimited.
+    pub rate: f64,
+    /// Deadline of one op; past it the op is indeterminate.
+    pub op_timeout: Duration,
+    /// Seed of the proposers' backoff jitter.
+    pub seed: u64,
+    /// Deliberate proposer bugs.
+    pub bugs: Vec<ClientBug>,
+}
+
+/// Live op counters, read by the progress line.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Ops completed `ok`.
+    pub ok: AtomicU64,
+    /// Ops completed `fail`.
+    pub fail: AtomicU64,
+    /// Ops completed `info`.
+    pub info: AtomicU64,
+}
+
+impl ClientStats {
+    /// `(ok, fail, info)` so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.fail.load(Ordering::Relaxed),
+            self.info.load(Ordering::Relaxed),
+        )
+    }
+
+    fn count(&self, outcome: &Outcome) {
+        let counter = match outcome {
+            Outcome::Ok(_) => &self.ok,
+            Outcome::Fail(_) => &self.fail,
+            Outcome::Info(_) => &self.info,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the workers did, for the final phase.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientsReport {
+    /// Every key some op was invoked on.
+    pub keys: BTreeSet<String>,
+    /// The lowest process id no worker used; final-phase readers start there.
+    pub next_process: u64,
+    /// Ops invoked.
+    pub ops: u64,
+}
+
+/// Why the clients could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsError {
+    /// A proposer client could not be built.
+    #[error("cannot build a client: {0}")]
+    Client(#[from] ClientError),
+    /// The history could not be written.
+    #[error("cannot write the history: {0}")]
+    Store(#[from] StoreError),
+    /// A worker task panicked (a harness bug).
+    #[error("a client worker failed: {0}")]
+    Worker(String),
+}
+
+/// The host client process `process` runs on.
+pub fn host_of(process: u64, hosts: usize) -> usize {
+    (process % hosts as u64) as usize
+}
+
+/// Time between two op starts of one worker, or `None` for no pacing.
+pub fn pacing_period(rate: f64, concurrency: u64) -> Option<Duration> {
+    (rate > 0.0 && rate.is_finite())
+        .then(|| Duration::from_secs_f64((concurrency as f64 / rate).min(1e6)))
+}
+
+/// When a worker whose previous op started at `prev` may start the next:
+/// one period after it, but never before `now` (no catching up in bursts).
+pub fn next_start(prev: Instant, now: Instant, period: Option<Duration>) -> Instant {
+    match period {
+        Some(p) => (prev + p).max(now),
+        None => now,
+    }
+}
+
+/// The proposer's random stream (backoff jitter) for `process`.
+fn proposer_rng(seed: u64, process: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.rotate_left(29) ^ process.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// A proposer client for `process` on its host's endpoints.
+fn proposer_for(
+    http: &reqwest::Client,
+    hosts: &[Vec<SocketAddr>],
+    process: u64,
+    host: usize,
+    settings: &ClientSettings,
+) -> Result<ProposerClient, ClientError> {
+    let mut config = ClientConfig::new(hosts[host].clone(), process, process);
+    config.deadline = settings.op_timeout;
+    config.bugs = settings.bugs.clone();
+    ProposerClient::with_http(http.clone(), config, proposer_rng(settings.seed, process))
+}
+
+/// Runs one op on `client` as `process` and records it: invoke, then the
+/// completion. Returns the outcome.
+pub async fn run_op(
+    client: &mut ProposerClient,
+    op: &Op,
+    process: u64,
+    history: &HistoryWriter,
+    op_timeout: Duration,
+) -> Result<Outcome, StoreError> {
+    let invoked_value = op.value.clone().map_or(Value::Null, Value::String);
+    history.invoke(process, op.f.as_str(), &op.key, invoked_value.clone())?;
+    let running = async {
+        match op.f {
+            F::Propose => {
+                client
+                    .propose(&op.key, op.value.as_deref().unwrap_or(""))
+                    .await
+            }
+            F::Read => client.read(&op.key).await,
+        }
+    };
+    let outcome = match tokio::time::timeout(op_timeout + OP_GRACE, running).await {
+        Ok(ProposerOutcome::Ok(v)) => Outcome::Ok(v),
+        Ok(ProposerOutcome::Fail(why)) => Outcome::Fail(why),
+        Ok(ProposerOutcome::Indeterminate(why)) => Outcome::Info(why),
+        Err(_) => Outcome::Info(format!(
+            "harness: the proposer did not return within {:?}",
+            op_timeout + OP_GRACE
+        )),
+    };
+    let (kind, value, error) = match &outcome {
+        Outcome::Ok(v) => (
+            EventType::Ok,
+            v.clone().map_or(Value::Null, Value::String),
+            None,
+        ),
+        Outcome::Fail(why) => (EventType::Fail, invoked_value, Some(why.clone())),
+        Outcome::Info(why) => (EventType::Info, invoked_value, Some(why.clone())),
+    };
+    history.complete(process, kind, op.f.as_str(), &op.key, value, error)?;
+    Ok(outcome)
+}
+
+/// Runs the workers until `until` or until `stop` turns true, and waits for
+/// their last ops to finish. `hosts[h]` lists node endpoints (by node id) as
+/// seen from client host `h`.
+pub async fn run_clients(
+    settings: &ClientSettings,
+    generator: Arc<dyn Generator>,
+    hosts: Vec<Vec<SocketAddr>>,
+    history: HistoryWriter,
+    stats: Arc<ClientStats>,
+    stop: watch::Receiver<bool>,
+    until: Instant,
+) -> Result<ClientsReport, ClientsError> {
+    let http = http_client()?;
+    let hosts = Arc::new(hosts);
+    let mut workers = JoinSet::new();
+    for worker in 0..settings.concurrency {
+        let job = Worker {
+            worker,
+            settings: settings.clone(),
+            generator: generator.clone(),
+            hosts: hosts.clone(),
+            http: http.clone(),
+            history: history.clone(),
+            stats: stats.clone(),
+            stop: stop.clone(),
+            until,
+        };
+        workers.spawn(job.run());
+    }
+    let mut report = ClientsReport {
+        next_process: settings.concurrency,
+        ..ClientsReport::default()
+    };
+    let mut first_error = None;
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(done)) => {
+                report.keys.extend(done.keys);
+                report.next_process = report.next_process.max(done.next_process);
+                report.ops += done.ops;
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(ClientsError::Worker(e.to_string()));
+            }
+        }
+    }
+    first_error.map_or(Ok(report), Err)
+}
+
+/// One worker's loop state.
+struct Worker {
+    worker: u64,
+    settings: ClientSettings,
+    generator: Arc<dyn Generator>,
+    hosts: Arc<Vec<Vec<SocketAddr>>>,
+    http: reqwest::Client,
+    history: HistoryWriter,
+    stats: Arc<ClientStats>,
+    stop: watch::Receiver<bool>,
+    until: Instant,
+}
+
+impl Worker {
+    async fn run(mut self) -> Result<ClientsReport, ClientsError> {
+        let concurrency = self.settings.concurrency;
+        let period = pacing_period(self.settings.rate, concurrency);
+        let mut process = self.worker;
+        let mut retirements = 0;
+        let mut client = proposer_for(
+            &self.http,
+            &self.hosts,
+            process,
+            host_of(process, self.hosts.len()),
+            &self.settings,
+        )?;
+        let mut keys = BTreeSet::new();
+        // Stagger the first ops so the workers do not start in lockstep.
+        let mut start = Instant::now()
+            + period.map_or(Duration::ZERO, |p| {
+                p.mul_f64(self.worker as f64 / concurrency as f64)
+            });
+        let mut step = 0;
+        loop {
+            if !self.wait_until(start).await {
+                break;
+            }
+            let op = self.generator.op(self.worker, step, process);
+            keys.insert(op.key.clone());
+            let began = Instant::now();
+            let outcome = run_op(
+                &mut client,
+                &op,
+                process,
+                &self.history,
+                self.settings.op_timeout,
+            )
+            .await?;
+            self.stats.count(&outcome);
+            step += 1;
+            if outcome.retires_process() {
+                retirements += 1;
+                process = ballot_workloads::op::process_for(self.worker, concurrency, retirements);
+                let floor = client.last_round();
+                client = proposer_for(
+                    &self.http,
+                    &self.hosts,
+                    process,
+                    host_of(process, self.hosts.len()),
+                    &self.settings,
+                )?;
+                client.set_last_round(floor);
+            }
+            start = next_start(began, Instant::now(), period);
+        }
+        Ok(ClientsReport {
+            keys,
+            next_process: process + concurrency,
+            ops: step,
+        })
+    }
+
+    /// Sleeps until `at`; false when the worker must stop instead (asked
+    /// to, or `at` is past the time limit).
+    async fn wait_until(&mut self, at: Instant) -> bool {
+        if *self.stop.borrow() || at >= self.until {
+            return false;
+        }
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep_until(at) => false,
+            _ = self.stop.wait_for(|stop| *stop) => true,
+        };
+        !stopped && !*self.stop.borrow()
+    }
+}
+
+/// What the final reads saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FinalReads {
+    /// Reads that completed `ok`.
+    pub ok: u64,
+    /// Reads that ended `fail` or `info`.
+    pub not_ok: u64,
+}
+
+/// The final phase's reads: every key, from every host, recorded in the
+/// history as normal ops. Keys are spread over `tasks` parallel readers;
+/// one reader reads a key from host 0, then 1, ... in turn, so reads of one
+/// key never contend with each other. Reader `t` acts as process
+/// `first_process + t`, retired to `+ tasks` after an `info`.
+pub async fn final_reads(
+    keys: &[String],
+    hosts: Vec<Vec<SocketAddr>>,
+    first_process: u64,
+    tasks: u64,
+    settings: &ClientSettings,
+    history: &HistoryWriter,
+    stats: Arc<ClientStats>,
+) -> Result<FinalReads, ClientsError> {
+    let http = http_client()?;
+    let tasks = tasks.clamp(1, keys.len().max(1) as u64);
+    let hosts = Arc::new(hosts);
+    let mut readers = JoinSet::new();
+    for t in 0..tasks {
+        let mine: Vec<String> = keys
+            .iter()
+            .skip(t as usize)
+            .step_by(tasks as usize)
+            .cloned()
+            .collect();
+        let (http, hosts, history, stats, settings) = (
+            http.clone(),
+            hosts.clone(),
+            history.clone(),
+            stats.clone(),
+            settings.clone(),
+        );
+        readers.spawn(async move {
+            let mut seen = FinalReads::default();
+            let mut process = first_process + t;
+            for key in &mine {
+                for host in 0..hosts.len() {
+                    let mut client = proposer_for(&http, &hosts, process, host, &settings)?;
+                    let outcome = run_op(
+                        &mut client,
+                        &Op::read(key.clone()),
+                        process,
+                        &history,
+                        settings.op_timeout,
+                    )
+                    .await?;
+                    stats.count(&outcome);
+                    match outcome {
+                        Outcome::Ok(_) => seen.ok += 1,
+                        Outcome::Fail(_) => seen.not_ok += 1,
+                        Outcome::Info(_) => {
+                            seen.not_ok += 1;
+                            process += tasks;
+                        }
+                    }
+                }
+            }
+            Ok::<_, ClientsError>(seen)
+        });
+    }
+    let mut total = FinalReads::default();
+    let mut first_error = None;
+    while let Some(joined) = readers.join_next().await {
+        match joined {
+            Ok(Ok(seen)) => {
+                total.ok += seen.ok;
+                total.not_ok += seen.not_ok;
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(ClientsError::Worker(e.to_string()));
+            }
+        }
+    }
+    first_error.map_or(Ok(total), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_map_to_hosts_round_robin() {
+        // Table: (process, hosts) -> host.
+        for (p, n, h) in [
+            (0, 3, 0),
+            (1, 3, 1),
+            (2, 3, 2),
+            (3, 3, 0),
+            (8, 3, 2),
+            (5, 1, 0),
+        ] {
+            assert_eq!(host_of(p, n), h, "process {p} of {n}");
+        }
+    }
+
+    #[test]
+    fn pacing_spreads_the_total_rate_over_workers() {
+        assert_eq!(pacing_period(0.0, 6), None);
+        assert_eq!(pacing_period(100.0, 6), Some(Duration::from_millis(60)));
+        assert_eq!(pacing_period(2.0, 1), Some(Duration::from_millis(500)));
+        assert_eq!(pacing_period(f64::INFINITY, 1), None);
+    }
+
+    #[test]
+    fn a_late_worker_starts_at_once_but_never_bursts() {
+        let t0 = Instant::now();
+        let p = Some(Duration::from_millis(100));
+        // On time: one period after the previous start.
+        assert_eq!(
+            next_start(t0, t0 + Duration::from_millis(30), p),
+            t0 + Duration::from_millis(100)
+        );
+        // Late (slow op): now, not the missed slots.
+        let late = t0 + Duration::from_millis(450);
+        assert_eq!(next_start(t0, late, p), late);
+        assert_eq!(next_start(t0, late, None), late);
+    }
+
+    #[test]
+    fn proposer_streams_differ_per_process() {
+        use rand::RngExt;
+        let draw = |seed, p| proposer_rng(seed, p).random_range(0..u64::MAX);
+        assert_eq!(draw(1, 2), draw(1, 2));
+        assert_ne!(draw(1, 2), draw(1, 3));
+        assert_ne!(draw(1, 2), draw(2, 2));
+    }
+}
