@@ -3,9 +3,10 @@
 //! Each client process (or client host, when the process is unknown) and
 //! each node is a vertical line; time flows down. A request is an arrow from
 //! its process to its node, a reply an arrow back. Time is *ordinal*: every
-//! distinct recorded instant (sent, delivered, replied) gets its own row, so
-//! a burst of messages stays readable however close in time it was, and the
-//! real time of each row is printed in the margin. A request that never
+//! recorded event (a send, a delivery, a reply) gets its own row, in time
+//! order (ties broken by exchange id), so a burst of messages stays readable
+//! however close in time it was, and the real time of each row is printed in
+//! the margin. A request that never
 //! reached its node (cut, dropped, refused) or a reply that never reached its
 //! client (dropped response) stops half-way at a cross; a duplicate delivery
 //! is dashed and its reply goes nowhere (a small circle). The violation's own
@@ -171,7 +172,7 @@ fn client_column(ex: &Exchange) -> Column {
 const LEFT: f64 = 80.0;
 const SPACING: f64 = 190.0;
 const TOP: f64 = 40.0;
-const ROW: f64 = 26.0;
+const ROW: f64 = 22.0;
 
 /// Renders the diagram as inline SVG (`class="message-diagram"`).
 pub fn render(items: &[Item]) -> String {
@@ -184,26 +185,33 @@ pub fn render(items: &[Item]) -> String {
         .enumerate()
         .map(|(i, c)| (*c, LEFT + i as f64 * SPACING))
         .collect();
-    let instants: BTreeSet<u64> = items
+    // One row per event: (time, exchange id, phase) with phase 0 send, 1 delivery, 2 reply.
+    let events: BTreeSet<(u64, u64, u8)> = items
         .iter()
         .flat_map(|i| {
+            let ex = &i.exchange;
             [
-                Some(i.exchange.sent),
-                i.exchange.delivered,
-                i.exchange.replied,
+                Some((ex.sent, 0)),
+                ex.delivered.map(|t| (t, 1)),
+                ex.replied.map(|t| (t, 2)),
             ]
+            .into_iter()
+            .flatten()
+            .map(move |(t, phase)| (t, ex.id, phase))
         })
-        .flatten()
         .collect();
-    let rank: BTreeMap<u64, usize> = instants.iter().enumerate().map(|(r, t)| (*t, r)).collect();
-    let y = |t: u64| TOP + rank[&t] as f64 * ROW + ROW / 2.0;
+    let rank: BTreeMap<(u64, u64, u8), usize> =
+        events.iter().enumerate().map(|(r, e)| (*e, r)).collect();
+    let y = |t: u64, id: u64, phase: u8| {
+        TOP + rank.get(&(t, id, phase)).copied().unwrap_or(0) as f64 * ROW + ROW / 2.0
+    };
     let width = LEFT + columns.len().saturating_sub(1) as f64 * SPACING + 110.0;
-    let height = TOP + (instants.len() as f64 + 1.0) * ROW + 24.0;
+    let height = TOP + (events.len() as f64 + 1.0) * ROW + 24.0;
 
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="message-diagram" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11"><defs><marker id="ballot-arrow-context" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker><marker id="ballot-arrow-evidence" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker></defs>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="message-diagram" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11"><defs><marker id="ballot-arrow-context" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker><marker id="ballot-arrow-evidence" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker></defs>"##
     );
     // Lifelines.
     for (column, x) in &x_of {
@@ -220,11 +228,16 @@ pub fn render(items: &[Item]) -> String {
         );
     }
     // Real time of each row, in the margin.
-    for (t, r) in &rank {
+    let mut last_time = None;
+    for (r, (t, _, _)) in events.iter().enumerate() {
+        if last_time == Some(*t) {
+            continue;
+        }
+        last_time = Some(*t);
         let _ = write!(
             svg,
             r##"<text x="6" y="{:.1}" fill="#888" font-size="9">{:.3} ms</text>"##,
-            TOP + *r as f64 * ROW + ROW / 2.0 + 3.0,
+            TOP + r as f64 * ROW + ROW / 2.0 + 3.0,
             *t as f64 / 1e6
         );
     }
@@ -238,7 +251,7 @@ pub fn render(items: &[Item]) -> String {
         let cx = x_of[&client_column(ex)];
         let nx = x_of[&Column::Node(ex.to)];
         let mid = (cx + nx) / 2.0;
-        let sy = y(ex.sent);
+        let sy = y(ex.sent, ex.id, 0);
         let dash = if ex.fate == Fate::Duplicated {
             r#" stroke-dasharray="6 3""#
         } else {
@@ -257,7 +270,7 @@ pub fn render(items: &[Item]) -> String {
         );
         // The request.
         let (rx, ry, lost) = match ex.delivered {
-            Some(d) => (nx, y(d), false),
+            Some(d) => (nx, y(d, ex.id, 1), false),
             None => (mid, sy + ROW / 2.0, true),
         };
         let _ = write!(
@@ -284,7 +297,7 @@ pub fn render(items: &[Item]) -> String {
         }
         // The reply.
         if let Some(r) = ex.replied {
-            let ry = y(r);
+            let ry = y(r, ex.id, 2);
             let arrive = ry + ROW * 0.6;
             let (ax, ay, end) = match ex.fate {
                 Fate::DroppedResponse | Fate::Timeout => (mid, ry + ROW * 0.3, "cross"),
@@ -325,7 +338,7 @@ pub fn render(items: &[Item]) -> String {
     }
     let _ = write!(
         svg,
-        r##"<text x="6" y="{}" fill="#555" font-size="10">red: the violation's evidence · grey: nearby traffic on the same key · ✕ lost (cut, dropped, refused, timeout) · dashed: duplicate delivery · rows are ordered instants, not to scale</text></svg>"##,
+        r##"<text x="6" y="{}" fill="#555" font-size="10">red: the violation's evidence · grey: nearby traffic on the same key · ✕ lost (cut, dropped, refused, timeout) · dashed: duplicate delivery · one row per event in time order, not to scale</text></svg>"##,
         height - 6.0
     );
     svg

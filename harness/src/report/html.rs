@@ -20,6 +20,7 @@ use super::load::{Run, Verdict};
 use super::ops;
 use super::rerun;
 use super::timeline;
+use super::{JUNIT_FILE, LATENCY_FILE, RATE_FILE, REPORT_FILE};
 
 /// At most this many operations appear on the timeline.
 pub const MAX_TIMELINE_OPS: usize = 300;
@@ -75,14 +76,13 @@ const SCRIPT: &str = r#"
 pub fn render(run: &Run, analysis: &Analysis, latency_svg: &str, rate_svg: &str) -> String {
     let verdict = run.verdict();
     let mut page = String::with_capacity(64 * 1024);
-    let _ = write!(
+    let _ = writeln!(
         page,
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{} — ballot {}</title><style>{CSS}</style></head><body>
-"#,
+<title>{} — ballot {}</title><style>{CSS}</style></head><body>"#,
         verdict.as_str().to_uppercase(),
         esc(&run.name)
     );
@@ -162,7 +162,7 @@ fn first_problem(page: &mut String, run: &Run, verdict: Verdict) {
 }
 
 fn violation_body(page: &mut String, v: &Violation) {
-    let _ = write!(
+    let _ = writeln!(
         page,
         r#"<div><span class="tag">property: {}</span>{}<span class="tag">source: {}</span></div><p class="explanation">{}</p>"#,
         esc(&v.property),
@@ -313,8 +313,7 @@ fn figures(page: &mut String, analysis: &Analysis) {
     let e = &analysis.effects;
     let _ = write!(
         page,
-        r#"<h2>Key figures</h2><table class="figures"><tr><th>operations</th><th>ok</th><th>fail</th><th>info</th><th>never completed</th><th>faults injected</th><th>messages</th><th>messages a fault touched</th><th>duration</th></tr><tr><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr></table>
-"#,
+        r#"<h2>Key figures</h2><table class="figures"><tr><th>operations</th><th>ok</th><th>fail</th><th>info</th><th>never completed</th><th>faults injected</th><th>messages</th><th>messages a fault touched</th><th>duration</th></tr><tr><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr></table>"#,
         c.total,
         c.ok,
         c.fail,
@@ -361,7 +360,7 @@ fn checker_row(page: &mut String, c: &CheckerResult) {
             esc(&truncate(&pretty, 4000))
         )
     };
-    let _ = write!(
+    let _ = writeln!(
         page,
         r#"<tr><td><b>{}</b></td><td>{}</td><td class="num">{}</td><td>{}</td><td>{stats}</td></tr>"#,
         esc(&c.name),
@@ -431,8 +430,7 @@ fn timeline_section(page: &mut String, run: &Run, analysis: &Analysis) {
 fn plots(page: &mut String, latency_svg: &str, rate_svg: &str) {
     let _ = write!(
         page,
-        r#"<h2 id="plots">Latency and throughput</h2><div class="figure" id="latency-plot">{}</div><div class="figure" id="rate-plot">{}</div><p class="note">Also as files: <a href="latency.svg">latency.svg</a>, <a href="rate.svg">rate.svg</a>.</p>
-"#,
+        r#"<h2 id="plots">Latency and throughput</h2><div class="figure" id="latency-plot">{}</div><div class="figure" id="rate-plot">{}</div><p class="note">Also as files: <a href="latency.svg">latency.svg</a>, <a href="rate.svg">rate.svg</a>.</p>"#,
         strip_xml_declaration(latency_svg),
         strip_xml_declaration(rate_svg)
     );
@@ -460,7 +458,7 @@ fn diagram_section(page: &mut String, run: &Run) {
         .filter(|i| i.evidence)
         .map(|i| i.exchange.id)
         .collect();
-    let _ = write!(
+    let _ = writeln!(
         page,
         r#"<div class="figure">{}</div>"#,
         diagram::render(&items)
@@ -538,8 +536,7 @@ fn links(page: &mut String, analysis: &Analysis) {
     row(page, "all links", &analysis.effects);
     let _ = write!(
         page,
-        r#"</table><p class="note">Delayed: held by the proxy at least {} before forwarding.</p>
-"#,
+        r#"</table><p class="note">Delayed: held by the proxy at least {} before forwarding.</p>"#,
         duration(super::faults::DELAY_THRESHOLD_NS)
     );
 }
@@ -609,8 +606,10 @@ fn files(page: &mut String, run: &Run) {
         "Run folder: <code>{}</code><br>",
         esc(&run.dir.display().to_string())
     );
-    let links: Vec<String> = run
-        .files
+    // The report's own files are written after the run folder was read.
+    let mut names: BTreeSet<&str> = run.files.iter().map(String::as_str).collect();
+    names.extend([REPORT_FILE, LATENCY_FILE, RATE_FILE, JUNIT_FILE]);
+    let links: Vec<String> = names
         .iter()
         .map(|f| format!(r#"<a href="{0}">{0}</a>"#, esc(f)))
         .collect();

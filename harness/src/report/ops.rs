@@ -217,7 +217,9 @@ pub fn downsample(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
             (lo.min(p.0), hi.max(p.0))
         });
     let width = (hi - lo) / buckets as f64;
-    let mut kept: Vec<Option<((f64, f64), (f64, f64))>> = vec![None; buckets];
+    // Per bucket: its lowest and its highest point.
+    type MinMax = ((f64, f64), (f64, f64));
+    let mut kept: Vec<Option<MinMax>> = vec![None; buckets];
     for &p in points {
         let b = if width > 0.0 {
             (((p.0 - lo) / width) as usize).min(buckets - 1)

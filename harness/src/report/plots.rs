@@ -118,6 +118,7 @@ pub fn latency_svg(
             .configure_mesh()
             .x_desc("time since start (s)")
             .y_desc("latency (ms)")
+            .y_labels(12)
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(|e| err(e.to_string()))?;
@@ -162,12 +163,32 @@ pub fn latency_svg(
     Ok(svg)
 }
 
+/// Bucket width in seconds for a run of `secs`: 1 s for runs of 20 s or more
+/// (wider for very long runs, so there are at most [`MAX_POINTS`] buckets);
+/// for shorter runs a round width (1, 2 or 5 times a power of ten) that gives
+/// about 20 buckets, so a short run still shows a curve.
+pub fn bucket_width(secs: f64) -> f64 {
+    if secs >= 20.0 {
+        return (secs / MAX_POINTS as f64).ceil().max(1.0);
+    }
+    let target = (secs / 20.0).max(0.001);
+    let mut step = 0.001;
+    loop {
+        for m in [1.0, 2.0, 5.0] {
+            if step * m >= target {
+                return step * m;
+            }
+        }
+        step *= 10.0;
+    }
+}
+
 /// Completions per bucket and outcome: bucket width in seconds (1 s, or
 /// wider so there are at most [`MAX_POINTS`] buckets) and the counts,
 /// indexed by bucket.
 pub fn rate_series(ops: &[Op], run_end: u64) -> (f64, BTreeMap<Outcome, Vec<u64>>) {
     let end_s = s(run_end).max(1e-9);
-    let width = (end_s / MAX_POINTS as f64).ceil().max(1.0);
+    let width = bucket_width(end_s);
     let buckets = (end_s / width).floor() as usize + 1;
     let mut by: BTreeMap<Outcome, Vec<u64>> =
         OUTCOMES.iter().map(|&o| (o, vec![0; buckets])).collect();
@@ -275,13 +296,34 @@ mod tests {
             op(0, None, Outcome::Pending),
         ];
         let (width, series) = rate_series(&ops, 2_000_000_000);
+        assert_eq!(width, 0.1);
+        assert_eq!(series[&Outcome::Ok].len(), 21);
+        assert_eq!(series[&Outcome::Ok][1], 1);
+        assert_eq!(series[&Outcome::Ok][15], 1);
+        assert_eq!(series[&Outcome::Fail][16], 1);
+        let (width, series) = rate_series(&ops, 30_000_000_000);
         assert_eq!(width, 1.0);
-        assert_eq!(series[&Outcome::Ok], vec![1, 1, 0]);
-        assert_eq!(series[&Outcome::Fail], vec![0, 1, 0]);
+        assert_eq!(&series[&Outcome::Ok][..3], &[1, 1, 0]);
         // A long run gets wider buckets, never more than MAX_POINTS.
         let (width, series) = rate_series(&ops, 3 * 3600 * 1_000_000_000);
         assert_eq!(width, 6.0);
         assert!(series[&Outcome::Ok].len() <= MAX_POINTS + 1);
+    }
+
+    #[test]
+    fn bucket_widths_are_round() {
+        let table = [
+            (0.0, 0.001),
+            (0.5, 0.05),
+            (2.0, 0.1),
+            (19.0, 1.0),
+            (30.0, 1.0),
+            (10_000.0, 5.0),
+        ];
+        for (secs, want) in table {
+            let got = bucket_width(secs);
+            assert!((got - want).abs() < 1e-9, "{secs} s: {got}");
+        }
     }
 
     #[test]

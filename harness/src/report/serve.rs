@@ -437,7 +437,8 @@ mod tests {
     #[test]
     fn path_checks() {
         use Refusal::BadPath;
-        let table: [(&str, &str, Result<Vec<&str>, Refusal>); 12] = [
+        type Case<'a> = (&'a str, &'a str, Result<Vec<&'a str>, Refusal>);
+        let table: [Case; 12] = [
             ("run-1", "", Ok(vec!["run-1"])),
             ("run-1", "report.html", Ok(vec!["run-1", "report.html"])),
             (

@@ -68,7 +68,7 @@ pub fn render(
         .iter()
         .filter(|i| i.start <= t1 && i.end_or(run_end) >= t0)
         .collect();
-    let rows = pack_rows(&shown, run_end, |t| x(t));
+    let rows = pack_rows(&shown, run_end, x);
     let fault_rows = rows.iter().copied().max().map_or(0, |r| r + 1);
     let top = 4.0 + fault_rows as f64 * FAULT_ROW;
     let lanes_height = lanes.len().max(1) as f64 * LANE;
