@@ -11,10 +11,13 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ballot_checker::models::Model;
 use ballot_node::bugs::NodeBug;
 use ballot_node::proposer::ClientBug;
 use ballot_workloads::WorkloadKind;
 use clap::{Args, Parser, Subcommand};
+
+use crate::nemesis::{FaultKind, Targets};
 
 /// Exit code: the test ran and every checker found the history valid.
 pub const EXIT_VALID: i32 = 0;
@@ -93,7 +96,7 @@ pub struct TestArgs {
 
     /// Faults to inject, comma-separated: kill, pause, partition, drop, delay,
     /// duplicate; or `all`, or `none`.
-    #[arg(long, value_name = "LIST", default_value = "kill,partition")]
+    #[arg(long, value_name = "LIST", default_value = "kill,partition", value_parser = check_nemesis)]
     pub nemesis: String,
 
     /// Seconds between fault changes (each fault is installed, held, then healed).
@@ -101,7 +104,7 @@ pub struct TestArgs {
     pub nemesis_interval: f64,
 
     /// Which nodes a process fault hits: one, minority, majority or all.
-    #[arg(long, value_name = "TARGETS", default_value = "minority")]
+    #[arg(long, value_name = "TARGETS", default_value = "minority", value_parser = check_targets)]
     pub nemesis_targets: String,
 
     /// Seed of the op and fault schedules (default: random, printed and stored).
@@ -126,6 +129,10 @@ pub struct TestArgs {
     #[arg(long = "client-bug", value_name = "NAME")]
     pub client_bugs: Vec<ClientBug>,
 
+    /// Node i listens on 127.0.0.1:PORT+i (default: free ports picked at start).
+    #[arg(long, value_name = "PORT")]
+    pub base_port: Option<u16>,
+
     /// Folder that holds one subfolder per run, and `latest`.
     #[arg(long, value_name = "DIR", default_value = "store")]
     pub store: PathBuf,
@@ -135,7 +142,7 @@ pub struct TestArgs {
     pub op_timeout: f64,
 
     /// Checker model: write-once (the default), register, cas-register or kv.
-    #[arg(long, value_name = "MODEL", default_value = "write-once")]
+    #[arg(long, value_name = "MODEL", default_value = "write-once", value_parser = check_model)]
     pub model: String,
 
     /// Print the node and client bug catalogue and exit.
@@ -151,11 +158,12 @@ pub struct CheckArgs {
     pub path: PathBuf,
 
     /// Checker model: write-once, register, cas-register or kv (default: the run's, else write-once).
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", value_parser = check_model)]
     pub model: Option<String>,
 
     /// Format of a history file: ballot, jepsen or porcupine-kv.
-    #[arg(long, value_name = "FORMAT", default_value = "ballot")]
+    #[arg(long, value_name = "FORMAT", default_value = "ballot",
+          value_parser = ["ballot", "jepsen", "porcupine-kv"])]
     pub format: String,
 
     /// Print results.json instead of the summary.
@@ -220,6 +228,10 @@ impl TestArgs {
                 "--client-bug",
                 self.client_bugs.iter().map(|b| b.to_string()).collect(),
             ),
+            (
+                "--base-port",
+                self.base_port.iter().map(|p| p.to_string()).collect(),
+            ),
             ("--store", one(self.store.display().to_string())),
             ("--op-timeout", one(self.op_timeout.to_string())),
             ("--model", one(self.model.clone())),
@@ -272,6 +284,21 @@ pub fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
+}
+
+fn check_nemesis(s: &str) -> Result<String, String> {
+    FaultKind::parse_list(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+fn check_targets(s: &str) -> Result<String, String> {
+    s.parse::<Targets>().map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+fn check_model(s: &str) -> Result<String, String> {
+    s.parse::<Model>().map_err(|e| e.to_string())?;
+    Ok(s.to_string())
 }
 
 fn parse_positive_seconds(s: &str) -> Result<f64, String> {
@@ -374,6 +401,10 @@ mod tests {
             (&["--workload", "bank"], "unknown workload"),
             (&["--bug", "no-such-bug"], "unknown node bug"),
             (&["--window", "0"], "--window"),
+            (&["--nemesis", "kill,fire"], "unknown fault"),
+            (&["--nemesis-targets", "most"], "unknown targets"),
+            (&["--model", "bank"], "unknown model"),
+            (&["--base-port", "70000"], "70000"),
         ] {
             let err = test_args(args).unwrap_err();
             assert_eq!(parse_error_exit_code(&err), EXIT_BAD_ARGS, "{args:?}");

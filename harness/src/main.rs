@@ -1,2 +1,31 @@
-//! `ballot`: the command-line entry point.
-fn main() {}
+//! `ballot`: the command-line entry point. Parses flags and hands over to
+//! the library; bad flags exit 254 (Jepsen's "bad arguments"), not clap's 2.
+
+use ballot::cli::{self, Command};
+use ballot::runner;
+
+fn main() {
+    let cli = match cli::parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(cli::parse_error_exit_code(&e));
+        }
+    };
+    init_logging();
+    let code = match &cli.command {
+        Command::Test(args) => runner::test_command(args),
+        Command::Check(args) => runner::check_command(args),
+    };
+    std::process::exit(code);
+}
+
+/// Harness diagnostics on stderr, off unless `RUST_LOG` asks for them.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

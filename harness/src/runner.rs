@@ -1,1 +1,659 @@
-//! TODO: owned by a helper; being written.
+//! One whole `ballot test` run, from start to verdict.
+//!
+//! A run goes through these phases, in order:
+//!
+//! 1. **Set up.** Create the run folder, write `test.json` (every parameter,
+//!    the seed, the fault schedule and the rerun command), open the writers,
+//!    start the nodes (waiting for health) and the proxy mesh.
+//! 2. **Main phase.** Clients run workload ops while the nemesis follows its
+//!    seeded schedule, until the time limit or the first Ctrl-C/SIGTERM.
+//! 3. **Final phase, always** (also after an interrupt or an error in the
+//!    main phase): stop the clients (their last ops finish), heal every link,
+//!    resume paused and restart stopped nodes (waiting for health), read
+//!    every key from every client host so the final state is in the history,
+//!    take `final` snapshots, shut the cluster down and close every file.
+//! 4. **Verdict.** Check the run folder, write `results.json` and the
+//!    reports, and print the verdict, the first violation, the store folder
+//!    and the command that reruns the test.
+//!
+//! A failure of the harness itself (a node that does not start, a port in
+//! use, an I/O error) is never a verdict: it is [`HarnessError`], exit code
+//! 255. Nodes cannot outlive the harness: the [`Cluster`] kills and reaps
+//! them on drop (also while unwinding from a panic), a second signal kills
+//! them at once, and their parent-death signal covers the rest.
+
+mod check;
+mod interrupt;
+mod output;
+mod progress;
+
+pub use check::check_command;
+pub use interrupt::Interrupt;
+pub use output::print_bug_list;
+pub use progress::{fault_at, Progress};
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballot_checker::format::{
+    Exchange, NemesisRecord, Snapshot, SnapshotReason, HISTORY_FILE, MESSAGES_FILE, NEMESIS_FILE,
+    SNAPSHOTS_FILE,
+};
+use ballot_checker::verdict::Results;
+use ballot_workloads::{ConfigError, WorkloadSpec};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::cli::{TestArgs, EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
+use crate::clients::{self, ClientSettings, ClientStats, ClientsError, ClientsReport, FinalReads};
+use crate::clock::Clock;
+use crate::cluster::{self, Cluster, ClusterError, ClusterSpec};
+use crate::nemesis::{
+    FaultKind, Nemesis, NemesisConfig, NemesisError, Recorders, Schedule, Targets,
+};
+use crate::proxy::Mesh;
+use crate::store::{self, HistoryWriter, JsonlWriter, RunDir, StoreError};
+
+/// Why a run could not produce a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// A parameter is unusable (caught after parsing).
+    #[error("{0}")]
+    Config(String),
+    /// The store could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Nodes could not be started, signalled or snapshotted.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The proxy mesh could not start.
+    #[error("cannot start the proxy mesh: {0}")]
+    Mesh(std::io::Error),
+    /// The nemesis could not apply or heal a fault.
+    #[error("nemesis: {0}")]
+    Nemesis(#[from] NemesisError),
+    /// The clients could not run.
+    #[error(transparent)]
+    Clients(#[from] ClientsError),
+    /// The checker could not read the run.
+    #[error("checker: {0}")]
+    Check(String),
+    /// The async runtime or signal handlers could not be set up.
+    #[error("cannot set up the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl HarnessError {
+    /// The exit code: 254 for unusable parameters, else 255.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            HarnessError::Config(_) => EXIT_BAD_ARGS,
+            _ => EXIT_HARNESS_FAILURE,
+        }
+    }
+}
+
+impl From<ConfigError> for HarnessError {
+    fn from(e: ConfigError) -> Self {
+        HarnessError::Config(e.to_string())
+    }
+}
+
+/// Everything a run needs, resolved from the flags and the seed.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The flags as given.
+    pub args: TestArgs,
+    /// This run's seed.
+    pub seed: u64,
+    /// The node command template, with the default resolved.
+    pub node_cmd: String,
+    /// Workload parameters.
+    pub workload: WorkloadSpec,
+    /// Nemesis parameters.
+    pub nemesis: NemesisConfig,
+    /// The fault schedule (a pure function of the seed and parameters).
+    pub schedule: Schedule,
+}
+
+impl Plan {
+    /// Resolves the flags for one run with `seed`.
+    pub fn new(args: &TestArgs, seed: u64) -> Result<Plan, HarnessError> {
+        let nodes = args.nodes as usize;
+        let node_cmd = match &args.node_cmd {
+            Some(cmd) => cmd.clone(),
+            None => cluster::default_node_cmd()?,
+        };
+        let workload = WorkloadSpec {
+            kind: args.workload,
+            seed,
+            read_fraction: args.read_fraction,
+            key: args.key.clone(),
+            window: args.window,
+            ops_per_key: args.ops_per_key,
+            concurrency: args.concurrency,
+        };
+        workload.build()?;
+        let parse = |e: NemesisError| HarnessError::Config(e.to_string());
+        let nemesis = NemesisConfig {
+            faults: FaultKind::parse_list(&args.nemesis).map_err(parse)?,
+            interval: args.nemesis_interval(),
+            targets: args.nemesis_targets.parse::<Targets>().map_err(parse)?,
+            ..NemesisConfig::default()
+        };
+        if let Some(base) = args.base_port {
+            if u32::from(base) + args.nodes as u32 > 65_536 {
+                return Err(HarnessError::Config(format!(
+                    "--base-port {base} leaves no room for {nodes} nodes"
+                )));
+            }
+        }
+        let schedule = Schedule::generate(&nemesis, nodes, seed, args.time_limit());
+        Ok(Plan {
+            args: args.clone(),
+            seed,
+            node_cmd,
+            workload,
+            nemesis,
+            schedule,
+        })
+    }
+
+    /// The `ballot test` arguments that rerun this run.
+    pub fn rerun_argv(&self) -> Vec<String> {
+        ["ballot", "test"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(self.args.rerun_args(self.seed))
+            .collect()
+    }
+
+    /// The contents of `test.json`: every parameter, the seed, the fault
+    /// schedule and the command that reruns the run.
+    pub fn test_json(&self) -> Value {
+        let a = &self.args;
+        json!({
+            "seed": self.seed,
+            "workload": a.workload.name(),
+            "nodes": a.nodes,
+            "time_limit": a.time_limit,
+            "concurrency": a.concurrency,
+            "rate": a.rate,
+            "read_fraction": a.read_fraction,
+            "key": a.key,
+            "window": a.window,
+            "ops_per_key": a.ops_per_key,
+            "nemesis": a.nemesis,
+            "nemesis_interval": a.nemesis_interval,
+            "nemesis_targets": a.nemesis_targets,
+            "node_cmd": self.node_cmd,
+            "bug": a.bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+            "client_bug": a.client_bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+            "base_port": a.base_port,
+            "op_timeout": a.op_timeout,
+            "model": a.model,
+            "test_count": a.test_count,
+            "client_hosts": a.nodes,
+            "schedule": self.schedule.to_json(),
+            "command": self.rerun_argv(),
+            "ballot_version": env!("CARGO_PKG_VERSION"),
+        })
+    }
+
+    /// The shell command that reruns this run.
+    pub fn rerun_command(&self) -> String {
+        self.args.rerun_command(self.seed)
+    }
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// The verdict.
+    pub results: Results,
+    /// Whether the run was cut short by a signal.
+    pub interrupted: bool,
+}
+
+/// `ballot test`: runs `--test-count` tests (seeds seed, seed+1, ...) and
+/// returns the exit code. Stops at the first test that is not valid.
+pub fn test_command(args: &TestArgs) -> i32 {
+    if args.list_bugs {
+        print_bug_list();
+        return 0;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            output::print_error(&HarnessError::Runtime(e));
+            return EXIT_HARNESS_FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let interrupt = match Interrupt::install() {
+            Ok(i) => i,
+            Err(e) => {
+                output::print_error(&HarnessError::Runtime(e));
+                return EXIT_HARNESS_FAILURE;
+            }
+        };
+        let first = args.seed.unwrap_or_else(random_seed);
+        let mut code = 0;
+        for i in 0..args.test_count {
+            let seed = first.wrapping_add(i);
+            if args.test_count > 1 {
+                println!("== test {} of {} (seed {seed})", i + 1, args.test_count);
+            }
+            match run_test(args, seed, &interrupt).await {
+                Ok(outcome) => code = outcome.results.valid.exit_code(),
+                Err(e) => {
+                    output::print_error(&e);
+                    return e.exit_code();
+                }
+            }
+            if code != 0 || interrupt.requested() {
+                break;
+            }
+        }
+        code
+    })
+}
+
+/// A seed for a run without `--seed`: from the OS, below 2^53 so every JSON
+/// reader (and a person) gets it exactly.
+pub fn random_seed() -> u64 {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    let raw = match from_os {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            nanos ^ u64::from(std::process::id()).rotate_left(32)
+        }
+    };
+    raw & ((1 << 53) - 1)
+}
+
+/// The files a run writes while it runs.
+struct Writers {
+    history: HistoryWriter,
+    messages: JsonlWriter<Exchange>,
+    nemesis: JsonlWriter<NemesisRecord>,
+    snapshots: JsonlWriter<Snapshot>,
+}
+
+impl Writers {
+    fn create(dir: &RunDir, clock: Clock) -> Result<Writers, StoreError> {
+        Ok(Writers {
+            history: HistoryWriter::create(&dir.file(HISTORY_FILE), clock)?,
+            messages: JsonlWriter::create(&dir.file(MESSAGES_FILE))?,
+            nemesis: JsonlWriter::create(&dir.file(NEMESIS_FILE))?,
+            snapshots: JsonlWriter::create(&dir.file(SNAPSHOTS_FILE))?,
+        })
+    }
+
+    /// Closes every file; the first error wins.
+    fn close(&self) -> Result<(), StoreError> {
+        let results = [
+            self.history.close().map(drop),
+            self.messages.close().map(drop),
+            self.nemesis.close().map(drop),
+            self.snapshots.close().map(drop),
+        ];
+        results.into_iter().collect()
+    }
+}
+
+/// Runs one test with `seed` and prints its verdict.
+pub async fn run_test(
+    args: &TestArgs,
+    seed: u64,
+    interrupt: &Interrupt,
+) -> Result<RunOutcome, HarnessError> {
+    let plan = Plan::new(args, seed)?;
+    let dir = RunDir::create(&args.store, args.workload.name())?;
+    store::write_test_json(dir.path(), &plan.test_json())?;
+    output::print_start(&plan, dir.path());
+    let clock = Clock::start();
+    let writers = Writers::create(&dir, clock)?;
+    let ran = run_cluster(&plan, &dir, clock, &writers, interrupt).await;
+    let closed = writers.close();
+    let interrupted = ran?;
+    closed?;
+
+    let results = check::check_run_dir(dir.path(), &args.model)?;
+    check::write_results_and_reports(dir.path(), &results)?;
+    output::print_verdict(&results, dir.path(), &plan.rerun_command(), interrupted);
+    Ok(RunOutcome {
+        dir: dir.path().to_path_buf(),
+        results,
+        interrupted,
+    })
+}
+
+/// Phases 1 to 3 with the cluster up: returns whether the run was interrupted.
+/// The cluster is shut down (and the mesh stopped) on every path.
+async fn run_cluster(
+    plan: &Plan,
+    dir: &RunDir,
+    clock: Clock,
+    writers: &Writers,
+    interrupt: &Interrupt,
+) -> Result<bool, HarnessError> {
+    let args = &plan.args;
+    let n = args.nodes as usize;
+    let mut spec = ClusterSpec {
+        nodes: n,
+        node_cmd: plan.node_cmd.clone(),
+        extra_args: args
+            .bugs
+            .iter()
+            .flat_map(|b| ["--bug".to_string(), b.to_string()])
+            .collect(),
+        run_dir: dir.path().to_path_buf(),
+        health_timeout: cluster::DEFAULT_HEALTH_TIMEOUT,
+        ports: Vec::new(),
+    };
+    if let Some(base) = args.base_port {
+        spec.ports = (0..n as u16).map(|i| base + i).collect();
+    }
+    let mut cluster = Cluster::start(spec, clock, writers.snapshots.clone()).await?;
+    output::print_nodes(&cluster);
+    let mesh = match Mesh::start(
+        n,
+        cluster.addrs(),
+        clock,
+        writers.messages.clone(),
+        plan.seed,
+    )
+    .await
+    {
+        Ok(mesh) => mesh,
+        Err(e) => {
+            let _ = cluster.shutdown().await;
+            return Err(HarnessError::Mesh(e));
+        }
+    };
+    let progress = Progress::new();
+    let stats = Arc::new(ClientStats::default());
+    let settings = ClientSettings {
+        concurrency: args.concurrency,
+        rate: args.rate,
+        op_timeout: args.op_timeout(),
+        seed: plan.seed,
+        bugs: args.client_bugs.clone(),
+    };
+    let recorders = Recorders {
+        history: &writers.history,
+        log: &writers.nemesis,
+    };
+    let mut nemesis = Nemesis::new();
+    let main = main_phase(
+        plan,
+        &mut cluster,
+        &mesh,
+        &mut nemesis,
+        recorders,
+        &settings,
+        &stats,
+        &progress,
+        interrupt,
+    )
+    .await;
+    progress.phase("final phase: healing, reading every key, taking snapshots");
+    let keys = match &main {
+        Ok(report) => report.keys.clone(),
+        Err(_) => Default::default(),
+    };
+    let next_process = main.as_ref().map_or(args.concurrency, |r| r.next_process);
+    let fin = final_phase(
+        plan,
+        &mut cluster,
+        &mesh,
+        &mut nemesis,
+        recorders,
+        FinalInputs {
+            keys,
+            next_process,
+            settings: &settings,
+            stats: &stats,
+        },
+    )
+    .await;
+    let shut = cluster.shutdown().await;
+    mesh.shutdown();
+    drop(mesh);
+    progress.finish();
+    let report = main?;
+    let reads = fin?;
+    shut?;
+    output::print_ops(&stats, &report, &reads);
+    Ok(interrupt.requested())
+}
+
+/// Clients and nemesis together until the time limit, an interrupt, or an
+/// error in either (which stops the other).
+#[allow(clippy::too_many_arguments)]
+async fn main_phase(
+    plan: &Plan,
+    cluster: &mut Cluster,
+    mesh: &Mesh,
+    nemesis: &mut Nemesis,
+    recorders: Recorders<'_>,
+    settings: &ClientSettings,
+    stats: &Arc<ClientStats>,
+    progress: &Progress,
+    interrupt: &Interrupt,
+) -> Result<ClientsReport, HarnessError> {
+    let generator: Arc<dyn ballot_workloads::Generator> = Arc::from(plan.workload.build()?);
+    let hosts: Vec<Vec<SocketAddr>> = (0..mesh.hosts()).map(|h| mesh.endpoints_for(h)).collect();
+    let limit = plan.args.time_limit();
+    let began = Instant::now();
+    let until = began + limit;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = || {
+        let _ = stop_tx.send(true);
+    };
+    let clients_run = async {
+        let r = clients::run_clients(
+            settings,
+            generator,
+            hosts,
+            recorders.history.clone(),
+            stats.clone(),
+            stop_rx.clone(),
+            until,
+        )
+        .await;
+        if r.is_err() {
+            stop();
+        }
+        r
+    };
+    let nemesis_run = async {
+        let r = nemesis
+            .run(&plan.schedule, cluster, mesh, recorders, stop_rx.clone())
+            .await;
+        if r.is_err() {
+            stop();
+        }
+        r
+    };
+    let timer = async {
+        let mut stopped = stop_rx.clone();
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => break,
+                _ = interrupt.wait() => break,
+                _ = stopped.wait_for(|s| *s) => break,
+                _ = tick.tick() => progress.update(began.elapsed(), limit, stats, &plan.schedule),
+            }
+        }
+        stop();
+    };
+    let (clients_result, nemesis_result, ()) = tokio::join!(clients_run, nemesis_run, timer);
+    let report = clients_result?;
+    nemesis_result?;
+    Ok(report)
+}
+
+/// What the final phase needs from the main phase.
+struct FinalInputs<'a> {
+    keys: std::collections::BTreeSet<String>,
+    next_process: u64,
+    settings: &'a ClientSettings,
+    stats: &'a Arc<ClientStats>,
+}
+
+/// Heals everything, reads every key from every host, takes final snapshots.
+async fn final_phase(
+    plan: &Plan,
+    cluster: &mut Cluster,
+    mesh: &Mesh,
+    nemesis: &mut Nemesis,
+    recorders: Recorders<'_>,
+    inputs: FinalInputs<'_>,
+) -> Result<FinalReads, HarnessError> {
+    nemesis.heal_everything(cluster, mesh, recorders).await?;
+    let generator = plan.workload.build()?;
+    let mut keys = inputs.keys;
+    keys.extend(generator.initial_keys());
+    let keys: Vec<String> = keys.into_iter().collect();
+    let hosts: Vec<Vec<SocketAddr>> = (0..mesh.hosts()).map(|h| mesh.endpoints_for(h)).collect();
+    let reads = clients::final_reads(
+        &keys,
+        hosts,
+        inputs.next_process,
+        plan.args.concurrency,
+        inputs.settings,
+        recorders.history,
+        inputs.stats.clone(),
+    )
+    .await?;
+    cluster.snapshot_all(SnapshotReason::Final).await?;
+    Ok(reads)
+}
+
+/// The run folder a `ballot check` argument names: the folder itself, or
+/// the folder holding a `history.jsonl` given directly.
+pub fn run_dir_of(path: &Path) -> Option<PathBuf> {
+    if path.is_dir() {
+        return Some(path.to_path_buf());
+    }
+    (path.file_name()? == HISTORY_FILE).then(|| path.parent().map(Path::to_path_buf))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{parse, Command};
+
+    fn args(extra: &[&str]) -> TestArgs {
+        let argv = [
+            "ballot",
+            "test",
+            "--node-cmd",
+            "node {id} {port} {data_dir}",
+        ]
+        .iter()
+        .chain(extra)
+        .copied();
+        match parse(argv).unwrap().command {
+            Command::Test(t) => *t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn test_json_holds_every_parameter_and_an_integer_node_count() {
+        let plan = Plan::new(&args(&["--nodes", "5", "--bug", "memory-only"]), 42).unwrap();
+        let test = plan.test_json();
+        assert_eq!(test["nodes"], json!(5));
+        assert_eq!(test["seed"], json!(42));
+        assert_eq!(test["bug"], json!(["memory-only"]));
+        assert_eq!(test["node_cmd"], json!("node {id} {port} {data_dir}"));
+        assert_eq!(
+            test["command"],
+            json!([
+                "ballot",
+                "test",
+                "--nodes",
+                "5",
+                "--node-cmd",
+                "node {id} {port} {data_dir}",
+                "--bug",
+                "memory-only",
+                "--seed",
+                "42"
+            ])
+        );
+        for key in [
+            "time_limit",
+            "concurrency",
+            "rate",
+            "workload",
+            "read_fraction",
+            "window",
+            "ops_per_key",
+            "nemesis",
+            "nemesis_interval",
+            "nemesis_targets",
+            "op_timeout",
+            "model",
+            "schedule",
+            "client_bug",
+        ] {
+            assert!(test.get(key).is_some(), "test.json lacks {key}");
+        }
+    }
+
+    #[test]
+    fn the_schedule_is_a_function_of_the_seed() {
+        let a = args(&["--nemesis", "all", "--time-limit", "60"]);
+        let s1 = Plan::new(&a, 9).unwrap().schedule;
+        assert_eq!(s1, Plan::new(&a, 9).unwrap().schedule);
+        assert_ne!(s1, Plan::new(&a, 10).unwrap().schedule);
+        assert!(!s1.steps.is_empty());
+        let none = Plan::new(&args(&["--nemesis", "none"]), 9).unwrap();
+        assert!(none.schedule.steps.is_empty());
+    }
+
+    #[test]
+    fn base_port_must_leave_room() {
+        let err = Plan::new(&args(&["--base-port", "65535", "--nodes", "3"]), 1).unwrap_err();
+        assert_eq!(err.exit_code(), EXIT_BAD_ARGS);
+        assert!(Plan::new(&args(&["--base-port", "65533", "--nodes", "3"]), 1).is_ok());
+    }
+
+    #[test]
+    fn random_seeds_fit_in_a_double() {
+        for _ in 0..16 {
+            assert!(random_seed() < 1 << 53);
+        }
+    }
+
+    #[test]
+    fn check_paths_name_run_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let history = tmp.path().join(HISTORY_FILE);
+        std::fs::write(&history, "").unwrap();
+        assert_eq!(run_dir_of(tmp.path()), Some(tmp.path().to_path_buf()));
+        assert_eq!(run_dir_of(&history), Some(tmp.path().to_path_buf()));
+        let other = tmp.path().join("etcd.edn");
+        std::fs::write(&other, "").unwrap();
+        assert_eq!(run_dir_of(&other), None);
+    }
+}

@@ -1,0 +1,67 @@
+//! Ctrl-C and SIGTERM: the first asks the run to stop early (it still goes
+//! through the final phase: heal, read, snapshot, check); the second kills
+//! every node at once and exits with [`EXIT_HARNESS_FAILURE`].
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::cli::EXIT_HARNESS_FAILURE;
+use crate::cluster::kill_all_children;
+
+/// Whether the user asked the harness to stop.
+#[derive(Clone, Debug)]
+pub struct Interrupt {
+    requested: watch::Receiver<bool>,
+}
+
+impl Interrupt {
+    /// Installs the SIGINT and SIGTERM handlers (inside a tokio runtime).
+    pub fn install() -> std::io::Result<Interrupt> {
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let (tx, requested) = watch::channel(false);
+        tokio::spawn(async move {
+            let mut count = 0;
+            loop {
+                let name = tokio::select! {
+                    _ = sigint.recv() => "interrupt",
+                    _ = sigterm.recv() => "SIGTERM",
+                };
+                count += 1;
+                if count == 1 {
+                    eprintln!(
+                        "\nballot: {name}: stopping early; healing, reading the final state and \
+                         checking (signal again to kill the nodes and exit now)"
+                    );
+                    let _ = tx.send(true);
+                } else {
+                    let killed = kill_all_children();
+                    eprintln!(
+                        "ballot: second {name}: killed {killed} node process group(s); exiting"
+                    );
+                    std::process::exit(EXIT_HARNESS_FAILURE);
+                }
+            }
+        });
+        Ok(Interrupt { requested })
+    }
+
+    /// An interrupt that never fires (for library callers and tests).
+    pub fn never() -> Interrupt {
+        let (tx, requested) = watch::channel(false);
+        // Keep the sender alive forever so `wait` pends instead of ending.
+        std::mem::forget(tx);
+        Interrupt { requested }
+    }
+
+    /// True once the first signal arrived.
+    pub fn requested(&self) -> bool {
+        *self.requested.borrow()
+    }
+
+    /// Waits for the first signal.
+    pub async fn wait(&self) {
+        let mut rx = self.requested.clone();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+}
