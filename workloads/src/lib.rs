@@ -16,3 +16,4 @@ pub mod register;
 
 pub use generator::{ConfigError, Generator, WorkloadKind, WorkloadSpec};
 pub use op::{Op, Outcome, F};
+pub mod scenario;
