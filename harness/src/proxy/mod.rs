@@ -1,0 +1,647 @@
+//! The proxy mesh: one HTTP listener per directed link, recording every
+//! exchange to `messages.jsonl`.
+//!
+//! Client host `h` reaches node `j` only through `endpoint(h, j)`, a
+//! listener on `127.0.0.1` that forwards to node `j`, so the link
+//! (host `h` -> node `j`) can be cut, made lossy, slow or duplicating
+//! independently of every other link, while traffic flows.
+//!
+//! # One exchange
+//!
+//! 1. Read the client's whole request; give it an id; time `sent`.
+//! 2. Draw a [`Decision`] from the link's behaviour with the link's own RNG
+//!    (seeded from the mesh seed and the link, so a link's fate sequence
+//!    depends only on the seed and on the order of its own exchanges).
+//! 3. The rest runs in its own task, so it finishes and is recorded even if
+//!    the client hangs up:
+//!    - cut -> fate `cut`; dropped request -> `dropped-request`: the node
+//!      never sees it, and the client's connection is closed at once
+//!      (what loss looks like to a client: no answer; closing instead of
+//!      holding keeps tests fast);
+//!    - otherwise wait the link's delay, time `delivered`, forward over a
+//!      keep-alive connection ([`pool`]), time `replied`;
+//!    - node down -> `refused`, the client gets `502` (definitely not
+//!      delivered); no complete answer within the upstream timeout (a paused
+//!      node) -> `timeout`, the client gets `504` (it may still be
+//!      processed); connection broken mid-request -> `timeout`, the client's
+//!      connection is closed (unknown);
+//!    - dropped response -> `dropped-response` (the node's answer is still
+//!      recorded), the client's connection is closed; otherwise `ok` and
+//!      the node's status and body go back to the client (if the client
+//!      has gone by then, the fate is `dropped-response`).
+//!    - duplicate -> a second delivery of the same request a few
+//!      milliseconds later, recorded as its own exchange with fate
+//!      `duplicated` and `duplicate_of`; its answer goes nowhere. (If that
+//!      second delivery is refused or times out, its fate says so instead.)
+//! 4. Write the [`Exchange`] when it is complete (so lines are in completion
+//!    order; sort by `sent` or `id` for request order).
+//!
+//! A later scripted-scenario feature can hold, release or drop single
+//! messages by adding an interceptor consulted between steps 2 and 3
+//! (`Decision` is the natural thing for it to return, plus "hold until
+//! released"); `LinkState` is where it would hang.
+
+pub mod pool;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use ballot_checker::format::{Exchange, Fate};
+use ballot_node::protocol::{NodeId, PROCESS_HEADER};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::rngs::ChaCha8Rng;
+use rand::SeedableRng;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::clock::Clock;
+use crate::links::{Decision, Link, LinkBehaviour, LinkError};
+use crate::store::JsonlWriter;
+use pool::{Pool, UpstreamError};
+
+/// Tuning of the mesh.
+#[derive(Clone, Copy, Debug)]
+pub struct MeshOptions {
+    /// How long the proxy waits for a node's complete answer before it
+    /// records `timeout` and answers the client `504`.
+    pub upstream_timeout: Duration,
+    /// Largest request body the proxy reads (larger ones get `413` and no record).
+    pub body_limit: usize,
+}
+
+impl Default for MeshOptions {
+    fn default() -> Self {
+        MeshOptions {
+            upstream_timeout: Duration::from_secs(2),
+            body_limit: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// One directed link's mutable state.
+struct LinkState {
+    link: Link,
+    behaviour: RwLock<LinkBehaviour>,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+impl LinkState {
+    fn decide(&self) -> Decision {
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let behaviour = *self.behaviour.read().unwrap_or_else(|e| e.into_inner());
+        behaviour.decide(&mut *rng)
+    }
+}
+
+struct Shared {
+    hosts: usize,
+    nodes: usize,
+    links: Vec<LinkState>,
+    pools: Vec<Pool>,
+    clock: Clock,
+    log: JsonlWriter<Exchange>,
+    next_id: AtomicU64,
+    options: MeshOptions,
+}
+
+/// The running proxy mesh. Dropping it stops every listener and connection.
+pub struct Mesh {
+    shared: Arc<Shared>,
+    endpoints: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh")
+            .field("hosts", &self.shared.hosts)
+            .field("nodes", &self.shared.nodes)
+            .finish()
+    }
+}
+
+/// The seed of one link's RNG: the mesh seed mixed with the link (SplitMix64).
+fn link_seed(seed: u64, link: Link) -> u64 {
+    fn splitmix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    splitmix(seed ^ splitmix(((link.host as u64) << 32) | link.node as u64))
+}
+
+impl Mesh {
+    /// Starts `hosts * nodes.len()` listeners with default [`MeshOptions`].
+    /// Must be called inside a tokio runtime.
+    pub async fn start(
+        hosts: usize,
+        nodes: Vec<SocketAddr>,
+        clock: Clock,
+        log: JsonlWriter<Exchange>,
+        seed: u64,
+    ) -> io::Result<Mesh> {
+        Self::start_with(hosts, nodes, clock, log, seed, MeshOptions::default()).await
+    }
+
+    /// Starts the mesh with explicit options.
+    pub async fn start_with(
+        hosts: usize,
+        nodes: Vec<SocketAddr>,
+        clock: Clock,
+        log: JsonlWriter<Exchange>,
+        seed: u64,
+        options: MeshOptions,
+    ) -> io::Result<Mesh> {
+        let n_nodes = nodes.len();
+        let links = (0..hosts)
+            .flat_map(|host| (0..n_nodes).map(move |node| Link::new(host, node)))
+            .map(|link| LinkState {
+                link,
+                behaviour: RwLock::new(LinkBehaviour::PASS),
+                rng: Mutex::new(ChaCha8Rng::seed_from_u64(link_seed(seed, link))),
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            hosts,
+            nodes: n_nodes,
+            links,
+            pools: nodes.into_iter().map(Pool::new).collect(),
+            clock,
+            log,
+            next_id: AtomicU64::new(0),
+            options,
+        });
+        let (shutdown, _) = watch::channel(false);
+        let mut endpoints = Vec::with_capacity(hosts * n_nodes);
+        let mut tasks = Vec::with_capacity(hosts * n_nodes);
+        for index in 0..hosts * n_nodes {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+            endpoints.push(listener.local_addr()?);
+            tasks.push(tokio::spawn(accept_loop(
+                listener,
+                shared.clone(),
+                index,
+                shutdown.subscribe(),
+            )));
+        }
+        Ok(Mesh {
+            shared,
+            endpoints,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Number of client hosts.
+    pub fn hosts(&self) -> usize {
+        self.shared.hosts
+    }
+
+    /// Number of nodes.
+    pub fn nodes(&self) -> usize {
+        self.shared.nodes
+    }
+
+    fn index(&self, host: usize, node: usize) -> Result<usize, LinkError> {
+        if host < self.shared.hosts && node < self.shared.nodes {
+            Ok(host * self.shared.nodes + node)
+        } else {
+            Err(LinkError::NoSuchLink {
+                host,
+                node,
+                hosts: self.shared.hosts,
+                nodes: self.shared.nodes,
+            })
+        }
+    }
+
+    /// Where a client on `host` sends requests for `node`. Panics outside the mesh.
+    pub fn endpoint(&self, host: usize, node: usize) -> SocketAddr {
+        self.endpoints[self.index(host, node).expect("endpoint outside the mesh")]
+    }
+
+    /// The endpoints of every node as seen from `host`, by node id.
+    pub fn endpoints_for(&self, host: usize) -> Vec<SocketAddr> {
+        (0..self.shared.nodes)
+            .map(|node| self.endpoint(host, node))
+            .collect()
+    }
+
+    /// The current behaviour of one link.
+    pub fn link(&self, host: usize, node: usize) -> Result<LinkBehaviour, LinkError> {
+        let state = &self.shared.links[self.index(host, node)?];
+        Ok(*state.behaviour.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Sets one link's behaviour; takes effect for the next exchange.
+    pub fn set_link(
+        &self,
+        host: usize,
+        node: usize,
+        behaviour: LinkBehaviour,
+    ) -> Result<(), LinkError> {
+        self.set_links([Link::new(host, node)], behaviour)
+    }
+
+    /// Sets many links to one behaviour. Checks everything first, so an
+    /// error changes nothing.
+    pub fn set_links<I: IntoIterator<Item = Link>>(
+        &self,
+        links: I,
+        behaviour: LinkBehaviour,
+    ) -> Result<(), LinkError> {
+        behaviour.validate()?;
+        let indices = links
+            .into_iter()
+            .map(|l| self.index(l.host, l.node))
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in indices {
+            *self.shared.links[i]
+                .behaviour
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = behaviour;
+        }
+        Ok(())
+    }
+
+    /// Every link back to pass.
+    pub fn heal_all(&self) {
+        for state in &self.shared.links {
+            *state.behaviour.write().unwrap_or_else(|e| e.into_inner()) = LinkBehaviour::PASS;
+        }
+    }
+
+    /// The links whose behaviour is not pass.
+    pub fn faulty_links(&self) -> Vec<(Link, LinkBehaviour)> {
+        self.shared
+            .links
+            .iter()
+            .map(|s| {
+                (
+                    s.link,
+                    *s.behaviour.read().unwrap_or_else(|e| e.into_inner()),
+                )
+            })
+            .filter(|(_, b)| !b.is_pass())
+            .collect()
+    }
+
+    /// True when every link passes everything.
+    pub fn is_healed(&self) -> bool {
+        self.faulty_links().is_empty()
+    }
+
+    /// Exchanges started so far (the next exchange id).
+    pub fn exchanges(&self) -> u64 {
+        self.shared.next_id.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting and closes client connections. Exchanges already in
+    /// flight towards a node still finish and are recorded.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    link: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("proxy accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(shared.clone(), link, req));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+/// The proxy's way of saying "close the client's connection, answer nothing".
+#[derive(Debug)]
+struct Hangup;
+
+impl std::fmt::Display for Hangup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("proxy hung up")
+    }
+}
+
+impl std::error::Error for Hangup {}
+
+/// What the exchange task tells the waiting client connection.
+enum Reply {
+    Respond(Response<Full<Bytes>>),
+    Hangup,
+}
+
+fn proxy_error(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Headers that belong to one connection, not to the message.
+fn hop_by_hop(name: &header::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "host"
+            | "content-length"
+    )
+}
+
+/// The parts of a client request needed to forward it (again).
+#[derive(Clone)]
+struct Forward {
+    method: hyper::Method,
+    uri: hyper::Uri,
+    headers: hyper::HeaderMap,
+    body: Bytes,
+}
+
+impl Forward {
+    fn request(&self, host: SocketAddr) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        let headers = req.headers_mut();
+        for (name, value) in &self.headers {
+            if !hop_by_hop(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        if let Ok(host) = HeaderValue::from_str(&host.to_string()) {
+            headers.insert(header::HOST, host);
+        }
+        req
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    link: usize,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Hangup> {
+    let sent = shared.clock.now();
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, shared.options.body_limit)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Ok(proxy_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "proxy: request body over {} bytes",
+                    shared.options.body_limit
+                ),
+            ))
+        }
+        Err(_) => return Err(Hangup),
+    };
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let decision = shared.links[link].decide();
+    let forward = Forward {
+        method: parts.method,
+        uri: parts
+            .uri
+            .path_and_query()
+            .map(|pq| hyper::Uri::from(pq.clone()))
+            .unwrap_or_else(|| hyper::Uri::from_static("/")),
+        headers: parts.headers,
+        body,
+    };
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(exchange(shared, link, id, sent, forward, decision, tx));
+    match rx.await {
+        Ok(Reply::Respond(resp)) => Ok(resp),
+        Ok(Reply::Hangup) | Err(_) => Err(Hangup),
+    }
+}
+
+/// Carries out one exchange and records it.
+async fn exchange(
+    shared: Arc<Shared>,
+    link: usize,
+    id: u64,
+    sent: u64,
+    forward: Forward,
+    decision: Decision,
+    reply: oneshot::Sender<Reply>,
+) {
+    let Link { host, node } = shared.links[link].link;
+    let mut record = Exchange {
+        id,
+        from: host as u64,
+        to: node as NodeId,
+        process: forward
+            .headers
+            .get(PROCESS_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse().ok()),
+        path: forward.uri.path().to_string(),
+        request: serde_json::from_slice(&forward.body).unwrap_or(Value::Null),
+        status: None,
+        response: None,
+        sent,
+        delivered: None,
+        replied: None,
+        fate: Fate::Ok,
+        duplicate_of: None,
+    };
+    if decision.cut || decision.drop_request {
+        record.fate = if decision.cut {
+            Fate::Cut
+        } else {
+            Fate::DroppedRequest
+        };
+        let _ = reply.send(Reply::Hangup);
+        write_record(&shared, &record);
+        return;
+    }
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    if let Some(lag) = decision.duplicate {
+        let dup = Exchange {
+            id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+            duplicate_of: Some(id),
+            fate: Fate::Duplicated,
+            ..record.clone()
+        };
+        tokio::spawn(duplicate(shared.clone(), dup, forward.clone(), lag));
+    }
+    let outcome = deliver(&shared, node, &forward, &mut record).await;
+    let answer = match outcome {
+        Ok(resp) if decision.drop_response => {
+            drop(resp);
+            record.fate = Fate::DroppedResponse;
+            Reply::Hangup
+        }
+        Ok(resp) => Reply::Respond(resp),
+        Err(reply) => reply,
+    };
+    let responded = matches!(answer, Reply::Respond(_));
+    if reply.send(answer).is_err() && responded {
+        // The client went away before the node's answer could reach it.
+        record.fate = Fate::DroppedResponse;
+    }
+    write_record(&shared, &record);
+}
+
+/// A second delivery of an exchange's request, `lag` after the original; its answer is discarded.
+async fn duplicate(shared: Arc<Shared>, mut record: Exchange, forward: Forward, lag: Duration) {
+    tokio::time::sleep(lag).await;
+    let node = record.to as usize;
+    let _ = deliver(&shared, node, &forward, &mut record).await;
+    if record.fate == Fate::Ok {
+        record.fate = Fate::Duplicated;
+    }
+    write_record(&shared, &record);
+}
+
+/// Forwards the request to the node and fills in the record's times, status,
+/// response and fate (`ok`, `refused` or `timeout`). Returns the response
+/// for the client, or what to tell the client instead.
+async fn deliver(
+    shared: &Shared,
+    node: usize,
+    forward: &Forward,
+    record: &mut Exchange,
+) -> Result<Response<Full<Bytes>>, Reply> {
+    let pool = &shared.pools[node];
+    record.delivered = Some(shared.clock.now());
+    let deadline = Instant::now() + shared.options.upstream_timeout;
+    match pool.send(forward.request(pool.addr()), deadline).await {
+        Ok((head, body)) => {
+            record.replied = Some(shared.clock.now());
+            record.status = Some(head.status().as_u16());
+            record.response = Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            record.fate = Fate::Ok;
+            let mut resp = Response::new(Full::new(body));
+            *resp.status_mut() = head.status();
+            if let Some(ct) = head.headers().get(header::CONTENT_TYPE) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
+            }
+            Ok(resp)
+        }
+        Err(UpstreamError::Refused(why)) => {
+            record.delivered = None;
+            record.fate = Fate::Refused;
+            Err(Reply::Respond(proxy_error(
+                StatusCode::BAD_GATEWAY,
+                format!("proxy: node {node} is unreachable: {why}"),
+            )))
+        }
+        Err(UpstreamError::Timeout) => {
+            record.fate = Fate::Timeout;
+            Err(Reply::Respond(proxy_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "proxy: node {node} did not answer within {:?}",
+                    shared.options.upstream_timeout
+                ),
+            )))
+        }
+        Err(UpstreamError::Broken(_)) => {
+            record.fate = Fate::Timeout;
+            Err(Reply::Hangup)
+        }
+    }
+}
+
+fn write_record(shared: &Shared, record: &Exchange) {
+    if let Err(e) = shared.log.write(record) {
+        tracing::error!("cannot record exchange {}: {e}", record.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_seeds_differ_per_link_and_seed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..4 {
+            for link in Link::all(5) {
+                assert!(seen.insert(link_seed(seed, link)));
+            }
+        }
+        assert_eq!(link_seed(9, Link::new(1, 2)), link_seed(9, Link::new(1, 2)));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_not_forwarded() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("close"));
+        headers.insert(PROCESS_HEADER, HeaderValue::from_static("7"));
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let fwd = Forward {
+            method: hyper::Method::POST,
+            uri: hyper::Uri::from_static("/v1/prepare"),
+            headers,
+            body: Bytes::from_static(b"{}"),
+        };
+        let req = fwd.request("127.0.0.1:9".parse().unwrap());
+        assert!(req.headers().get("connection").is_none());
+        assert_eq!(req.headers()[PROCESS_HEADER], "7");
+        assert_eq!(req.headers()[header::HOST], "127.0.0.1:9");
+    }
+}
