@@ -1,0 +1,629 @@
+//! End-to-end tests of the `ballot` binary: short real runs against real
+//! `ballot-node` processes in a temp store.
+//!
+//! - a short `ballot test` on the correct node is valid and fills the store,
+//!   and `ballot check` reproduces its verdict;
+//! - the same `--seed` gives the same op and fault schedules;
+//! - SIGINT stops early, heals, still checks, and leaves no node behind;
+//! - a bad `--node-cmd`, a port in use and an unknown flag are clear errors
+//!   with exit codes 255, 255 and 254;
+//! - a proposer bug is caught (exit 1, `REPRODUCE WITH:`);
+//! - the Python example acceptor passes (when python3 and the file exist).
+//!
+//! Tests run one at a time (they start processes; the machine has two
+//! cores) and each checks that no process started under its temp store
+//! survives it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ballot_checker::format::{Event, EventType, NemesisRecord, Phase, Process};
+use serde_json::Value;
+
+const BALLOT: &str = env!("CARGO_BIN_EXE_ballot");
+
+/// A temp store plus the serial lock; on drop, asserts (and enforces) that
+/// no process whose command line mentions the store is left.
+struct Env {
+    store: tempfile::TempDir,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let serial = common::serial();
+        common::ensure_node_built();
+        Env {
+            store: tempfile::tempdir().expect("temp store"),
+            _serial: serial,
+        }
+    }
+
+    fn store(&self) -> &Path {
+        self.store.path()
+    }
+
+    fn store_arg(&self) -> String {
+        self.store().display().to_string()
+    }
+
+    /// Runs `ballot` with `args` to completion (bounded by a watchdog).
+    fn ballot(&self, args: &[&str]) -> Output {
+        let mut child = Command::new(BALLOT)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ballot");
+        let pid = child.id();
+        // The child is not reaped before `wait_with_output` returns, so its
+        // pid cannot be reused while the watchdog may signal it.
+        let watchdog = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while Instant::now() < deadline {
+                if common::pid_gone(pid) || zombie(pid) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        });
+        let out = child.wait_with_output().expect("wait for ballot");
+        let _ = watchdog.join();
+        out
+    }
+
+    /// `ballot test` with the store and a short default shape, plus `extra`.
+    fn test(&self, extra: &[&str]) -> Output {
+        let store = self.store_arg();
+        let mut args = vec!["test", "--store", &store];
+        args.extend_from_slice(extra);
+        self.ballot(&args)
+    }
+
+    /// The run folder `store/latest` points at.
+    fn latest(&self) -> PathBuf {
+        let link = self.store().join("latest");
+        let target = std::fs::read_link(&link).expect("store/latest is a symlink");
+        self.store().join(target)
+    }
+
+    /// Pids of live processes whose command line mentions the store.
+    fn leftovers(&self) -> Vec<u32> {
+        let needle = self.store_arg();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&needle) && !cmdline.contains(BALLOT) && !common::pid_gone(pid) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let left = self.leftovers();
+        if !left.is_empty() {
+            // Only processes started under this test's unique temp store.
+            for &pid in &left {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            if !std::thread::panicking() {
+                panic!("node processes survived the test: {left:?}");
+            }
+        }
+    }
+}
+
+/// True when `pid` has exited but is not reaped yet.
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    body.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// Node pids printed on the `nodes:` line plus every pid the nemesis
+/// recorded (restarts), so every node process the run ever had.
+fn node_pids(stdout: &str, run: &Path) -> Vec<u32> {
+    let mut pids: Vec<u32> = stdout
+        .lines()
+        .filter(|l| l.starts_with("nodes: "))
+        .flat_map(|l| {
+            l.split("pid ")
+                .skip(1)
+                .map(|s| s.split(' ').next().unwrap().parse().unwrap())
+        })
+        .collect();
+    for record in read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl")) {
+        let ids = record
+            .detail
+            .get("pids")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        pids.extend(ids.iter().filter_map(Value::as_u64).map(|p| p as u32));
+    }
+    pids
+}
+
+/// Every fault that started was stopped (healed) by the end.
+fn assert_all_healed(run: &Path) {
+    let mut open: BTreeMap<String, i64> = BTreeMap::new();
+    for r in read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl")) {
+        let fault = if r.fault == "crash" {
+            "kill".to_string()
+        } else {
+            r.fault.clone()
+        };
+        *open.entry(fault).or_default() += match r.phase {
+            Phase::Start => 1,
+            Phase::Stop => -1,
+        };
+    }
+    for (fault, n) in open {
+        assert!(n <= 0, "{fault} started {n} more time(s) than it stopped");
+    }
+}
+
+#[test]
+fn a_short_run_on_the_correct_node_is_valid_and_fills_the_store() {
+    let env = Env::new();
+    let out = env.test(&[
+        "--time-limit",
+        "4",
+        "--nemesis",
+        "kill,partition",
+        "--nemesis-interval",
+        "1",
+        "--rate",
+        "60",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+    assert!(
+        stdout.contains("rerun: ballot test --time-limit 4"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--seed 7"), "{stdout}");
+
+    let run = env.latest();
+    assert!(
+        stdout.contains(&format!("store: {}", run.display())),
+        "{stdout}"
+    );
+    for file in [
+        "test.json",
+        "history.jsonl",
+        "messages.jsonl",
+        "nemesis.jsonl",
+        "snapshots.jsonl",
+        "results.json",
+    ] {
+        assert!(
+            run.join(file).is_file(),
+            "{file} missing in {}",
+            run.display()
+        );
+    }
+    for id in 0..3 {
+        for log in ["stdout.log", "stderr.log"] {
+            assert!(
+                run.join(format!("nodes/{id}/{log}")).is_file(),
+                "nodes/{id}/{log}"
+            );
+        }
+    }
+    let test = read_json(&run.join("test.json"));
+    assert_eq!(test["nodes"], Value::from(3));
+    assert_eq!(test["seed"], Value::from(7));
+    let results = read_json(&run.join("results.json"));
+    assert_eq!(results["valid"], Value::Bool(true));
+    let history: Vec<Event> = read_jsonl(&run.join("history.jsonl"));
+    assert!(history
+        .iter()
+        .any(|e| e.kind == EventType::Ok && e.f == "propose"));
+    // The final phase read the key from every host, after the last fault.
+    let snapshots: Vec<Value> = read_jsonl(&run.join("snapshots.jsonl"));
+    assert_eq!(
+        snapshots.iter().filter(|s| s["reason"] == "final").count(),
+        3
+    );
+    assert_all_healed(&run);
+    common::assert_gone(&node_pids(&stdout, &run));
+
+    // `ballot check` reproduces the verdict, offline.
+    let run_arg = run.display().to_string();
+    let check = env.ballot(&["check", &run_arg]);
+    assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
+    let json = env.ballot(&["check", &run_arg, "--json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", describe(&json));
+    let rechecked: Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    assert_eq!(rechecked["valid"], results["valid"]);
+}
+
+/// Per worker (process mod concurrency), the (f, key) of each client op
+/// invoked before the time limit, in order.
+fn op_plan(run: &Path, concurrency: u64, limit_ns: u64) -> BTreeMap<u64, Vec<(String, String)>> {
+    let mut plan: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
+    for e in read_jsonl::<Event>(&run.join("history.jsonl")) {
+        if let (Process::Client(p), EventType::Invoke) = (&e.process, e.kind) {
+            if e.time < limit_ns {
+                plan.entry(p % concurrency)
+                    .or_default()
+                    .push((e.f.clone(), e.key.clone().unwrap_or_default()));
+            }
+        }
+    }
+    plan
+}
+
+/// (fault, nodes) of each fault start.
+fn fault_plan(run: &Path) -> Vec<(String, Vec<u64>)> {
+    read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
+        .into_iter()
+        .filter(|r| r.phase == Phase::Start && r.fault != "crash")
+        .map(|r| (r.fault, r.nodes))
+        .collect()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_op_and_fault_schedules() {
+    let env = Env::new();
+    let args = [
+        "--time-limit",
+        "3",
+        "--workload",
+        "kv",
+        "--nemesis",
+        "all",
+        "--nemesis-interval",
+        "0.4",
+        "--rate",
+        "40",
+        "--concurrency",
+        "4",
+    ];
+    let mut runs = Vec::new();
+    for seed in ["42", "42", "43"] {
+        let mut with_seed = args.to_vec();
+        with_seed.extend(["--seed", seed]);
+        let out = env.test(&with_seed);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        runs.push(env.latest());
+    }
+    let schedule = |run: &Path| read_json(&run.join("test.json"))["schedule"].clone();
+    assert_eq!(schedule(&runs[0]), schedule(&runs[1]));
+    assert_ne!(schedule(&runs[0]), schedule(&runs[2]));
+    assert!(schedule(&runs[0]).as_array().is_some_and(|s| s.len() >= 3));
+
+    // Faults actually applied: the same sequence, up to where timing cut one run short.
+    let (f0, f1) = (fault_plan(&runs[0]), fault_plan(&runs[1]));
+    let common_faults = f0.len().min(f1.len());
+    assert!(common_faults >= 2, "{f0:?} / {f1:?}");
+    assert_eq!(f0[..common_faults], f1[..common_faults]);
+
+    // Ops actually invoked: per worker, the same sequence up to the shorter run.
+    let limit = 3_000_000_000;
+    let (a, b, c) = (
+        op_plan(&runs[0], 4, limit),
+        op_plan(&runs[1], 4, limit),
+        op_plan(&runs[2], 4, limit),
+    );
+    assert_eq!(a.len(), 4);
+    let mut compared = 0;
+    for (worker, ops) in &a {
+        let other = &b[worker];
+        let n = ops.len().min(other.len());
+        assert_eq!(ops[..n], other[..n], "worker {worker}");
+        compared += n;
+    }
+    assert!(compared >= 20, "only {compared} ops compared");
+    let differs = a.iter().any(|(w, ops)| {
+        let n = ops.len().min(c[w].len());
+        ops[..n] != c[w][..n]
+    });
+    assert!(differs, "seed 43 planned the same ops as seed 42");
+}
+
+#[test]
+fn sigint_stops_early_heals_checks_and_leaves_no_node() {
+    let env = Env::new();
+    let store = env.store_arg();
+    let mut child = Command::new(BALLOT)
+        .args([
+            "test",
+            "--store",
+            &store,
+            "--time-limit",
+            "120",
+            "--nemesis",
+            "pause,partition",
+            "--nemesis-interval",
+            "0.5",
+            "--rate",
+            "50",
+            "--seed",
+            "5",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ballot");
+    let pid = child.id();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    // Wait for the nodes line (the run is set up).
+    while !printed.contains("nodes: ") {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+    }
+    assert!(printed.contains("nodes: "), "{printed}");
+    // Wait until a fault is in force and ops have completed.
+    let run = env.latest();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let faults = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap_or_default();
+        let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap_or_default();
+        let in_force = faults
+            .lines()
+            .filter(|l| l.contains(r#""phase":"start""#))
+            .count()
+            > faults
+                .lines()
+                .filter(|l| l.contains(r#""phase":"stop""#))
+                .count();
+        if in_force && history.matches(r#""type":"ok""#).count() >= 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no fault in force with ops done after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+        rest
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ballot did not stop within 60 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    printed.push_str(&reader.join().unwrap());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?} to stop",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(0), "{printed}");
+    assert!(printed.contains("interrupted"), "{printed}");
+    assert!(run.join("results.json").is_file());
+    assert_all_healed(&run);
+    let history: Vec<Event> = read_jsonl(&run.join("history.jsonl"));
+    let last_nemesis = history
+        .iter()
+        .rposition(|e| e.process == Process::nemesis())
+        .unwrap();
+    assert!(
+        history[last_nemesis..]
+            .iter()
+            .any(|e| e.f == "read" && e.kind == EventType::Ok),
+        "no final read after healing"
+    );
+    common::assert_gone(&node_pids(&printed, &run));
+}
+
+#[test]
+fn a_bad_node_command_is_a_harness_failure() {
+    let env = Env::new();
+    // Table: node command -> what the one error line must say.
+    for (node_cmd, needle) in [
+        (
+            "/nonexistent --id {id} --listen 127.0.0.1:{port} --data-dir {data_dir}",
+            "cannot start node 0 with `/nonexistent --id 0 --listen 127.0.0.1:",
+        ),
+        ("/nonexistent {id}", "must contain {port}"),
+    ] {
+        let out = env.test(&["--time-limit", "2", "--node-cmd", node_cmd]);
+        assert_eq!(out.status.code(), Some(255), "{}", describe(&out));
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{stderr}"
+        );
+        assert!(
+            !text(&out.stdout).contains("verdict"),
+            "a harness failure is never a verdict"
+        );
+    }
+}
+
+#[test]
+fn a_port_in_use_is_a_harness_failure() {
+    let env = Env::new();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let out = env.test(&["--time-limit", "2", "--base-port", &port.to_string()]);
+    assert_eq!(out.status.code(), Some(255), "{}", describe(&out));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        format!("error: cannot start node 0: port 127.0.0.1:{port} is already in use")
+    );
+}
+
+#[test]
+fn bad_flags_exit_254_and_help_exits_0() {
+    let env = Env::new();
+    let out = env.ballot(&["test", "--frobnicate"]);
+    assert_eq!(out.status.code(), Some(254), "{}", describe(&out));
+    assert!(text(&out.stderr).starts_with("error: unexpected argument '--frobnicate' found"));
+    let out = env.ballot(&["test", "--nemesis", "kill,fire"]);
+    assert_eq!(out.status.code(), Some(254), "{}", describe(&out));
+    let out = env.ballot(&["check", "/nonexistent/run"]);
+    assert_eq!(out.status.code(), Some(254), "{}", describe(&out));
+
+    let help = env.ballot(&["test", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let help = text(&help.stdout);
+    for flag in [
+        "--nodes",
+        "--time-limit",
+        "--concurrency",
+        "--rate",
+        "--workload",
+        "--nemesis ",
+        "--nemesis-interval",
+        "--nemesis-targets",
+        "--seed",
+        "--test-count",
+        "--node-cmd",
+        "--bug",
+        "--client-bug",
+        "--store",
+        "--op-timeout",
+        "--model",
+        "--list-bugs",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let bugs = env.ballot(&["test", "--list-bugs"]);
+    assert_eq!(bugs.status.code(), Some(0));
+    assert!(text(&bugs.stdout).contains("memory-only"));
+    assert!(text(&bugs.stdout).contains("own-value"));
+}
+
+#[test]
+fn a_proposer_bug_is_caught_with_a_reproduce_line() {
+    let env = Env::new();
+    let out = env.test(&[
+        "--time-limit",
+        "3",
+        "--nemesis",
+        "none",
+        "--rate",
+        "0",
+        "--client-bug",
+        "own-value",
+        "--seed",
+        "11",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("verdict: INVALID"), "{stdout}");
+    assert!(stdout.contains("first violation: "), "{stdout}");
+    assert!(
+        stdout.contains("REPRODUCE WITH: ballot test --time-limit 3 --rate 0 --nemesis none"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--client-bug own-value"), "{stdout}");
+    let results = read_json(&env.latest().join("results.json"));
+    assert_eq!(results["valid"], Value::Bool(false));
+}
+
+#[test]
+fn the_python_example_acceptor_passes() {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python-acceptor/acceptor.py");
+    let python = Command::new("python3").arg("--version").output();
+    if !matches!(&python, Ok(o) if o.status.success()) {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    if !script.is_file() {
+        eprintln!("skipped: {} does not exist yet", script.display());
+        return;
+    }
+    let env = Env::new();
+    let node_cmd = format!(
+        "python3 {} --id {{id}} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}}",
+        script.display()
+    );
+    let out = env.test(&[
+        "--time-limit",
+        "4",
+        "--nemesis-interval",
+        "1",
+        "--rate",
+        "40",
+        "--node-cmd",
+        &node_cmd,
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("verdict: VALID"));
+}
