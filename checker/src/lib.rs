@@ -9,8 +9,11 @@
 //! - [`import`]: readers for Jepsen (etcd) and Porcupine (kv) logs.
 //! - [`models`]: sequential specifications (write-once, register, cas-register, kv).
 //! - [`linear`]: the linearizability checkers (fast write-once path, general WGL search).
+//! - [`messages`]: the message log parsed once into compact typed records, indexed by key and node.
 //! - [`invariants`]: Paxos safety invariants on the message log, one module each.
 //! - [`run`]: checks a whole run folder and produces `results.json`.
 
 pub mod format;
 pub mod verdict;
+pub mod invariants;
+pub mod messages;
