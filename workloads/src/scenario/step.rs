@@ -27,7 +27,7 @@ use ballot_node::protocol::Ballot;
 use crate::op::F;
 
 /// The three protocol requests a scenario sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
     /// `POST /v1/prepare`.
     Prepare,

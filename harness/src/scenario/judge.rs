@@ -1,0 +1,90 @@
+//! The checker's verdict on a run folder, and whether it names a property.
+//!
+//! Scenario, replay and shrink all judge their run folders with the same
+//! checks as `ballot test`: linearizability of the history (write-once
+//! model) and the Paxos invariants on the message log and snapshots.
+
+use std::fs;
+use std::io::BufReader;
+use std::path::Path;
+
+use ballot_checker::format::{Event, Snapshot, HISTORY_FILE, MESSAGES_FILE, SNAPSHOTS_FILE};
+use ballot_checker::history::read_history;
+use ballot_checker::invariants::{check_learners, check_paxos, Evidence};
+use ballot_checker::linear::{self, Bounds};
+use ballot_checker::messages::MessageLog;
+use ballot_checker::models::Model;
+use ballot_checker::verdict::{Results, Validity, Violation};
+
+/// Checks the run folder `dir` of a run with `nodes` acceptors.
+///
+/// This reads the same files `ballot check` reads and runs the same
+/// checkers; once `ballot_checker::run::check_run` is the one entry point,
+/// this becomes a call to it.
+pub fn check_dir(dir: &Path, nodes: usize) -> Result<Results, String> {
+    let open = |name: &str| {
+        fs::File::open(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
+    let history: Vec<Event> =
+        read_history(open(HISTORY_FILE)?).map_err(|e| format!("{HISTORY_FILE}: {e}"))?;
+    let log = MessageLog::read(BufReader::new(open(MESSAGES_FILE)?))
+        .map_err(|e| format!("{MESSAGES_FILE}: {e}"))?;
+    let snapshots: Vec<Snapshot> = match fs::read_to_string(dir.join(SNAPSHOTS_FILE)) {
+        Ok(text) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("{SNAPSHOTS_FILE}: {e}")))
+            .collect::<Result<_, _>>()?,
+        Err(_) => Vec::new(),
+    };
+    let evidence = Evidence::new(&log, &snapshots, &history, nodes);
+    let linear = linear::check(&history, Model::WriteOnce, &Bounds::default());
+    Ok(Results::new(vec![
+        linear,
+        check_paxos(&evidence),
+        check_learners(&evidence),
+    ]))
+}
+
+/// The violations that name `property` (as the violated property or as the
+/// checker that found it); every violation when `property` is `None`.
+pub fn violations_of<'r>(results: &'r Results, property: Option<&str>) -> Vec<&'r Violation> {
+    results
+        .checkers
+        .iter()
+        .flat_map(|c| c.violations.iter().map(move |v| (c, v)))
+        .filter(|(c, v)| property.is_none_or(|p| v.property == p || c.name == p))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// True when the results are invalid with a violation of `property` (any, for `None`).
+pub fn violates(results: &Results, property: Option<&str>) -> bool {
+    results.valid == Validity::Invalid && !violations_of(results, property).is_empty()
+}
+
+/// `property (key k)` for every violation, for messages.
+pub fn summary(results: &Results) -> String {
+    let list: Vec<String> = results
+        .checkers
+        .iter()
+        .flat_map(|c| c.violations.iter())
+        .map(|v| match &v.key {
+            Some(k) => format!("{} (key {k:?})", v.property),
+            None => v.property.clone(),
+        })
+        .collect();
+    match results.valid {
+        Validity::Valid => "valid".to_string(),
+        Validity::Unknown => format!(
+            "unknown ({})",
+            results
+                .checkers
+                .iter()
+                .filter_map(|c| c.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Validity::Invalid => format!("invalid: {}", list.join(", ")),
+    }
+}
