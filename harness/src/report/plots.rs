@@ -87,13 +87,10 @@ pub fn latency_svg(
         .fold((f64::INFINITY, 0.0f64), |(lo, hi), p| {
             (lo.min(p.1), hi.max(p.1))
         });
-    // Log scale needs a positive, non-empty range.
-    lo = if lo.is_finite() {
-        (lo * 0.8).max(0.01)
-    } else {
-        0.1
-    };
-    hi = (hi * 1.25).max(lo * 10.0);
+    // Log scale needs a positive, non-empty range; whole decades get labelled ticks.
+    lo = if lo.is_finite() { lo.max(0.001) } else { 0.1 };
+    lo = 10f64.powf(lo.log10().floor());
+    hi = 10f64.powf(hi.max(lo).log10().ceil()).max(lo * 10.0);
     let x_end = s(run_end).max(0.001);
     let empty = points.values().all(Vec::is_empty);
 
@@ -118,7 +115,7 @@ pub fn latency_svg(
             .configure_mesh()
             .x_desc("time since start (s)")
             .y_desc("latency (ms)")
-            .y_labels(12)
+            .y_label_formatter(&|v| format!("{}", (v * 1000.0).round() / 1000.0))
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(|e| err(e.to_string()))?;
@@ -336,6 +333,18 @@ mod tests {
         let total: usize = points.values().map(Vec::len).sum();
         assert!(total <= MAX_POINTS + 4, "{total} points");
         assert!(!points[&Outcome::Fail].is_empty());
+    }
+
+    #[test]
+    fn latency_axis_labels_every_decade() {
+        let ops = vec![
+            op(0, Some(20_000_000), Outcome::Ok),
+            op(0, Some(350_000_000), Outcome::Info),
+        ];
+        let svg = latency_svg(&ops, &[], 1_000_000_000).unwrap();
+        for label in ["\n10\n", "\n100\n", "\n1000\n"] {
+            assert!(svg.contains(label), "no {label} tick label");
+        }
     }
 
     #[test]
