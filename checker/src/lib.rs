@@ -17,3 +17,7 @@ pub mod format;
 pub mod verdict;
 pub mod invariants;
 pub mod messages;
+pub mod history;
+pub mod import;
+pub mod linear;
+pub mod models;

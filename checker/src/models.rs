@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 
 use serde_json::Value;
@@ -157,14 +158,65 @@ pub enum Step {
     },
 }
 
+/// A fast non-cryptographic hasher (the Fx hash of rustc) for the
+/// checker's internal tables, whose keys are not attacker-chosen in a way
+/// that matters: a slow table only makes a check slower.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, x: u64) {
+        self.0 = self.0.wrapping_add(x).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// A hash map with [`FastHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
 /// A model's state machine for one key: interned values plus the
 /// transition function.
+///
+/// For the register models and write-once, a state id is a value id. For
+/// kv, states are strings kept in [`Strings`] (a value id is interned there
+/// when a put or get uses it), so an append costs O(1) time and memory.
 #[derive(Clone, Debug)]
 pub struct Machine {
     model: Model,
     values: Vec<Value>,
-    ids: HashMap<Value, u32>,
-    appended: HashMap<(u32, u32), u32>,
+    ids: FastMap<Value, u32>,
+    strings: Strings,
 }
 
 impl Machine {
@@ -174,14 +226,19 @@ impl Machine {
             Model::Kv => Value::String(String::new()),
             _ => Value::Null,
         };
-        let mut ids = HashMap::new();
+        let mut ids = FastMap::default();
         ids.insert(initial.clone(), 0);
-        Machine {
+        let mut machine = Machine {
             model,
             values: vec![initial],
             ids,
-            appended: HashMap::new(),
+            strings: Strings::default(),
+        };
+        if model == Model::Kv {
+            let empty = machine.strings.base(0, &machine.values);
+            debug_assert_eq!(empty, 0);
         }
+        machine
     }
 
     /// The model.
@@ -199,6 +256,14 @@ impl Machine {
         &self.values[id as usize]
     }
 
+    /// The value a state stands for.
+    pub fn state_value(&self, state: u32) -> Value {
+        match self.model {
+            Model::Kv => Value::String(self.strings.text(state, &self.values)),
+            _ => self.values[state as usize].clone(),
+        }
+    }
+
     /// The id of a value, interning it.
     pub fn intern(&mut self, value: &Value) -> u32 {
         if let Some(&id) = self.ids.get(value) {
@@ -208,6 +273,17 @@ impl Machine {
         self.values.push(value.clone());
         self.ids.insert(value.clone(), id);
         id
+    }
+
+    /// The kv state of a string value (null reads as `""`).
+    fn kv_state(&mut self, value: &Value) -> Result<u32, String> {
+        let value = match value {
+            Value::Null => return Ok(0),
+            Value::String(_) => value,
+            other => return Err(format!("{other} (kv values are strings)")),
+        };
+        let id = self.intern(value);
+        Ok(self.strings.base(id, &self.values))
     }
 
     /// The state after `step` from `state`, or `None` if the step is illegal there.
@@ -221,19 +297,7 @@ impl Machine {
             Step::Propose { v, out } if state == 0 => (out == v).then_some(v),
             Step::Propose { out, .. } => (out == state).then_some(state),
             Step::ProposeMaybe { v } => Some(if state == 0 { v } else { state }),
-            Step::Append { piece } => {
-                if let Some(&next) = self.appended.get(&(state, piece)) {
-                    return Some(next);
-                }
-                let text = format!(
-                    "{}{}",
-                    self.values[state as usize].as_str().unwrap_or_default(),
-                    self.values[piece as usize].as_str().unwrap_or_default()
-                );
-                let next = self.intern(&Value::String(text));
-                self.appended.insert((state, piece), next);
-                Some(next)
-            }
+            Step::Append { piece } => Some(self.strings.append(state, piece, &self.values)),
         }
     }
 
@@ -241,20 +305,20 @@ impl Machine {
     pub fn why_illegal(&self, state: u32, step: &Step) -> String {
         let now = self.held(state);
         match *step {
-            Step::Read { out } => format!("it returned {}, but {now}", self.describe(out)),
+            Step::Read { out } => format!("it returned {} while {now}", self.describe(out)),
             Step::Cas { from, .. } => {
-                format!("its compare expected {}, but {now}", self.describe(from))
+                format!("its compare expected {} while {now}", self.describe(from))
             }
             Step::CasFailed { .. } => {
-                format!("it reported \"compare failed\", but {now}, the value it expected")
+                format!("it reported \"compare failed\" while {now}, the value it expected")
             }
             Step::Propose { v, out } if state == 0 => format!(
-                "nothing was chosen yet, so it would choose its own value {}, but it returned {}",
+                "nothing was chosen yet, so it would choose its own value {}, yet it returned {}",
                 self.describe(v),
                 self.describe(out)
             ),
-            Step::Propose { out, .. } => format!("it returned {}, but {now}", self.describe(out)),
-            _ => "it is always legal there, but every order that continues from there fails".into(),
+            Step::Propose { out, .. } => format!("it returned {} while {now}", self.describe(out)),
+            _ => "every order that continues with it fails later".into(),
         }
     }
 
@@ -268,12 +332,12 @@ impl Machine {
         }
     }
 
-    /// A value in words: `nil`, `no value`, or its JSON.
-    pub fn describe(&self, id: u32) -> String {
-        match (self.model, id) {
+    /// A state in words: `nil`, `no value`, or its JSON.
+    pub fn describe(&self, state: u32) -> String {
+        match (self.model, state) {
             (Model::WriteOnce, 0) => "no value".into(),
             (Model::Register | Model::CasRegister, 0) => "nil".into(),
-            _ => self.values[id as usize].to_string(),
+            _ => self.state_value(state).to_string(),
         }
     }
 
@@ -332,25 +396,23 @@ impl Machine {
             (Model::Kv, "get") => match output {
                 Some(out) => Some(Step::Read {
                     out: self
-                        .intern_string(out)
+                        .kv_state(out)
                         .map_err(|m| err(format!("get returned {m}")))?,
                 }),
                 None => None,
             },
-            (Model::Kv, "put" | "append") => {
-                if outcome == Outcome::Fail {
-                    None
-                } else {
-                    let id = self
-                        .intern_string(input)
-                        .map_err(|m| err(format!("{f} of {m}")))?;
-                    Some(if f == "put" {
-                        Step::Write { v: id }
-                    } else {
-                        Step::Append { piece: id }
-                    })
-                }
-            }
+            (Model::Kv, "put") if outcome != Outcome::Fail => Some(Step::Write {
+                v: self
+                    .kv_state(input)
+                    .map_err(|m| err(format!("put of {m}")))?,
+            }),
+            (Model::Kv, "append") if outcome != Outcome::Fail => match input {
+                Value::String(_) => Some(Step::Append {
+                    piece: self.intern(input),
+                }),
+                other => return Err(err(format!("append of {other} (kv values are strings)"))),
+            },
+            (Model::Kv, "put" | "append") => None,
             _ => {
                 return Err(err(format!(
                     "operation {f:?} is not part of the {model} model (it knows {})",
@@ -360,13 +422,193 @@ impl Machine {
         };
         Ok(step)
     }
+}
 
-    /// Interns a kv string (null reads as `""`); anything else is an error.
-    fn intern_string(&mut self, value: &Value) -> Result<u32, String> {
-        match value {
-            Value::Null => Ok(0),
-            Value::String(_) => Ok(self.intern(value)),
-            other => Err(format!("{other} (kv values are strings)")),
+/// The kv model's string states, hash-consed. A state is a base string
+/// (state 0 is `""`; a put's or get's value) or (parent state, appended
+/// piece). Each state carries a fingerprint (length and two polynomial
+/// hashes modulo 2^61 - 1), so the state after an append is found in O(1)
+/// without building its string. A fingerprint match is confirmed by
+/// comparing the strings, so equal strings get the same id (the cache
+/// prunes them together) and a get is legal exactly when the ids match.
+#[derive(Clone, Debug, Default)]
+struct Strings {
+    nodes: Vec<StrNode>,
+    index: FastMap<Fingerprint, u32>,
+    appended: FastMap<(u32, u32), u32>,
+    pieces: Vec<Option<Piece>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Fingerprint {
+    len: u64,
+    h1: u64,
+    h2: u64,
+}
+
+/// An appended value's fingerprint and the powers that shift a prefix past it.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    fp: Fingerprint,
+    pow1: u64,
+    pow2: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct StrNode {
+    /// The state this one appends to; `NO_PARENT` for a base string.
+    parent: u32,
+    /// The value id of the base string or of the appended piece.
+    piece: u32,
+    fp: Fingerprint,
+}
+
+const NO_PARENT: u32 = u32::MAX;
+const MODULUS: u64 = (1 << 61) - 1;
+const BASE1: u64 = 0x0A3B_5C7D_9E1F_2B4D;
+const BASE2: u64 = 0x1C6E_8A2F_4B7D_3E59;
+
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    let s = (r as u64 & MODULUS) + (r >> 61) as u64;
+    if s >= MODULUS {
+        s - MODULUS
+    } else {
+        s
+    }
+}
+
+fn add_mod(a: u64, b: u64) -> u64 {
+    let s = a + b;
+    if s >= MODULUS {
+        s - MODULUS
+    } else {
+        s
+    }
+}
+
+fn piece_of(text: &str) -> Piece {
+    let (mut h1, mut h2, mut pow1, mut pow2) = (0, 0, 1, 1);
+    for &b in text.as_bytes() {
+        h1 = add_mod(mul_mod(h1, BASE1), u64::from(b) + 1);
+        h2 = add_mod(mul_mod(h2, BASE2), u64::from(b) + 1);
+        pow1 = mul_mod(pow1, BASE1);
+        pow2 = mul_mod(pow2, BASE2);
+    }
+    Piece {
+        fp: Fingerprint {
+            len: text.len() as u64,
+            h1,
+            h2,
+        },
+        pow1,
+        pow2,
+    }
+}
+
+impl Strings {
+    /// The state of the base string `text` (value id `value`).
+    fn base(&mut self, value: u32, values: &[Value]) -> u32 {
+        let text = values[value as usize].as_str().unwrap_or_default();
+        let fp = self.piece(value, text).fp;
+        if let Some(&id) = self.index.get(&fp) {
+            if self.equals(id, text.as_bytes(), values) {
+                return id;
+            }
+        }
+        self.push(StrNode {
+            parent: NO_PARENT,
+            piece: value,
+            fp,
+        })
+    }
+
+    /// The state after appending value `piece` to `state`.
+    fn append(&mut self, state: u32, piece: u32, values: &[Value]) -> u32 {
+        if let Some(&next) = self.appended.get(&(state, piece)) {
+            return next;
+        }
+        let text = values[piece as usize].as_str().unwrap_or_default();
+        let p = self.piece(piece, text);
+        let a = self.nodes[state as usize].fp;
+        let fp = Fingerprint {
+            len: a.len + p.fp.len,
+            h1: add_mod(mul_mod(a.h1, p.pow1), p.fp.h1),
+            h2: add_mod(mul_mod(a.h2, p.pow2), p.fp.h2),
+        };
+        let mut next = None;
+        if let Some(&id) = self.index.get(&fp) {
+            let mut whole = self.text(state, values).into_bytes();
+            whole.extend_from_slice(text.as_bytes());
+            if self.equals(id, &whole, values) {
+                next = Some(id);
+            }
+        }
+        let next = next.unwrap_or_else(|| {
+            self.push(StrNode {
+                parent: state,
+                piece,
+                fp,
+            })
+        });
+        self.appended.insert((state, piece), next);
+        next
+    }
+
+    fn piece(&mut self, value: u32, text: &str) -> Piece {
+        let i = value as usize;
+        if self.pieces.len() <= i {
+            self.pieces.resize(i + 1, None);
+        }
+        *self.pieces[i].get_or_insert_with(|| piece_of(text))
+    }
+
+    /// Adds a node; registers it unless its fingerprint is taken by a
+    /// different string (then it stays a distinct, unshared state).
+    fn push(&mut self, node: StrNode) -> u32 {
+        let id = self.nodes.len() as u32;
+        self.nodes.push(node);
+        self.index.entry(node.fp).or_insert(id);
+        id
+    }
+
+    /// The string of a state.
+    fn text(&self, state: u32, values: &[Value]) -> String {
+        let mut parts = Vec::new();
+        let mut s = state;
+        loop {
+            let node = self.nodes[s as usize];
+            parts.push(values[node.piece as usize].as_str().unwrap_or_default());
+            if node.parent == NO_PARENT {
+                break;
+            }
+            s = node.parent;
+        }
+        parts.reverse();
+        parts.concat()
+    }
+
+    /// Whether state `id`'s string is `bytes` (comparing from the end).
+    fn equals(&self, id: u32, bytes: &[u8], values: &[Value]) -> bool {
+        if self.nodes[id as usize].fp.len != bytes.len() as u64 {
+            return false;
+        }
+        let mut rest = bytes;
+        let mut s = id;
+        loop {
+            let node = self.nodes[s as usize];
+            let piece = values[node.piece as usize]
+                .as_str()
+                .unwrap_or_default()
+                .as_bytes();
+            let Some(head) = rest.strip_suffix(piece) else {
+                return false;
+            };
+            rest = head;
+            if node.parent == NO_PARENT {
+                return rest.is_empty();
+            }
+            s = node.parent;
         }
     }
 }
@@ -504,11 +746,22 @@ mod tests {
         let x = m.intern(&json!("x 1 y"));
         let s1 = m.step(0, &Step::Append { piece: x }).unwrap();
         let s2 = m.step(s1, &Step::Append { piece: x }).unwrap();
-        assert_eq!(m.value(s2), &json!("x 1 yx 1 y"));
+        assert_eq!(m.state_value(s2), json!("x 1 yx 1 y"));
         assert_eq!(m.step(s1, &Step::Append { piece: x }), Some(s2));
-        let seen = m.intern(&json!("x 1 yx 1 y"));
+        // The same string reached by a put, or by other pieces, is the same state.
+        let seen = m.kv_state(&json!("x 1 yx 1 y")).unwrap();
+        assert_eq!(seen, s2);
+        let xx = m.intern(&json!("x 1 yx 1 y"));
+        assert_eq!(m.step(0, &Step::Append { piece: xx }), Some(s2));
+        let y = m.intern(&json!(" y"));
+        let x1 = m.intern(&json!("x 1"));
+        let s3 = m.step(0, &Step::Append { piece: x1 }).unwrap();
+        assert_eq!(m.step(s3, &Step::Append { piece: y }), Some(s1));
         assert_eq!(m.step(s2, &Step::Read { out: seen }), Some(s2));
         assert_eq!(m.step(s1, &Step::Read { out: seen }), None);
+        assert_eq!(m.kv_state(&Value::Null), Ok(0));
+        assert_eq!(m.state_value(0), json!(""));
+        assert_eq!(m.describe(s1), "\"x 1 y\"");
     }
 
     fn op_events(f: &str, input: Value, kind: EventType, output: Value) -> (Op, Vec<Event>) {

@@ -14,14 +14,17 @@
 //!
 //! Semantics of outcomes are in [`crate::models`]. The verdict is invalid if
 //! any key is, else unknown if any key hit a bound (time, cache entries) or
-//! does not fit the model, else valid.
+//! does not fit the model, else valid. With the general search, the first
+//! violation found stops the other keys' searches (as Porcupine does): the
+//! verdict is the same, but when several keys are invalid, which of them are
+//! reported may vary from run to run. The fast path checks every key.
 
 mod search;
 mod write_once;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -82,6 +85,8 @@ enum KeyVerdict {
     Valid,
     Invalid(Box<Violation>),
     Unknown(String),
+    /// Not checked: another key was already found invalid.
+    Skipped,
 }
 
 fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> CheckerResult {
@@ -109,10 +114,12 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
     let fast = model == Model::WriteOnce && method == Method::Auto;
     let deadline = Instant::now() + bounds.time;
     let used = AtomicUsize::new(0);
+    let cancel = AtomicBool::new(false);
     let limits = Limits {
         deadline,
         max_entries: bounds.max_cache_entries,
         used: &used,
+        cancel: &cancel,
     };
     let next = AtomicUsize::new(0);
     let work = || {
@@ -121,6 +128,10 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
             let slot = next.fetch_add(1, Ordering::Relaxed);
             let Some(&k) = queue.get(slot) else { break };
             let (key, members) = &keys[k];
+            if cancel.load(Ordering::Relaxed) {
+                done.push((k, KeyVerdict::Skipped));
+                continue;
+            }
             let verdict = catch_unwind(AssertUnwindSafe(|| {
                 check_key(*key, members, &ops, events, model, fast, &limits)
             }))
@@ -130,6 +141,11 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
                     key_name(*key)
                 ))
             });
+            // A violation settles the verdict: stop the other searches
+            // (the fast path is cheap and deterministic, so it checks every key).
+            if !fast && matches!(verdict, KeyVerdict::Invalid(_)) {
+                cancel.store(true, Ordering::Relaxed);
+            }
             done.push((k, verdict));
         }
         done
@@ -156,6 +172,7 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
 
     let mut violations = Vec::new();
     let mut invalid_keys = 0;
+    let mut skipped = 0;
     let mut unknown = Vec::new();
     for (k, verdict) in verdicts.into_iter().enumerate() {
         match verdict {
@@ -167,6 +184,7 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
                 }
             }
             Some(KeyVerdict::Unknown(why)) => unknown.push(why),
+            Some(KeyVerdict::Skipped) => skipped += 1,
             None => unknown.push(format!("{}: not checked", key_name(keys[k].0))),
         }
     }
@@ -181,6 +199,7 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
         "indeterminate": count(Outcome::Info),
         "invalid_keys": invalid_keys,
         "unknown_keys": unknown.len(),
+        "unchecked_keys": skipped,
     });
     let mut result = CheckerResult::from_violations(NAME, violations);
     result.stats = stats;
@@ -251,6 +270,7 @@ fn check_key(
         .collect();
     match search::search(&mut machine, &search_ops, limits) {
         search::Outcome::Linearizable => KeyVerdict::Valid,
+        search::Outcome::Cancelled => KeyVerdict::Skipped,
         search::Outcome::GaveUp { timeout, visited } => {
             let bound = if timeout {
                 "the time bound was reached".to_string()
@@ -287,7 +307,7 @@ fn search_violation(
         evidence.extend(compiled[i].op.events(events));
     }
     let intro = format!(
-        "No order of the {} operations on {} is consistent with a {model} and with real time.",
+        "No order of the {} operations on {} is consistent with the {model} model and with real time.",
         compiled.len(),
         key_name(key)
     );
@@ -314,8 +334,8 @@ fn search_violation(
                 "every order that continues with it fails later".into()
             };
             format!(
-                "{prefix}. Then {} must take effect, since it completed before anything else could be placed, but {why}.",
-                describe_op(machine, events, compiled[b].op)
+                "{prefix}. Next, {} must take effect (it completed before any other remaining operation could be placed), but {why}.",
+                describe_call(events, compiled[b].op)
             )
         }
         None => format!("{prefix}."),
@@ -330,28 +350,19 @@ fn search_violation(
     })
 }
 
-/// An op in words, e.g. `process 3's propose of "3-17" (lines 1-6), which returned "1-2"`.
-pub(crate) fn describe_op(machine: &Machine, events: &[Event], op: &Op) -> String {
+/// An op's call in words, e.g. `process 3's propose of "3-17" (lines 1-6)`.
+pub(crate) fn describe_call(events: &[Event], op: &Op) -> String {
     let f = op.f(events);
     let input = op.input(events);
-    let call = if input.is_null() {
-        format!("process {}'s {f}", op.process)
+    let lines = match (op.completion, op.outcome) {
+        (Some(c), Outcome::Info) => format!("lines {}-{}, indeterminate", op.invoke + 1, c + 1),
+        (Some(c), Outcome::Fail) => format!("lines {}-{}, failed", op.invoke + 1, c + 1),
+        (Some(c), Outcome::Ok) => format!("lines {}-{}", op.invoke + 1, c + 1),
+        (None, _) => format!("line {}, never completed", op.invoke + 1),
+    };
+    if input.is_null() {
+        format!("process {}'s {f} ({lines})", op.process)
     } else {
-        format!("process {}'s {f} of {input}", op.process)
-    };
-    let lines = match op.completion {
-        Some(c) => format!("lines {}-{}", op.invoke + 1, c + 1),
-        None => format!("line {}, never completed", op.invoke + 1),
-    };
-    let result = match (op.outcome, f) {
-        (Outcome::Ok, "write" | "put" | "append" | "cas") => ", ok".to_string(),
-        (Outcome::Ok, _) => match op.output(events) {
-            Some(out) if !out.is_null() => format!(", which returned {out}"),
-            _ => format!(", which returned {}", machine.describe(0)),
-        },
-        (Outcome::Fail, "cas") => ", which failed (compare failed)".to_string(),
-        (Outcome::Fail, _) => ", which failed".to_string(),
-        (Outcome::Info, _) => ", indeterminate".to_string(),
-    };
-    format!("{call} ({lines}){result}")
+        format!("process {}'s {f} of {input} ({lines})", op.process)
+    }
 }

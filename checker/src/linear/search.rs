@@ -36,7 +36,7 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::models::{Machine, Step};
@@ -49,6 +49,8 @@ pub(crate) struct Limits<'a> {
     pub max_entries: usize,
     /// Cache entries reserved so far by all running searches.
     pub used: &'a AtomicUsize,
+    /// Set when another key was found not linearizable: stop early.
+    pub cancel: &'a AtomicBool,
 }
 
 /// One op of the key, ready for the search.
@@ -69,6 +71,8 @@ pub(crate) enum Outcome {
     Linearizable,
     /// None exists; the evidence is the deepest point the search reached.
     NotLinearizable(Deepest),
+    /// Another key's violation made this search moot.
+    Cancelled,
     /// A bound was hit.
     GaveUp {
         /// `true` for the time bound, `false` for the cache bound.
@@ -223,12 +227,18 @@ pub(crate) fn search(machine: &mut Machine, ops: &[SearchOp], limits: &Limits) -
             return Outcome::Linearizable;
         }
         steps += 1;
-        if steps % 1024 == 0 && Instant::now() >= limits.deadline {
-            release(reserved);
-            return Outcome::GaveUp {
-                timeout: true,
-                visited: cache.len(),
-            };
+        if steps % 1024 == 0 {
+            if limits.cancel.load(Ordering::Relaxed) {
+                release(reserved);
+                return Outcome::Cancelled;
+            }
+            if Instant::now() >= limits.deadline {
+                release(reserved);
+                return Outcome::GaveUp {
+                    timeout: true,
+                    visited: cache.len(),
+                };
+            }
         }
         let entry = entries[cur as usize];
         if cur == tail {
@@ -314,11 +324,14 @@ mod tests {
     use crate::models::Model;
     use serde_json::json;
 
+    static NO: AtomicBool = AtomicBool::new(false);
+
     fn limits(used: &AtomicUsize) -> Limits<'_> {
         Limits {
             deadline: Instant::now() + std::time::Duration::from_secs(10),
             max_entries: 1 << 20,
             used,
+            cancel: &NO,
         }
     }
 
@@ -398,6 +411,7 @@ mod tests {
             deadline: Instant::now() + std::time::Duration::from_secs(10),
             max_entries: 10_000,
             used: &used,
+            cancel: &NO,
         };
         assert!(matches!(
             search(&mut m, &h, &tight),
@@ -407,6 +421,7 @@ mod tests {
             deadline: Instant::now(),
             max_entries: usize::MAX / 2,
             used: &used,
+            cancel: &NO,
         };
         assert!(matches!(
             search(&mut m, &h, &late),

@@ -40,7 +40,7 @@ use crate::history::Op;
 use crate::models::{Machine, Step};
 use crate::verdict::Violation;
 
-use super::describe_op;
+use super::describe_call;
 
 /// Source cited for the real-time rule.
 const REAL_TIME: &str = "Herlihy & Wing 1990, linearizability: an operation takes effect between its invocation and its completion";
@@ -64,7 +64,8 @@ pub(crate) fn check_key(
     all_ops: &[&Op],
     ops: &[KeyOp],
 ) -> Result<(), Box<Violation>> {
-    let show = |op: &Op| describe_op(machine, events, op);
+    let show = |op: &Op| describe_call(events, op);
+    let value = |id: u32| machine.describe(id);
     let violation = |property: &str, source: &str, explanation: String, evidence: &[&Op]| {
         let mut ops: Vec<Event> = Vec::new();
         for op in evidence {
@@ -117,9 +118,11 @@ pub(crate) fn check_key(
             "single-value",
             "Lamport, Paxos Made Simple, 2.1: only a single value is chosen",
             format!(
-                "{} and {} returned different values. A write-once register holds one value forever, so every operation that returns a value must return the same one.",
+                "{} returned {} but {} returned {}. A write-once register holds one value forever, so every operation that returns a value must return the same one.",
                 show(a),
-                show(b)
+                value(by_end[0].0),
+                show(b),
+                value(by_end[1].0)
             ),
             &[a, b],
         ));
@@ -144,13 +147,16 @@ pub(crate) fn check_key(
             .collect();
         let mut evidence = vec![first];
         evidence.extend(&failed);
-        let why = if failed.is_empty() {
-            "but no operation proposed it".to_string()
-        } else {
-            format!(
-                "but the only propose of it, {}, failed, which means it had no effect",
+        let why = match failed.len() {
+            0 => "but no operation proposed it".to_string(),
+            1 => format!(
+                "but the only propose of it, {}, failed, so it had no effect",
                 show(failed[0])
-            )
+            ),
+            _ => format!(
+                "but every propose of it failed (e.g. {}), so none had an effect",
+                show(failed[0])
+            ),
         };
         return Err(violation(
             "value-was-proposed",
@@ -158,21 +164,21 @@ pub(crate) fn check_key(
             format!(
                 "{} returned {}, {why}. A chosen value must come from a propose that took effect (ok or indeterminate).",
                 show(first),
-                machine.describe(c)
+                value(c)
             ),
             &evidence,
         ));
     };
     // `first` has the minimal return time among ops returning c.
-    let bound = first.return_time.expect("ok ops have a completion time");
+    let bound = first.return_time.unwrap_or(u64::MAX);
     if proposer.invoke_time > bound {
         return Err(violation(
             "real-time-order",
             REAL_TIME,
             format!(
-                "{} returned {} before anyone proposed it: the first propose of it, {}, began after that. A value can only be returned after a propose of it began.",
+                "{} returned {} before anyone proposed it: the first propose of it, {}, began only after that. A value can only be returned once a propose of it has begun.",
                 show(first),
-                machine.describe(c),
+                value(c),
                 show(proposer)
             ),
             &[first, proposer],
@@ -189,10 +195,10 @@ pub(crate) fn check_key(
             "real-time-order",
             REAL_TIME,
             format!(
-                "{} began after {} had returned {}, yet it found no value. Once an operation has returned the chosen value, every later read must return it too.",
+                "{} returned no value, but it began after {} had returned {}. Once an operation has returned the chosen value, every later read must return it too.",
                 show(read),
                 show(first),
-                machine.describe(c)
+                value(c)
             ),
             &[first, read],
         ));
