@@ -2,7 +2,9 @@
 //! indeterminate, in our `history.jsonl` format; times parse + check and
 //! measures peak memory (targets: under 5 s and 2 GiB).
 //!
-//! Run: `cargo bench -p ballot-checker --bench history [-- OPS KEYS]`.
+//! Run: `cargo bench -p ballot-checker --bench history [-- OPS KEYS]`;
+//! `-- --write FILE [OPS KEYS]` only writes the history to FILE (to check
+//! it with `ballot check` or to profile).
 //! The bench writes the history to a temporary file, then re-runs itself
 //! with `--measure FILE` so the peak memory (VmHWM) is that of reading and
 //! checking alone, not of generating.
@@ -169,6 +171,11 @@ fn main() {
     let numbers: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let ops = numbers.first().copied().unwrap_or(1_000_000);
     let keys = numbers.get(1).copied().unwrap_or(10_000);
+    if let Some(i) = args.iter().position(|a| a == "--write") {
+        let bytes = generate(Path::new(&args[i + 1]), ops, keys, 42).expect("write history");
+        println!("wrote {ops} ops on {keys} keys ({bytes} bytes) to {}", args[i + 1]);
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("history.jsonl");
     let t = Instant::now();

@@ -103,6 +103,20 @@ pub enum HistoryError {
         /// 1-based line of the `info` completion.
         info_line: usize,
     },
+    /// A completion timed before its invocation.
+    #[error("line {line}: process {process}'s completion at time {time} is before its invocation at time {invoke_time} (line {invoke_line}); times must not go backwards")]
+    TimeBackwards {
+        /// 1-based line number of the completion.
+        line: usize,
+        /// The client process.
+        process: u64,
+        /// The completion's time.
+        time: u64,
+        /// The invocation's time.
+        invoke_time: u64,
+        /// 1-based line of the invocation.
+        invoke_line: usize,
+    },
     /// A completion whose `f` or `key` differs from its invocation's.
     #[error("line {line}: process {process} completes {what} but invoked {invoked} at line {invoke_line}")]
     Mismatch {
@@ -253,6 +267,15 @@ pub fn pair(events: &[Event]) -> Result<Vec<Op>, HistoryError> {
                         process,
                         what: describe_call(event),
                         invoked: describe_call(invoked),
+                        invoke_line: op.invoke + 1,
+                    });
+                }
+                if event.time < invoked.time {
+                    return Err(HistoryError::TimeBackwards {
+                        line,
+                        process,
+                        time: event.time,
+                        invoke_time: invoked.time,
                         invoke_line: op.invoke + 1,
                     });
                 }
@@ -516,6 +539,14 @@ mod tests {
                     ev(1, 1, Ok, "propose", Value::Null),
                 ],
                 "line 2: process 1 completes propose on key \"x\" but invoked read on key \"x\" at line 1",
+            ),
+            (
+                vec![ev(5, 1, Invoke, "read", Value::Null), {
+                    let mut e = ev(1, 1, Ok, "read", Value::Null);
+                    e.time = 49;
+                    e
+                }],
+                "line 2: process 1's completion at time 49 is before its invocation at time 50 (line 1)",
             ),
         ];
         for (events, want) in cases {

@@ -874,3 +874,55 @@ fn fast_path_agrees_with_the_search() {
     }
     assert!(seen[0] > 500 && seen[1] > 500, "mix of verdicts: {seen:?}");
 }
+
+/// 30 concurrent writes and a concurrent read of a value nobody wrote: the
+/// search must try every order of the writes, so the bounds decide.
+fn hard_history() -> Vec<Event> {
+    let mut lines: Vec<Line> = Vec::new();
+    for p in 0..30 {
+        lines.push((p, "invoke", "write", json!(p)));
+    }
+    lines.push((99, "invoke", "read", Value::Null));
+    lines.push((99, "ok", "read", json!("never")));
+    for p in 0..30 {
+        lines.push((p, "ok", "write", json!(p)));
+    }
+    history(&lines)
+}
+
+#[test]
+fn bounds_turn_into_unknown_with_the_reason() {
+    let events = hard_history();
+    let r = check(
+        &events,
+        Model::Register,
+        &Bounds {
+            time: std::time::Duration::from_secs(60),
+            max_cache_entries: 10_000,
+        },
+    );
+    assert_eq!(r.valid, Validity::Unknown);
+    let reason = r.reason.unwrap();
+    assert!(
+        reason.starts_with(
+            "1 of 1 keys undecided: key \"x\": the cache bound of 10000 entries was reached after "
+        ),
+        "{reason}"
+    );
+    let r = check(
+        &events,
+        Model::Register,
+        &Bounds {
+            time: std::time::Duration::from_millis(50),
+            max_cache_entries: usize::MAX / 2,
+        },
+    );
+    assert_eq!(r.valid, Validity::Unknown);
+    let reason = r.reason.unwrap();
+    assert!(
+        reason.starts_with(
+            "1 of 1 keys undecided: key \"x\": the time bound of 50ms was reached after "
+        ),
+        "{reason}"
+    );
+}

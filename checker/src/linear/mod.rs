@@ -117,6 +117,7 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
     let cancel = AtomicBool::new(false);
     let limits = Limits {
         deadline,
+        time: bounds.time,
         max_entries: bounds.max_cache_entries,
         used: &used,
         cancel: &cancel,
@@ -273,7 +274,7 @@ fn check_key(
         search::Outcome::Cancelled => KeyVerdict::Skipped,
         search::Outcome::GaveUp { timeout, visited } => {
             let bound = if timeout {
-                "the time bound was reached".to_string()
+                format!("the time bound of {:?} was reached", limits.time)
             } else {
                 format!(
                     "the cache bound of {} entries was reached",

@@ -45,6 +45,8 @@ use crate::models::{Machine, Step};
 pub(crate) struct Limits<'a> {
     /// Give up after this instant.
     pub deadline: Instant,
+    /// The time bound the deadline came from (for messages).
+    pub time: std::time::Duration,
     /// Cache entries all running searches may hold together.
     pub max_entries: usize,
     /// Cache entries reserved so far by all running searches.
@@ -329,6 +331,7 @@ mod tests {
     fn limits(used: &AtomicUsize) -> Limits<'_> {
         Limits {
             deadline: Instant::now() + std::time::Duration::from_secs(10),
+            time: std::time::Duration::from_secs(10),
             max_entries: 1 << 20,
             used,
             cancel: &NO,
@@ -409,6 +412,7 @@ mod tests {
         h.push(op(Step::Read { out: never }, 100, Some(1000)));
         let tight = Limits {
             deadline: Instant::now() + std::time::Duration::from_secs(10),
+            time: std::time::Duration::from_secs(10),
             max_entries: 10_000,
             used: &used,
             cancel: &NO,
@@ -419,6 +423,7 @@ mod tests {
         ));
         let late = Limits {
             deadline: Instant::now(),
+            time: std::time::Duration::ZERO,
             max_entries: usize::MAX / 2,
             used: &used,
             cancel: &NO,
