@@ -145,6 +145,10 @@ pub struct TestArgs {
     #[arg(long, value_name = "MODEL", default_value = "write-once", value_parser = check_model)]
     pub model: String,
 
+    /// Seconds the checker may search for a linearization before it answers unknown.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_positive_seconds)]
+    pub check_timeout: f64,
+
     /// Print the node and client bug catalogue and exit.
     #[arg(long)]
     pub list_bugs: bool,
@@ -161,10 +165,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "MODEL", value_parser = check_model)]
     pub model: Option<String>,
 
-    /// Format of a history file: ballot, jepsen or porcupine-kv.
-    #[arg(long, value_name = "FORMAT", default_value = "ballot",
-          value_parser = ["ballot", "jepsen", "porcupine-kv"])]
-    pub format: String,
+    /// Format of a history file: ballot, jepsen or porcupine-kv (default: detected).
+    #[arg(long, value_name = "FORMAT", value_parser = ["ballot", "jepsen", "porcupine-kv"])]
+    pub format: Option<String>,
+
+    /// Seconds the checker may search for a linearization before it answers unknown.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_positive_seconds)]
+    pub check_timeout: f64,
 
     /// Print results.json instead of the summary.
     #[arg(long)]
@@ -235,6 +242,7 @@ impl TestArgs {
             ("--store", one(self.store.display().to_string())),
             ("--op-timeout", one(self.op_timeout.to_string())),
             ("--model", one(self.model.clone())),
+            ("--check-timeout", one(self.check_timeout.to_string())),
         ]
     }
 
@@ -509,8 +517,9 @@ mod tests {
             Command::Check(CheckArgs {
                 path: "store/latest".into(),
                 model: None,
-                format: "jepsen".into(),
+                format: Some("jepsen".into()),
                 json: true,
+                check_timeout: 30.0,
             })
         );
     }

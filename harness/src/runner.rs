@@ -33,7 +33,7 @@ pub use output::print_bug_list;
 pub use progress::{fault_at, Progress};
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -195,6 +195,7 @@ impl Plan {
             "base_port": a.base_port,
             "op_timeout": a.op_timeout,
             "model": a.model,
+            "check_timeout": a.check_timeout,
             "test_count": a.test_count,
             "client_hosts": a.nodes,
             "schedule": self.schedule.to_json(),
@@ -333,7 +334,7 @@ pub async fn run_test(
     let interrupted = ran?;
     closed?;
 
-    let results = check::check_run_dir(dir.path(), &args.model)?;
+    let results = check::check_run_dir(dir.path(), &args.model, args.check_timeout)?;
     check::write_results_and_reports(dir.path(), &results)?;
     output::print_verdict(&results, dir.path(), &plan.rerun_command(), interrupted);
     Ok(RunOutcome {
@@ -547,15 +548,6 @@ async fn final_phase(
     Ok(reads)
 }
 
-/// The run folder a `ballot check` argument names: the folder itself, or
-/// the folder holding a `history.jsonl` given directly.
-pub fn run_dir_of(path: &Path) -> Option<PathBuf> {
-    if path.is_dir() {
-        return Some(path.to_path_buf());
-    }
-    (path.file_name()? == HISTORY_FILE).then(|| path.parent().map(Path::to_path_buf))?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,17 +635,5 @@ mod tests {
         for _ in 0..16 {
             assert!(random_seed() < 1 << 53);
         }
-    }
-
-    #[test]
-    fn check_paths_name_run_folders() {
-        let tmp = tempfile::tempdir().unwrap();
-        let history = tmp.path().join(HISTORY_FILE);
-        std::fs::write(&history, "").unwrap();
-        assert_eq!(run_dir_of(tmp.path()), Some(tmp.path().to_path_buf()));
-        assert_eq!(run_dir_of(&history), Some(tmp.path().to_path_buf()));
-        let other = tmp.path().join("etcd.edn");
-        std::fs::write(&other, "").unwrap();
-        assert_eq!(run_dir_of(&other), None);
     }
 }

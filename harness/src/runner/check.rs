@@ -1,39 +1,54 @@
 //! The verdict step of a run, and `ballot check` (the same check, offline).
 //!
-//! Both call the checker on a run folder, so `ballot check RUN` reproduces
-//! the verdict `ballot test` printed for that run.
+//! Both call [`ballot_checker::run::check_run`] on a run folder with the same
+//! model and bounds, so `ballot check RUN` reproduces the verdict `ballot
+//! test` printed for that run. `ballot check FILE` checks a single history
+//! (ours, a Jepsen etcd log or a Porcupine kv log) for linearizability.
+//! `ballot check` only reads; it never rewrites the run folder.
 
 use std::path::Path;
+use std::time::Duration;
 
-use ballot_checker::verdict::{CheckerResult, Results, Validity};
+use ballot_checker::format::TEST_FILE;
+use ballot_checker::import::Format;
+use ballot_checker::linear::Bounds;
+use ballot_checker::models::Model;
+use ballot_checker::run::{check_history_file, check_run, write_results, CheckOptions};
+use ballot_checker::verdict::Results;
 
-use super::{output, run_dir_of, HarnessError};
+use super::{output, HarnessError};
 use crate::cli::{CheckArgs, EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
 
+/// The checker's bounds for a time limit in seconds.
+pub fn bounds(check_timeout: f64) -> Bounds {
+    Bounds {
+        time: Duration::from_secs_f64(check_timeout),
+        ..Bounds::default()
+    }
+}
+
+fn parse_model(model: &str) -> Result<Model, HarnessError> {
+    model
+        .parse::<Model>()
+        .map_err(|e| HarnessError::Config(e.to_string()))
+}
+
 /// Checks the run folder `dir` with `model`.
-pub fn check_run_dir(dir: &Path, model: &str) -> Result<Results, HarnessError> {
-    // TODO(checker run.rs): ballot_checker::run::check_run(dir, &CheckOptions { model, .. }).
-    let _ = (dir, model);
-    Ok(Results::new(vec![CheckerResult {
-        name: "pending".into(),
-        valid: Validity::Unknown,
-        reason: Some("the run checker is not wired in yet".into()),
-        violations: Vec::new(),
-        stats: serde_json::Value::Null,
-    }]))
+pub fn check_run_dir(dir: &Path, model: &str, check_timeout: f64) -> Result<Results, HarnessError> {
+    let opts = CheckOptions {
+        model: parse_model(model)?,
+        bounds: bounds(check_timeout),
+    };
+    check_run(dir, &opts).map_err(|e| HarnessError::Check(e.to_string()))
 }
 
 /// Writes `results.json`, then the reports; a report failure is only a warning.
 pub fn write_results_and_reports(dir: &Path, results: &Results) -> Result<(), HarnessError> {
-    let path = dir.join(ballot_checker::format::RESULTS_FILE);
-    let mut text = serde_json::to_vec_pretty(results)
-        .map_err(|e| HarnessError::Check(format!("cannot serialise results: {e}")))?;
-    text.push(b'\n');
-    std::fs::write(&path, text).map_err(|source| {
-        HarnessError::Store(crate::store::StoreError::Io {
-            path: path.clone(),
-            source,
-        })
+    write_results(dir, results).map_err(|e| {
+        HarnessError::Check(format!(
+            "cannot write results.json in {}: {e}",
+            dir.display()
+        ))
     })?;
     if let Err(e) = crate::report::write_all(dir) {
         eprintln!(
@@ -44,25 +59,54 @@ pub fn write_results_and_reports(dir: &Path, results: &Results) -> Result<(), Ha
     Ok(())
 }
 
+/// The model a run folder was tested with (its `test.json`), if recorded.
+fn run_model(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(TEST_FILE)).ok()?;
+    let test: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(test.get("model")?.as_str()?.to_string())
+}
+
+/// The `--format` value as the checker's format.
+pub fn parse_format(format: &str) -> Option<Format> {
+    match format {
+        "ballot" => Some(Format::Ballot),
+        "jepsen" => Some(Format::JepsenEtcd),
+        "porcupine-kv" => Some(Format::PorcupineKv),
+        _ => None,
+    }
+}
+
+fn check_path(args: &CheckArgs) -> Result<Results, HarnessError> {
+    let path = &args.path;
+    if path.is_dir() {
+        let model = args
+            .model
+            .clone()
+            .or_else(|| run_model(path))
+            .unwrap_or_else(|| Model::default().name().to_string());
+        check_run_dir(path, &model, args.check_timeout)
+    } else if path.is_file() {
+        let model = args.model.as_deref().map(parse_model).transpose()?;
+        let format = match &args.format {
+            Some(f) => Some(
+                parse_format(f)
+                    .ok_or_else(|| HarnessError::Config(format!("unknown format {f:?}")))?,
+            ),
+            None => None,
+        };
+        check_history_file(path, model, format, &bounds(args.check_timeout))
+            .map_err(|e| HarnessError::Check(e.to_string()))
+    } else {
+        Err(HarnessError::Config(format!(
+            "{} is neither a run folder nor a history file",
+            path.display()
+        )))
+    }
+}
+
 /// `ballot check RUN|FILE`: re-checks offline; returns the exit code.
 pub fn check_command(args: &CheckArgs) -> i32 {
-    let Some(dir) = run_dir_of(&args.path) else {
-        eprintln!(
-            "error: {} is neither a run folder nor a history.jsonl (other formats: TODO)",
-            args.path.display()
-        );
-        return EXIT_BAD_ARGS;
-    };
-    if !dir.join(ballot_checker::format::HISTORY_FILE).is_file() {
-        eprintln!(
-            "error: {} holds no {}",
-            dir.display(),
-            ballot_checker::format::HISTORY_FILE
-        );
-        return EXIT_BAD_ARGS;
-    }
-    let model = args.model.clone().unwrap_or_else(|| "write-once".into());
-    match check_run_dir(&dir, &model) {
+    match check_path(args) {
         Ok(results) => {
             if args.json {
                 match serde_json::to_string_pretty(&results) {
@@ -73,13 +117,42 @@ pub fn check_command(args: &CheckArgs) -> i32 {
                     }
                 }
             } else {
-                output::print_check_verdict(&results, &dir);
+                output::print_check_verdict(&results, &args.path);
             }
             results.valid.exit_code()
         }
         Err(e) => {
             output::print_error(&e);
-            e.exit_code()
+            match e {
+                HarnessError::Config(_) => EXIT_BAD_ARGS,
+                _ => EXIT_HARNESS_FAILURE,
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_map_to_the_checker() {
+        for (name, format) in [
+            ("ballot", Some(Format::Ballot)),
+            ("jepsen", Some(Format::JepsenEtcd)),
+            ("porcupine-kv", Some(Format::PorcupineKv)),
+            ("edn", None),
+        ] {
+            assert_eq!(parse_format(name), format, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_check_timeout_bounds_the_search() {
+        assert_eq!(bounds(2.5).time, Duration::from_millis(2500));
+        assert_eq!(
+            bounds(2.5).max_cache_entries,
+            Bounds::default().max_cache_entries
+        );
     }
 }
