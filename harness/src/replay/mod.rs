@@ -1,0 +1,598 @@
+//! `ballot replay RUN`: re-drives a stored run's message schedule against
+//! fresh nodes, one message at a time, and checks the result again.
+//!
+//! 1. Read the run folder: `test.json` (node count, node command, node
+//!    bugs), `messages.jsonl`, `nemesis.jsonl`, `snapshots.jsonl`.
+//! 2. Build the schedule ([`schedule`]): every exchange that reached a node,
+//!    in the order each node processed them, with the kills and restarts.
+//! 3. Start fresh nodes with the run's command and bugs, and carry out the
+//!    schedule sequentially, sending each recorded request straight to its
+//!    node and comparing the reply with the recorded one. The first
+//!    difference is the *divergence* reported.
+//! 4. Write a new run folder: the replayed message log (recorded times,
+//!    replayed replies), the original history and nemesis log, and the
+//!    replayed snapshots; then run the same checker. A violation found by
+//!    `ballot test` replays to the same violation (property and key).
+//!
+//! # Restarts and timing-dependent loss
+//!
+//! After each restart the node's state is compared with the snapshot the
+//! run recorded right after that restart. A node whose loss depends on
+//! timing (`reply-before-durable` flushes in the background, so a kill -9
+//! loses whatever was not yet flushed) can come back with more or less than
+//! it did in the run. When the states differ, replay *restores the recorded
+//! post-restart state*: it kills the node, empties its data dir, starts it,
+//! and rebuilds exactly the recorded promise, acceptance and learned value
+//! per key with accept, prepare and learn requests over the side channel
+//! (these are not part of the message log). The restore is reported; pass
+//! `--no-restore` to see the raw divergence instead.
+
+pub mod schedule;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ballot_checker::format::{
+    Event, Exchange, NemesisRecord, Snapshot, SnapshotReason, HISTORY_FILE, MESSAGES_FILE,
+    NEMESIS_FILE, SNAPSHOTS_FILE,
+};
+use ballot_checker::history::read_history;
+use ballot_checker::verdict::Results;
+use ballot_node::bugs::NodeBug;
+use ballot_node::protocol::{
+    Ballot, StateReply, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH, PROCESS_HEADER,
+};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+
+use crate::cli::{EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
+use crate::cluster::Cluster;
+use crate::scenario::record::write_jsonl;
+use crate::scenario::{http_client, judge, read_test_json, start_cluster, write_results, RunError};
+use crate::store::{self, RunDir};
+use schedule::{schedule, Item};
+
+/// Flags of `ballot replay`.
+#[derive(Clone, Debug, PartialEq, clap::Args)]
+pub struct ReplayArgs {
+    /// A run folder (e.g. store/latest).
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+
+    /// Folder for the replay's run folder [default: the store the run is in].
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// Command that starts one node [default: the run's, from test.json].
+    #[arg(long, value_name = "TEMPLATE")]
+    pub node_cmd: Option<String>,
+
+    /// Do not restore the recorded state of a node whose post-restart state differs.
+    #[arg(long)]
+    pub no_restore: bool,
+}
+
+/// Everything a stored run recorded that replay and shrink need.
+#[derive(Clone, Debug)]
+pub struct RunData {
+    /// The run folder (symlinks resolved).
+    pub dir: PathBuf,
+    /// `test.json`.
+    pub test: Map<String, Value>,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// The node command template, if the run recorded one.
+    pub node_cmd: Option<String>,
+    /// The node bugs the run used.
+    pub bugs: Vec<NodeBug>,
+    /// `history.jsonl`.
+    pub history: Vec<Event>,
+    /// `messages.jsonl`, in file order.
+    pub messages: Vec<Exchange>,
+    /// `nemesis.jsonl`.
+    pub nemesis: Vec<NemesisRecord>,
+    /// `snapshots.jsonl`.
+    pub snapshots: Vec<Snapshot>,
+}
+
+fn read_jsonl<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>, RunError> {
+    let path = dir.join(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(RunError::Input(format!("{}: {e}", path.display()))),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| RunError::Input(format!("{}:{}: {e}", path.display(), i + 1)))
+        })
+        .collect()
+}
+
+/// A `test.json` field under its snake_case or kebab-case name.
+fn field<'a>(test: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    test.get(name)
+        .or_else(|| test.get(&name.replace('_', "-")))
+        .filter(|v| !v.is_null())
+}
+
+/// Strings of a field that holds a string or a list of strings.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() => s.split(',').map(str::to_string).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads a run folder (a `store/latest` link works too).
+pub fn load_run(path: &Path) -> Result<RunData, RunError> {
+    let dir = path
+        .canonicalize()
+        .map_err(|e| RunError::Input(format!("{}: {e}", path.display())))?;
+    if !dir.join(MESSAGES_FILE).is_file() {
+        return Err(RunError::Input(format!(
+            "{} holds no {MESSAGES_FILE}: not a run folder",
+            dir.display()
+        )));
+    }
+    let test = read_test_json(&dir)?;
+    let history_path = dir.join(HISTORY_FILE);
+    let history = match std::fs::File::open(&history_path) {
+        Ok(f) => read_history(f)
+            .map_err(|e| RunError::Input(format!("{}: {e}", history_path.display())))?,
+        Err(_) => Vec::new(),
+    };
+    let messages: Vec<Exchange> = read_jsonl(&dir, MESSAGES_FILE)?;
+    let nemesis = read_jsonl(&dir, NEMESIS_FILE)?;
+    let snapshots = read_jsonl(&dir, SNAPSHOTS_FILE)?;
+    let seen = messages
+        .iter()
+        .map(|m| m.to as usize + 1)
+        .max()
+        .unwrap_or(1);
+    let nodes = match field(&test, "nodes") {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0) as usize,
+        Some(Value::Array(a)) => a.len(),
+        _ => seen,
+    };
+    if nodes == 0 || nodes < seen {
+        return Err(RunError::Input(format!(
+            "test.json says {nodes} nodes but messages go to node {}",
+            seen - 1
+        )));
+    }
+    let node_cmd = field(&test, "node_cmd")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut bugs = Vec::new();
+    for name in strings(field(&test, "bug"))
+        .into_iter()
+        .chain(strings(field(&test, "bugs")))
+    {
+        bugs.push(
+            name.parse::<NodeBug>()
+                .map_err(|e| RunError::Input(format!("test.json: {e}")))?,
+        );
+    }
+    Ok(RunData {
+        dir,
+        test,
+        nodes,
+        node_cmd,
+        bugs,
+        history,
+        messages,
+        nemesis,
+        snapshots,
+    })
+}
+
+/// Where the first replayed reply differed from the recorded one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    /// The exchange id.
+    pub exchange: u64,
+    /// Its node.
+    pub node: u64,
+    /// Its request path.
+    pub path: String,
+    /// Status and body recorded.
+    pub expected: Value,
+    /// Status and body replayed (or why there was none).
+    pub got: Value,
+}
+
+/// What a replay found.
+#[derive(Debug)]
+pub struct ReplayReport {
+    /// The run that was replayed.
+    pub original: PathBuf,
+    /// The replay's run folder.
+    pub run_dir: PathBuf,
+    /// Exchanges sent.
+    pub delivered: usize,
+    /// Replies compared with recorded ones.
+    pub compared: usize,
+    /// Every reply that differed, in schedule order (the first is *the* divergence).
+    pub divergences: Vec<Divergence>,
+    /// Restores of recorded post-restart states, for people.
+    pub restored: Vec<String>,
+    /// The checker's verdict on the replay.
+    pub results: Results,
+    /// The checker's verdict on the original run (same checker, same code).
+    pub original_results: Results,
+}
+
+impl ReplayReport {
+    /// `(property, key)` of every original violation, and whether the replay has it too.
+    pub fn reproduced(&self) -> Vec<(String, Option<String>, bool)> {
+        let mut seen = Vec::new();
+        for v in judge::violations_of(&self.original_results, None) {
+            let id = (v.property.clone(), v.key.clone());
+            if seen.iter().any(|(p, k, _)| (p, k) == (&id.0, &id.1)) {
+                continue;
+            }
+            let again = judge::violations_of(&self.results, Some(&v.property))
+                .iter()
+                .any(|r| r.key == v.key);
+            seen.push((id.0, id.1, again));
+        }
+        seen
+    }
+}
+
+/// How a replay runs.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// Store for the replay's run folder; default: the run's parent folder.
+    pub store: Option<PathBuf>,
+    /// Node command override.
+    pub node_cmd: Option<String>,
+    /// Do not restore differing post-restart states.
+    pub no_restore: bool,
+}
+
+/// Replays the run in `path` against fresh nodes (see the module doc).
+pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayReport, RunError> {
+    let run = load_run(path)?;
+    let store = match &opts.store {
+        Some(s) => s.clone(),
+        None => run.dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
+    };
+    let out = RunDir::create(&store, "replay")?;
+    let node_cmd = opts.node_cmd.clone().or_else(|| run.node_cmd.clone());
+    let mut cluster = start_cluster(run.nodes, out.path(), node_cmd.as_deref(), &run.bugs).await?;
+    let http = http_client()?;
+    let mut replayer = Replayer {
+        run: &run,
+        http,
+        restore: !opts.no_restore,
+        messages: run.messages.clone(),
+        snapshots: Vec::new(),
+        divergences: Vec::new(),
+        restored: Vec::new(),
+        delivered: 0,
+        compared: 0,
+    };
+    let result = replayer.run(&mut cluster).await;
+    let stopped = cluster.shutdown().await;
+    drop(cluster);
+    result?;
+    stopped?;
+    write_jsonl(&out.file(MESSAGES_FILE), &replayer.messages)?;
+    write_jsonl(&out.file(SNAPSHOTS_FILE), &replayer.snapshots)?;
+    for name in [HISTORY_FILE, NEMESIS_FILE] {
+        if run.dir.join(name).is_file() {
+            std::fs::copy(run.dir.join(name), out.file(name))
+                .map_err(|e| RunError::Input(format!("copy {name}: {e}")))?;
+        }
+    }
+    let mut test = run.test.clone();
+    test.insert("replay_of".into(), json!(run.dir.display().to_string()));
+    test.insert(
+        "command".into(),
+        json!(["ballot", "replay", run.dir.display().to_string()]),
+    );
+    store::write_test_json(out.path(), &Value::Object(test))?;
+    let results = judge::check_dir(out.path(), run.nodes).map_err(RunError::Check)?;
+    write_results(out.path(), &results)?;
+    let original_results = judge::check_dir(&run.dir, run.nodes).map_err(RunError::Check)?;
+    Ok(ReplayReport {
+        original: run.dir.clone(),
+        run_dir: out.path().to_path_buf(),
+        delivered: replayer.delivered,
+        compared: replayer.compared,
+        divergences: replayer.divergences,
+        restored: replayer.restored,
+        results,
+        original_results,
+    })
+}
+
+struct Replayer<'a> {
+    run: &'a RunData,
+    http: reqwest::Client,
+    restore: bool,
+    messages: Vec<Exchange>,
+    snapshots: Vec<Snapshot>,
+    divergences: Vec<Divergence>,
+    restored: Vec<String>,
+    delivered: usize,
+    compared: usize,
+}
+
+impl Replayer<'_> {
+    async fn run(&mut self, cluster: &mut Cluster) -> Result<(), RunError> {
+        let items = schedule(
+            &self.run.messages,
+            &self.run.nemesis,
+            &self.run.snapshots,
+            &self.run.history,
+        );
+        let mut last_time = 0;
+        for t in &items {
+            last_time = last_time.max(t.time);
+            match t.item {
+                Item::Kill { node } => {
+                    if cluster.is_running(node) {
+                        cluster.kill(node).await?;
+                    }
+                }
+                Item::Restart { node, snapshot } => {
+                    if !cluster.is_running(node) {
+                        cluster.restart(node).await?;
+                    }
+                    let recorded = snapshot.map(|i| &self.run.snapshots[i]);
+                    self.after_restart(cluster, node, t.time, recorded).await?;
+                }
+                Item::Deliver { exchange } => self.deliver(cluster, exchange).await?,
+                Item::Event { .. } => {}
+            }
+        }
+        // The final phase: every node up, then its state.
+        for node in 0..cluster.len() {
+            if !cluster.is_running(node) {
+                cluster.restart(node).await?;
+            }
+        }
+        for node in 0..cluster.len() {
+            let recorded = self
+                .run
+                .snapshots
+                .iter()
+                .find(|s| s.node == node as u64 && s.reason == SnapshotReason::Final);
+            let mut snap = cluster.snapshot(node, SnapshotReason::Final).await?;
+            snap.time = recorded.map_or(last_time + 1, |s| s.time);
+            self.snapshots.push(snap);
+        }
+        Ok(())
+    }
+
+    async fn deliver(&mut self, cluster: &Cluster, index: usize) -> Result<(), RunError> {
+        let ex = &self.run.messages[index];
+        let node = ex.to as usize;
+        let expected = json!({"status": ex.status, "response": ex.response});
+        if !cluster.is_running(node) {
+            if ex.status.is_some() {
+                self.divergences.push(Divergence {
+                    exchange: ex.id,
+                    node: ex.to,
+                    path: ex.path.clone(),
+                    expected,
+                    got: json!("the node is down in the replay"),
+                });
+            }
+            return Ok(());
+        }
+        let url = format!("http://{}{}", cluster.addr(node), ex.path);
+        let mut req = self.http.post(&url).json(&ex.request);
+        if let Some(p) = ex.process {
+            req = req.header(PROCESS_HEADER, p.to_string());
+        }
+        self.delivered += 1;
+        let got = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let bytes = resp.bytes().await.unwrap_or_default();
+                let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                });
+                Some((status, body))
+            }
+            Err(_) => None,
+        };
+        let record = &mut self.messages[index];
+        if let Some((status, body)) = &got {
+            record.status = Some(*status);
+            record.response = Some(body.clone());
+        } else {
+            record.status = None;
+            record.response = None;
+        }
+        if ex.status.is_some() {
+            self.compared += 1;
+            let same = got
+                .as_ref()
+                .is_some_and(|(s, b)| Some(*s) == ex.status && Some(b) == ex.response.as_ref());
+            if !same {
+                self.divergences.push(Divergence {
+                    exchange: ex.id,
+                    node: ex.to,
+                    path: ex.path.clone(),
+                    expected,
+                    got: match got {
+                        Some((s, b)) => json!({"status": s, "response": b}),
+                        None => json!("no reply"),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the node's state after a restart, restoring the recorded one if it differs.
+    async fn after_restart(
+        &mut self,
+        cluster: &mut Cluster,
+        node: usize,
+        time: u64,
+        recorded: Option<&Snapshot>,
+    ) -> Result<(), RunError> {
+        let mut snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
+        if let Some(rec) = recorded {
+            if snap.state.instances != rec.state.instances {
+                let note = format!(
+                    "node {node} after the restart at {:.3} s: {} key(s) differ from the recorded state",
+                    rec.time as f64 / 1e9,
+                    differing_keys(&snap.state, &rec.state)
+                );
+                if self.restore {
+                    restore_state(cluster, &self.http, node, &rec.state).await?;
+                    snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
+                    let ok = snap.state.instances == rec.state.instances;
+                    self.restored.push(format!(
+                        "{note}; {}",
+                        if ok {
+                            "restored the recorded state"
+                        } else {
+                            "could not restore the recorded state"
+                        }
+                    ));
+                } else {
+                    self.restored
+                        .push(format!("{note}; not restored (--no-restore)"));
+                }
+            }
+        }
+        snap.time = recorded.map_or(time, |s| s.time);
+        self.snapshots.push(snap);
+        Ok(())
+    }
+}
+
+fn differing_keys(a: &StateReply, b: &StateReply) -> usize {
+    let keys: std::collections::BTreeSet<&String> =
+        a.instances.keys().chain(b.instances.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.instances.get(*k) != b.instances.get(*k))
+        .count()
+}
+
+/// Kills the node, empties its data dir, starts it, and rebuilds `state`
+/// key by key: accept (ballot, value), then prepare at the promise if it is
+/// higher, then learn.
+pub async fn restore_state(
+    cluster: &mut Cluster,
+    http: &reqwest::Client,
+    node: usize,
+    state: &StateReply,
+) -> Result<(), RunError> {
+    if cluster.is_running(node) {
+        cluster.kill(node).await?;
+    }
+    let data = cluster.data_dir(node)?.to_path_buf();
+    let io = |e: std::io::Error| RunError::Input(format!("{}: {e}", data.display()));
+    std::fs::remove_dir_all(&data).map_err(io)?;
+    std::fs::create_dir_all(&data).map_err(io)?;
+    cluster.restart(node).await?;
+    let base = format!("http://{}", cluster.addr(node));
+    let mut requests: Vec<(&str, Value)> = Vec::new();
+    let mut by_key: BTreeMap<&String, _> = BTreeMap::new();
+    by_key.extend(state.instances.iter());
+    for (key, inst) in by_key {
+        let accepted_ballot = inst.accepted.as_ref().map(|a| a.ballot);
+        if let Some(a) = &inst.accepted {
+            requests.push((
+                ACCEPT_PATH,
+                json!({"key": key, "ballot": a.ballot, "value": a.value}),
+            ));
+        }
+        if let Some(p) = inst.promised {
+            if Some(p) > accepted_ballot {
+                requests.push((PREPARE_PATH, json!({"key": key, "ballot": p})));
+            }
+        }
+        if let Some(v) = &inst.learned {
+            let ballot = accepted_ballot
+                .or(inst.promised)
+                .unwrap_or(Ballot::new(1, 0));
+            requests.push((
+                LEARN_PATH,
+                json!({"key": key, "ballot": ballot, "value": v}),
+            ));
+        }
+    }
+    for (path, body) in requests {
+        http.post(format!("{base}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| RunError::Input(format!("restoring node {node}: {path}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Prints the replay's findings.
+pub fn print_report(report: &ReplayReport) {
+    println!(
+        "replayed {} exchanges of {} against fresh nodes; {} replies compared, {} differed",
+        report.delivered,
+        report.original.display(),
+        report.compared,
+        report.divergences.len()
+    );
+    match report.divergences.first() {
+        Some(d) => println!(
+            "first divergence: exchange {} ({} to node {}): expected {}, got {}",
+            d.exchange, d.path, d.node, d.expected, d.got
+        ),
+        None => println!("no divergence: every reply matched the recorded one"),
+    }
+    for note in &report.restored {
+        println!("restart: {note}");
+    }
+    println!("checker: {}", judge::summary(&report.results));
+    for (property, key, again) in report.reproduced() {
+        let key = key.map(|k| format!(" (key {k:?})")).unwrap_or_default();
+        println!(
+            "original violation {property}{key}: {}",
+            if again {
+                "reproduced"
+            } else {
+                "NOT reproduced"
+            }
+        );
+    }
+    println!("run folder: {}", report.run_dir.display());
+}
+
+/// `ballot replay RUN`: returns the replay's verdict as the exit code (0, 1,
+/// 2), 254 for a folder that is not a run, 255 when the harness failed.
+pub async fn replay_command(args: &ReplayArgs) -> i32 {
+    let opts = ReplayOptions {
+        store: args.store.clone(),
+        node_cmd: args.node_cmd.clone(),
+        no_restore: args.no_restore,
+    };
+    match replay_run(&args.run, &opts).await {
+        Ok(report) => {
+            print_report(&report);
+            report.results.valid.exit_code()
+        }
+        Err(RunError::Input(e)) => {
+            eprintln!("error: {e}");
+            EXIT_BAD_ARGS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_HARNESS_FAILURE
+        }
+    }
+}
