@@ -89,6 +89,9 @@ enum KeyVerdict {
     Skipped,
 }
 
+/// The ops of one key: the key and the positions of its ops in `ops`.
+type Partition<'a> = (Option<&'a str>, Vec<usize>);
+
 fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> CheckerResult {
     let ops = match history::pair(events) {
         Ok(ops) => ops,
@@ -102,21 +105,62 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
             }
         }
     };
+    let keys = partition(&ops, events);
+    let fast = model == Model::WriteOnce && method == Method::Auto;
+    let verdicts = check_keys(&keys, &ops, events, model, fast, bounds);
+    let mut result = assemble(&keys, verdicts);
+    let count = |o: Outcome| ops.iter().filter(|op| op.outcome == o).count();
+    let stats = result
+        .stats
+        .as_object_mut()
+        .expect("assemble makes an object");
+    for (name, value) in [
+        ("model", json!(model.name())),
+        (
+            "method",
+            json!(if fast {
+                "write-once fast path"
+            } else {
+                "search"
+            }),
+        ),
+        ("ops", json!(ops.len())),
+        ("ok", json!(count(Outcome::Ok))),
+        ("failed", json!(count(Outcome::Fail))),
+        ("indeterminate", json!(count(Outcome::Info))),
+    ] {
+        stats.insert(name.into(), value);
+    }
+    result
+}
+
+/// Groups ops by key (P-compositionality), in key order.
+fn partition<'a>(ops: &[Op], events: &'a [Event]) -> Vec<Partition<'a>> {
     let mut groups: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
         groups.entry(op.key(events)).or_default().push(i);
     }
-    let mut keys: Vec<(Option<&str>, Vec<usize>)> = groups.into_iter().collect();
+    let mut keys: Vec<Partition> = groups.into_iter().collect();
     keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keys
+}
+
+/// Checks every key on `available_parallelism()` threads sharing a work
+/// queue (biggest keys first); `None` for a key no thread reached.
+fn check_keys(
+    keys: &[Partition],
+    ops: &[Op],
+    events: &[Event],
+    model: Model,
+    fast: bool,
+    bounds: &Bounds,
+) -> Vec<Option<KeyVerdict>> {
     let mut queue: Vec<usize> = (0..keys.len()).collect();
     queue.sort_by_key(|&k| std::cmp::Reverse(keys[k].1.len()));
-
-    let fast = model == Model::WriteOnce && method == Method::Auto;
-    let deadline = Instant::now() + bounds.time;
     let used = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
     let limits = Limits {
-        deadline,
+        deadline: Instant::now() + bounds.time,
         time: bounds.time,
         max_entries: bounds.max_cache_entries,
         used: &used,
@@ -134,7 +178,7 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
                 continue;
             }
             let verdict = catch_unwind(AssertUnwindSafe(|| {
-                check_key(*key, members, &ops, events, model, fast, &limits)
+                check_key(*key, members, ops, events, model, fast, &limits)
             }))
             .unwrap_or_else(|_| {
                 KeyVerdict::Unknown(format!(
@@ -170,7 +214,12 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
     for (k, v) in finished {
         verdicts[k] = Some(v);
     }
+    verdicts
+}
 
+/// Combines the keys' answers: invalid if any key is (violations in key
+/// order, at most [`MAX_VIOLATIONS`]), else unknown if any key is, else valid.
+fn assemble(keys: &[Partition], verdicts: Vec<Option<KeyVerdict>>) -> CheckerResult {
     let mut violations = Vec::new();
     let mut invalid_keys = 0;
     let mut skipped = 0;
@@ -189,21 +238,13 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
             None => unknown.push(format!("{}: not checked", key_name(keys[k].0))),
         }
     }
-    let count = |o: Outcome| ops.iter().filter(|op| op.outcome == o).count();
-    let stats = json!({
-        "model": model.name(),
-        "method": if fast { "write-once fast path" } else { "search" },
-        "ops": ops.len(),
+    let mut result = CheckerResult::from_violations(NAME, violations);
+    result.stats = json!({
         "keys": keys.len(),
-        "ok": count(Outcome::Ok),
-        "failed": count(Outcome::Fail),
-        "indeterminate": count(Outcome::Info),
         "invalid_keys": invalid_keys,
         "unknown_keys": unknown.len(),
         "unchecked_keys": skipped,
     });
-    let mut result = CheckerResult::from_violations(NAME, violations);
-    result.stats = stats;
     if result.valid == Validity::Valid && !unknown.is_empty() {
         result.valid = Validity::Unknown;
         let shown: Vec<&str> = unknown.iter().take(3).map(String::as_str).collect();
