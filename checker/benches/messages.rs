@@ -7,10 +7,12 @@
 //! ```
 //!
 //! It generates a run folder (3 nodes, many keys, contention, a lossy proxy,
-//! restarts) in a temporary directory, then re-runs itself as a child
-//! process that only checks it, so the child's peak memory (`VmHWM`) is the
-//! checker's alone. The child times each stage and asserts the run is valid
-//! (a false alarm on a correct run fails the bench).
+//! restarts) in a temporary directory, then re-runs itself as child
+//! processes that only check it, so each child's peak memory (`VmHWM`) is
+//! the checker's alone: the first times parsing and the Paxos invariants
+//! stage by stage; the second times `check_run` on the whole folder
+//! (linearizability included). Both assert the run is valid (a false alarm
+//! on a correct run fails the bench).
 
 #[path = "messages/synth.rs"]
 mod synth;
@@ -30,6 +32,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(pos) = args.iter().position(|a| a == "--check-dir") {
         check(Path::new(&args[pos + 1]));
+        return;
+    }
+    if let Some(pos) = args.iter().position(|a| a == "--check-run-dir") {
+        check_whole_run(Path::new(&args[pos + 1]));
         return;
     }
     let exchanges = args
@@ -58,17 +64,21 @@ fn main() {
         summary.restarts,
         start.elapsed().as_secs_f64()
     );
-    let status = Command::new(std::env::current_exe().expect("own path"))
-        .arg("--check-dir")
-        .arg(&dir)
-        .status()
-        .expect("run the checking child");
+    let mut ok = true;
+    for mode in ["--check-dir", "--check-run-dir"] {
+        let status = Command::new(std::env::current_exe().expect("own path"))
+            .arg(mode)
+            .arg(&dir)
+            .status()
+            .expect("run the checking child");
+        ok &= status.success();
+    }
     if args.iter().any(|a| a == "--keep") {
         println!("kept the run folder {}", dir.display());
     } else {
         std::fs::remove_dir_all(&dir).expect("remove the bench folder");
     }
-    assert!(status.success(), "the check failed");
+    assert!(ok, "a check failed");
 }
 
 /// The measured part: parse everything, index, run every invariant.
@@ -133,6 +143,29 @@ fn check(dir: &Path) {
             "a false alarm on a valid run"
         );
     }
+}
+
+/// `check_run` on the whole folder, as `ballot check` runs it.
+fn check_whole_run(dir: &Path) {
+    let t = Instant::now();
+    let results = ballot_checker::run::check_run(dir, &Default::default()).expect("check_run");
+    let took = t.elapsed();
+    let verdicts: Vec<String> = results
+        .checkers
+        .iter()
+        .map(|c| format!("{} {:?}", c.name, c.valid))
+        .collect();
+    println!(
+        "check_run (all checkers): {:.2} s, peak memory (VmHWM) {}; {}",
+        took.as_secs_f64(),
+        vm_hwm(),
+        verdicts.join(", ")
+    );
+    assert_eq!(
+        results.valid,
+        Validity::Valid,
+        "a false alarm on a valid run"
+    );
 }
 
 fn vm_hwm() -> String {

@@ -21,3 +21,4 @@ pub mod history;
 pub mod import;
 pub mod linear;
 pub mod models;
+pub mod run;

@@ -13,12 +13,12 @@
 //!
 //! The file is cut into blocks of whole lines, parsed on every core, and
 //! merged in order (block-local interned ids are mapped to global ones).
-//! Each line goes through a small scanner that knows the record's shape
-//! (any field order, no escapes); a line it does not handle falls back to
-//! serde, and a line with an unusual body (an error reply, an unknown path,
-//! a malformed request) is kept whole beside the compact record, so nothing
-//! is lost. A request stays typed even when the node answered 400: it was
-//! still sent.
+//! Each line goes through a small scanner that knows the record's usual
+//! shape (known members in any order, no escapes). A line it declines (an
+//! escape, an unknown member, an error reply, a malformed request...) is
+//! parsed by serde and also kept whole beside its compact record, so every
+//! record rebuilds exactly and nothing is lost. A request stays typed even
+//! when the node answered 400: it was still sent.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -774,6 +774,10 @@ struct Answer<'a> {
     promised: Option<Ballot>,
     #[serde(default, borrow)]
     accepted: Option<Proposal<'a>>,
+    /// Whether the body had an `accepted` member at all (a prepare reply
+    /// without one does not rebuild exactly).
+    #[serde(skip)]
+    accepted_key: bool,
 }
 
 #[derive(Deserialize)]
@@ -783,33 +787,7 @@ struct Proposal<'a> {
     value: Cow<'a, str>,
 }
 
-/// The serde fast path's view of a line.
-#[derive(Deserialize)]
-struct FastLine<'a> {
-    id: u64,
-    from: u64,
-    to: u64,
-    #[serde(default)]
-    process: Option<u64>,
-    #[serde(borrow)]
-    path: Cow<'a, str>,
-    #[serde(default, borrow)]
-    request: Option<Body<'a>>,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default, borrow)]
-    response: Option<Answer<'a>>,
-    sent: u64,
-    #[serde(default)]
-    delivered: Option<u64>,
-    #[serde(default)]
-    replied: Option<u64>,
-    fate: Fate,
-    #[serde(default)]
-    duplicate_of: Option<u64>,
-}
-
-/// A line as the scanner or serde read it.
+/// A line as the scanner read it.
 struct Parsed<'a> {
     head: Head,
     path: Cow<'a, str>,
@@ -858,7 +836,7 @@ fn type_bodies<'a>(
         let typed =
             status == Some(200) && a.ok.is_some() && (kind == Kind::Learn || a.promised.is_some());
         let expected = match kind {
-            Kind::Prepare => true,
+            Kind::Prepare => a.accepted_key,
             Kind::Accept => a.accepted.is_none(),
             _ => a.promised.is_none() && a.accepted.is_none(),
         };
@@ -875,46 +853,29 @@ fn type_bodies<'a>(
 }
 
 impl<'a> BlockBuilder<'a> {
-    /// Parses one line: the scanner first, serde if the scanner declines,
-    /// the general record if the bodies have an unusual shape.
+    /// Parses one line: the scanner when the record has the usual shape
+    /// (then it rebuilds exactly from the compact form), else the general
+    /// record, kept whole.
     fn push_line(&mut self, line: &'a [u8]) -> Result<(), String> {
-        let parsed = scan_line(line).or_else(|| {
-            let fast: FastLine<'a> = serde_json::from_slice(line).ok()?;
-            Some(Parsed {
-                head: Head {
-                    id: fast.id,
-                    from: fast.from,
-                    to: fast.to,
-                    process: fast.process,
-                    sent: fast.sent,
-                    delivered: fast.delivered,
-                    replied: fast.replied,
-                    fate: fast.fate,
-                    duplicate_of: fast.duplicate_of,
-                    status: fast.status,
-                },
-                path: fast.path,
-                body: fast.request,
-                answer: fast.response,
-            })
-        });
-        if let Some(p) = parsed {
+        if let Some(p) = scan_line(line) {
             let (kind, body, answer, exact) = type_bodies(&p.path, p.body, p.head.status, p.answer);
             if exact && self.push_typed(p.head, kind, body, answer).is_ok() {
                 return Ok(());
             }
         }
         let ex: Exchange = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-        self.push_owned(&ex)
+        self.push_owned(&ex);
+        Ok(())
     }
 
     /// Adds a record from memory, typing what has the protocol's shape.
     fn push_exchange(&mut self, ex: &'a Exchange) {
         let body = Body::deserialize(&ex.request).ok();
-        let answer = ex
-            .response
-            .as_ref()
-            .and_then(|r| Answer::deserialize(r).ok());
+        let answer = ex.response.as_ref().and_then(|r| {
+            let mut a = Answer::deserialize(r).ok()?;
+            a.accepted_key = r.get("accepted").is_some();
+            Some(a)
+        });
         let answer_lost = ex.response.is_some() && answer.is_none();
         let (kind, body, answer, exact) = type_bodies(&ex.path, body, ex.status, answer);
         let fits = self.push_typed(head_of(ex), kind, body, answer).is_ok();
@@ -927,8 +888,9 @@ impl<'a> BlockBuilder<'a> {
         }
     }
 
-    /// Adds a general record parsed from a line (its strings are owned).
-    fn push_owned(&mut self, ex: &Exchange) -> Result<(), String> {
+    /// Adds a general record parsed from a line, kept whole (its typed
+    /// parts own their strings).
+    fn push_owned(&mut self, ex: &Exchange) {
         let body = Body::deserialize(&ex.request).ok().map(|b| Body {
             key: Cow::Owned(b.key.into_owned()),
             ballot: b.ballot,
@@ -945,15 +907,15 @@ impl<'a> BlockBuilder<'a> {
                     ballot: p.ballot,
                     value: Cow::Owned(p.value.into_owned()),
                 }),
+                accepted_key: true,
             });
         let (kind, body, answer, _) = type_bodies(&ex.path, body, ex.status, answer);
         if self.push_typed(head_of(ex), kind, body, answer).is_err() {
             self.push_untyped(ex);
-            return Ok(());
+            return;
         }
         let idx = self.msgs.len() as u32 - 1;
         self.whole.push((idx, Box::new(ex.clone())));
-        Ok(())
     }
 
     /// Keeps a record whose node or host id does not fit the compact form
@@ -1229,6 +1191,7 @@ impl<'a> Scan<'a> {
         Some(Answer {
             ok,
             promised: promised.flatten(),
+            accepted_key: accepted.is_some(),
             accepted: accepted.flatten(),
         })
     }
@@ -1411,6 +1374,8 @@ mod tests {
             r#"{"id":5,"from":0,"to":1,"process":4,"path":"/v1/health","request":null,"sent":10,"fate":"refused"}"#,
             r#"{"id":6,"from":1,"to":0,"process":4,"path":"/v1/prepare","request":{"key":"y\u00e9","ballot":{"round":3,"proposer":4}},"status":null,"response":null,"sent":10,"delivered":11,"replied":null,"fate":"duplicated","duplicate_of":2}"#,
             r#"{"id":7,"from":1,"to":5000000000,"path":"/v1/prepare","request":{"key":"z","ballot":{"round":3,"proposer":4}},"sent":10,"fate":"cut"}"#,
+            r#"{"id":8,"from":1,"to":0,"path":"/v1/prepare","request":{"key":"z","ballot":{"round":3,"proposer":4}},"status":200,"response":{"ok":true,"promised":{"round":3,"proposer":4}},"sent":10,"delivered":11,"replied":12,"fate":"ok"}"#,
+            r#"{"id":9,"from":1,"to":0,"path":"/v1/accept","request":{"key":"z","ballot":{"round":3,"proposer":4},"value":"v","extra":1},"status":200,"response":{"ok":true,"promised":{"round":3,"proposer":4},"note":"hi"},"sent":10,"delivered":11,"replied":12,"fate":"ok"}"#,
         ];
         let log = read(&lines.join("\n")).unwrap();
         assert_eq!(log.len(), lines.len());
@@ -1424,6 +1389,12 @@ mod tests {
         assert_eq!(log.msg(4).kind, Kind::Other);
         assert_eq!(log.key_name(log.msg(5).key().unwrap()), "yé");
         assert_eq!(log.msg(6).kind, Kind::Other, "a huge node id is kept whole");
+        assert!(
+            log.msg(7).ack(),
+            "a prepare reply without `accepted` is still typed"
+        );
+        assert!(log.msg(8).ack(), "unknown members do not hide an ack");
+        assert_eq!(log.msg(8).kind, Kind::Accept);
         // The same records from memory give the same log.
         let exchanges: Vec<Exchange> = lines
             .iter()
