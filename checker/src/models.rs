@@ -332,12 +332,13 @@ impl Machine {
         }
     }
 
-    /// A state in words: `nil`, `no value`, or its JSON.
+    /// A state in words: `nil`, `no value`, or its JSON (long values keep
+    /// their start and end; the evidence ops carry them whole).
     pub fn describe(&self, state: u32) -> String {
         match (self.model, state) {
             (Model::WriteOnce, 0) => "no value".into(),
             (Model::Register | Model::CasRegister, 0) => "nil".into(),
-            _ => self.state_value(state).to_string(),
+            _ => shorten(&self.state_value(state).to_string()),
         }
     }
 
@@ -422,6 +423,18 @@ impl Machine {
         };
         Ok(step)
     }
+}
+
+/// `text` if short, else its first and last 60 characters and its length.
+fn shorten(text: &str) -> String {
+    const KEEP: usize = 60;
+    let chars = text.chars().count();
+    if chars <= 3 * KEEP {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(KEEP).collect();
+    let tail: String = text.chars().skip(chars - KEEP).collect();
+    format!("{head}...{tail} ({chars} characters)")
 }
 
 /// The kv model's string states, hash-consed. A state is a base string
@@ -762,6 +775,15 @@ mod tests {
         assert_eq!(m.kv_state(&Value::Null), Ok(0));
         assert_eq!(m.state_value(0), json!(""));
         assert_eq!(m.describe(s1), "\"x 1 y\"");
+        let long = m.kv_state(&json!("ab".repeat(100))).unwrap();
+        assert_eq!(
+            m.describe(long),
+            format!(
+                "\"{}...{}\" (202 characters)",
+                &"ab".repeat(30)[..59],
+                &"ab".repeat(30)[1..]
+            )
+        );
     }
 
     fn op_events(f: &str, input: Value, kind: EventType, output: Value) -> (Op, Vec<Event>) {
