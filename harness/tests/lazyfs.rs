@@ -19,6 +19,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -88,7 +89,12 @@ fn fsynced_data_survives_and_unsynced_data_is_lost() {
     }
     let m = Mounted::new();
     let path = m.path("a");
-    let mut f = File::create(&path).unwrap();
+    let mut f = OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     f.write_all(b"synced").unwrap();
     f.sync_all().unwrap();
     f.write_all(b"-unsynced").unwrap();
@@ -103,10 +109,16 @@ fn fsynced_data_survives_and_unsynced_data_is_lost() {
         "only synced data is on disk"
     );
     assert_eq!(m.fs.stats().dirty_bytes, 9);
-    drop(f);
+    let mut through_old_handle = [0u8; 32];
+    assert_eq!(f.read_at(&mut through_old_handle, 0).unwrap(), 15);
 
     let report = m.fs.power_fail();
     assert_eq!((report.files, report.bytes_lost), (1, 9));
+    // The kernel's cached pages and size were invalidated too: a handle
+    // opened before the power failure reads only the synced bytes.
+    assert_eq!(f.read_at(&mut through_old_handle, 0).unwrap(), 6);
+    assert_eq!(&through_old_handle[..6], b"synced");
+    drop(f);
     assert_eq!(read(&path), b"synced");
     assert_eq!(fs::metadata(&path).unwrap().len(), 6);
     assert_eq!(m.fs.stats().dirty_bytes, 0);
@@ -273,6 +285,16 @@ fn truncate_overwrite_and_sparse_writes_read_back_like_a_disk() {
     m.fs.power_fail();
     // The truncation to 15 survives (metadata is durable), the data does not.
     assert_eq!(read(&path), b"0123456789\0\0\0\0\0");
+
+    // fallocate extends the file like a truncate; KEEP_SIZE changes nothing.
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    // SAFETY: a valid open descriptor; plain integer arguments.
+    assert_eq!(unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, 4096) }, 0);
+    assert_eq!(
+        unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 8192) },
+        0
+    );
+    assert_eq!(fs::metadata(&path).unwrap().len(), 4096);
 }
 
 #[test]
@@ -359,10 +381,17 @@ fn unmount_and_drop_leave_nothing_mounted() {
     assert!(panicked.is_err());
     assert!(!mounted_in_mountinfo(&mnt), "drop on panic unmounts");
 
-    // A mount left behind (its handle never dropped) is detached by the next mount.
-    let leaked = LazyFs::mount(&disk, &mnt).unwrap();
+    // A mount left by a process that was SIGKILLed (its FUSE server gone)
+    // is detected and detached by the next mount at the same path.
+    let mut crashed = mount_in_child(&disk, &mnt);
     fs::write(mnt.join("f"), b"lost").unwrap();
-    std::mem::forget(leaked);
+    crashed.kill();
+    let err = fs::metadata(&mnt).unwrap_err();
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::ENOTCONN),
+        "a dead mount is left behind"
+    );
     let fs = LazyFs::mount(&disk, &mnt).unwrap();
     let count = fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
@@ -378,6 +407,69 @@ fn unmount_and_drop_leave_nothing_mounted() {
     );
     drop(fs);
     assert!(!mounted_in_mountinfo(&mnt));
+}
+
+#[test]
+fn dead_mounts_under_a_directory_are_detached() {
+    if !can_mount() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let live = LazyFs::mount(root.join("n0/disk"), root.join("n0/data")).unwrap();
+    let mut crashed = mount_in_child(&root.join("n1/disk"), &root.join("n1/data"));
+    crashed.kill();
+    assert_eq!(lazyfs::detach_dead_under(&root).unwrap(), 1);
+    assert!(!mounted_in_mountinfo(&root.join("n1/data")));
+    assert!(
+        mounted_in_mountinfo(&root.join("n0/data")),
+        "a live mount stays"
+    );
+    fs::write(live.mount_point().join("ok"), b"still serving").unwrap();
+    assert_eq!(lazyfs::detach_dead_under(&root).unwrap(), 0);
+}
+
+/// Env var that turns [`helper_mount_until_killed`] into a mounting process.
+const HELPER_ENV: &str = "BALLOT_LAZYFS_HELPER";
+
+/// Starts this test binary as a separate process that mounts a lazyfs at
+/// `mnt` and waits to be killed, and returns once the mount is up.
+fn mount_in_child(disk: &Path, mnt: &Path) -> ChildGuard {
+    let mut child = ChildGuard(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "helper_mount_until_killed",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(HELPER_ENV, format!("{}\n{}", disk.display(), mnt.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = lines.any(|l| l.map(|l| l == "helper: mounted").unwrap_or(false));
+    assert!(ready, "the helper process did not mount");
+    child
+}
+
+/// Not a test on its own: the process [`mount_in_child`] starts. Mounts,
+/// says so, and serves until its stdin closes or it is killed.
+#[test]
+#[ignore = "helper process for the stale-mount tests"]
+fn helper_mount_until_killed() {
+    let Ok(spec) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let (disk, mnt) = spec.split_once('\n').unwrap();
+    let _fs = LazyFs::mount(disk, mnt).unwrap();
+    println!("helper: mounted");
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! - `fsync`/`fdatasync` (and every write to a file opened `O_SYNC` or
 //!   `O_DSYNC`) write the dirty bytes to the backing file and fsync it.
 //! - Metadata operations (create, mkdir, rename, unlink, rmdir, truncate,
-//!   chmod, utimes, symlink) go to the backing directory at once and are
+//!   fallocate, chmod, utimes, symlink) go to the backing directory at once and are
 //!   therefore durable at once: a simplification of LazyFS, which can also
 //!   lose an unsynced create or rename. Truncation drops the cached bytes past
 //!   the new length and cuts the backing file too.
@@ -906,6 +906,36 @@ impl Filesystem for Fs {
             ),
             Err(e) => reply.error(e),
         }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        // Only plain allocation is supported: it extends the file like a
+        // truncate (a metadata change, durable at once). KEEP_SIZE changes
+        // nothing we model; hole punching and the rest are refused, and
+        // posix_fallocate falls back to writing zeros.
+        let result = (|| {
+            if mode == libc::FALLOC_FL_KEEP_SIZE {
+                return Ok(());
+            }
+            if mode != 0 {
+                return Err(Errno::from_i32(libc::EOPNOTSUPP));
+            }
+            let end = offset.checked_add(length).ok_or(Errno::EFBIG)?;
+            if self.0.attr(ino)?.size < end {
+                self.0.truncate(ino, end)?;
+            }
+            Ok(())
+        })();
+        reply_empty(reply, result);
     }
 
     fn create(

@@ -57,7 +57,7 @@ pub use fs::{LazyFsStats, PowerFailReport};
 /// another serves reads and stats.
 const THREADS: usize = 2;
 /// How long unmount waits for the serving threads to stop.
-const STOP_WAIT: Duration = Duration::from_secs(5);
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Why a mount or unmount failed.
 #[derive(Debug, thiserror::Error)]
@@ -323,6 +323,41 @@ impl Drop for LazyFsHandle {
             tracing::error!(error = %e, "lazyfs: unmount on drop failed");
         }
     }
+}
+
+/// Detaches every lazyfs mount under `root` (or at it) whose serving
+/// process is gone (`ENOTCONN`), e.g. left by a harness that was SIGKILLed;
+/// returns how many. Live mounts, even other processes', are left alone.
+pub fn detach_dead_under(root: &Path) -> io::Result<usize> {
+    let root = root.canonicalize()?;
+    let mut paths: Vec<PathBuf> = mount::mounts()?
+        .into_iter()
+        .filter(|m| m.fs_type == mount::FS_TYPE && m.mount_point.starts_with(&root))
+        .map(|m| m.mount_point)
+        .collect();
+    let stacked = paths.len();
+    // Deepest first, so a dead mount never hides one below it.
+    paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    paths.dedup();
+    let mut detached = 0;
+    for path in paths {
+        // Mounts stack: peel dead lazyfs mounts off the top, at most as many
+        // as were listed.
+        for _ in 0..stacked {
+            let top_is_lazyfs = mount::mounts_at(&path)?
+                .last()
+                .is_some_and(|m| m.fs_type == mount::FS_TYPE);
+            let dead = matches!(std::fs::symlink_metadata(&path),
+                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
+            if !(top_is_lazyfs && dead) {
+                break;
+            }
+            mount::detach(&path)?;
+            detached += 1;
+            tracing::warn!(mount_point = %path.display(), "lazyfs: detached a dead mount");
+        }
+    }
+    Ok(detached)
 }
 
 /// Whether a lazyfs mount (any, even a stale one) is at `path`.
