@@ -99,7 +99,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "LIST", default_value = "kill,partition", value_parser = check_nemesis)]
     pub nemesis: String,
 
-    /// Seconds between fault changes (each fault is installed, held, then healed).
+    /// Mean length, in seconds, of each fault and of each quiet period between faults.
     #[arg(long, value_name = "SECONDS", default_value_t = 3.0, value_parser = parse_positive_seconds)]
     pub nemesis_interval: f64,
 
