@@ -54,7 +54,7 @@ impl Env {
 
     /// Runs `ballot` with `args` to completion (bounded by a watchdog).
     fn ballot(&self, args: &[&str]) -> Output {
-        let mut child = Command::new(BALLOT)
+        let child = Command::new(BALLOT)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
