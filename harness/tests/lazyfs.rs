@@ -146,6 +146,49 @@ fn fdatasync_and_o_dsync_writes_are_durable() {
     assert_eq!(read(&m.path("s")), b"two");
 }
 
+/// Bytes written through a shared mmap and never msynced are lost too, even
+/// though the kernel held them as dirty pages when the power failed.
+#[test]
+fn unsynced_mmap_writes_are_lost() {
+    if !can_mount() {
+        return;
+    }
+    let m = Mounted::new();
+    let path = m.path("mapped");
+    let f = OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    f.set_len(4096).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: maps 4096 bytes of a file that is 4096 bytes long; the mapping
+    // is written only within bounds and unmapped before `f` closes.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        );
+        assert_ne!(
+            p,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        std::ptr::copy_nonoverlapping(b"mmap".as_ptr(), p.cast::<u8>(), 4);
+        m.fs.power_fail();
+        assert_eq!(std::slice::from_raw_parts(p.cast::<u8>(), 4), [0; 4]);
+        assert_eq!(libc::munmap(p, 4096), 0);
+    }
+    drop(f);
+    assert_eq!(read(&path), vec![0u8; 4096]);
+}
+
 /// What `kill -9` keeps and a power failure does not: a process writes
 /// without fsync and is killed; its write is still readable (kill -9 alone
 /// would never expose the missing fsync), and only the power failure loses it.

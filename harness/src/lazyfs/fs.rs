@@ -131,6 +131,17 @@ impl Shared {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Inodes whose backing file is open: the only ones the kernel can hold
+    /// dirty (mmap-written) pages of.
+    pub fn open_files(&self) -> Vec<u64> {
+        let nodes = self.table().nodes();
+        nodes
+            .into_iter()
+            .filter(|(_, n)| n.lock().file.is_some())
+            .map(|(ino, _)| ino)
+            .collect()
+    }
+
     /// A power failure: every unsynced byte of every file is gone. Returns
     /// what was lost and the inodes whose kernel caches are now stale.
     pub fn power_fail(&self) -> (PowerFailReport, Vec<u64>) {

@@ -240,13 +240,17 @@ impl LazyFsHandle {
     /// them too); a process that keeps a file open across this call may see
     /// stale sizes for appends.
     pub fn power_fail(&self) -> PowerFailReport {
+        // 1. Pages written through a shared mmap are dirty in the kernel, not
+        //    yet here; invalidating them makes the kernel write them to us
+        //    first, so they are lost with the rest instead of arriving later.
+        for ino in self.shared.open_files() {
+            self.invalidate(ino);
+        }
+        // 2. Discard every unsynced byte.
         let (report, stale) = self.shared.power_fail();
+        // 3. Drop the kernel's cached pages and sizes of files that lost data.
         for ino in stale {
-            // Drop the kernel's cached pages and attributes of files that
-            // lost data. Best effort: an inode the kernel forgot is fine.
-            if let Err(e) = self.notifier.inval_inode(INodeNo(ino), 0, 0) {
-                tracing::debug!(ino, error = %e, "lazyfs: cache invalidation failed");
-            }
+            self.invalidate(ino);
         }
         tracing::info!(
             mount_point = %self.mount_point.display(),
@@ -255,6 +259,14 @@ impl LazyFsHandle {
             "lazyfs power failure"
         );
         report
+    }
+
+    /// Drops the kernel's cached pages and attributes of `ino` (writing back
+    /// dirty mmap pages first). Best effort: an inode the kernel forgot is fine.
+    fn invalidate(&self, ino: u64) {
+        if let Err(e) = self.notifier.inval_inode(INodeNo(ino), 0, 0) {
+            tracing::debug!(ino, error = %e, "lazyfs: cache invalidation failed");
+        }
     }
 
     /// Counters: writes served, fsyncs done, bytes currently unsynced.
