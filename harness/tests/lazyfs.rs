@@ -872,3 +872,58 @@ fn measure_fsync_throughput() {
         );
     }
 }
+
+/// Prepares per second a real `ballot-node` serves with its data dir on the
+/// mount versus on the plain disk (16 concurrent clients, distinct keys).
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture"]
+fn measure_node_throughput() {
+    if !can_mount() {
+        return;
+    }
+    const OPS: usize = 2000;
+    const CLIENTS: usize = 16;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = |data_dir: &Path| -> f64 {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let _node = start_node(addr, data_dir, &[]);
+        let c = client();
+        let start = Instant::now();
+        rt.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for t in 0..CLIENTS {
+                let c = c.clone();
+                tasks.spawn(async move {
+                    for i in (t..OPS).step_by(CLIENTS) {
+                        let reply = prepare(&c, addr, &format!("k{i}"), Ballot::new(1, 1)).await;
+                        assert!(reply.ok);
+                    }
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done.unwrap();
+            }
+        });
+        OPS as f64 / start.elapsed().as_secs_f64()
+    };
+    let direct = tempfile::tempdir().unwrap();
+    let m = Mounted::new();
+    let mut rates = Vec::new();
+    for round in 0..3 {
+        let d = direct.path().join(format!("r{round}"));
+        let f = m.path(&format!("r{round}"));
+        rates.push((run(&d), run(&f)));
+    }
+    for (d, f) in &rates {
+        println!(
+            "ballot-node prepares ({OPS} ops, {CLIENTS} clients): direct {d:.0}/s, \
+             on lazyfs {f:.0}/s ({:.0}%)",
+            100.0 * f / d
+        );
+    }
+    println!("lazyfs counters: {:?}", m.fs.stats());
+}

@@ -29,6 +29,18 @@
 //! or drop (so also on panic); a lazyfs mount left by a crashed run at the
 //! same path is detached before mounting.
 //!
+//! # Use in a run
+//!
+//! ```text
+//! lazyfs::available()?                      // clear error if FUSE cannot mount here
+//! lazyfs::detach_dead_under(&store_dir)?    // optional: mounts of a SIGKILLed harness
+//! let fs = LazyFs::mount(node_dir.join("disk"), node_dir.join("data"))?;
+//! // start the node with --data-dir node_dir/data, as without lazyfs
+//! // power-fail fault: SIGKILL + reap the node, fs.power_fail(), restart it
+//! // teardown: stop the node, then fs.unmount() (unsynced data is written
+//! // out; the node's files then live in node_dir/disk)
+//! ```
+//!
 //! # Layout
 //!
 //! - [`cache`]: one file's dirty extents (pure).
