@@ -17,6 +17,7 @@
 //! - [`scenario`]: runs scripted, message-level scenarios against real nodes.
 //! - [`replay`]: re-drives a stored run's message schedule against fresh nodes.
 //! - [`shrink`]: cuts a failing run down to a small scenario.
+//! - [`validate`]: runs the bug catalogue and the false-alarm sweep (`ballot validate`).
 
 pub mod cli;
 pub mod clients;
@@ -33,3 +34,4 @@ pub mod runner;
 pub mod scenario;
 pub mod shrink;
 pub mod store;
+pub mod validate;
