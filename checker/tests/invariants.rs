@@ -1175,3 +1175,30 @@ fn simulated_records_rebuild_exactly() {
         assert_eq!(log.exchange(i as u32), original, "line {}", i + 1);
     }
 }
+
+#[test]
+fn explanations_say_what_was_chosen_and_when() {
+    let xs = log(vec![
+        X::acc(1, A, K, (1, 1), "a").ok(),
+        X::acc(2, B, K, (1, 1), "a").ok(),
+    ]);
+    let history = vec![
+        ev(0, 0, 1, EventType::Invoke, "propose", K, json!("a")),
+        ev(1, 15, 1, EventType::Ok, "propose", K, json!("a")),
+    ];
+    let log = MessageLog::from_exchanges(&xs);
+    let e = Evidence::new(&log, &[], &history, 3);
+    let found = Property::LearnersAgree.check(&e);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].explanation,
+        "Process 1 completed propose with value \"a\" at time 15, but the message log does not \
+         show a majority accepting \"a\" by then; \"a\" was chosen only later (a majority had \
+         accepted it at ballot 1.1 by time 22). An operation may only return a chosen value."
+    );
+    assert_eq!(
+        found[0].source,
+        "Lamport, Paxos Made Simple, §2.1 (a process never learns that a value has been chosen \
+         unless it actually has been) and §2.3"
+    );
+}

@@ -38,9 +38,25 @@ pub fn check(ev: &Evidence<'_>) -> Vec<Violation> {
     Property::LearnersAgree.check(ev)
 }
 
-/// What was chosen for a key, for explanations.
-fn chosen_text(ev: &Evidence<'_>, key: Option<KeyId>) -> String {
-    match key.map_or(&[][..], |k| ev.chosen(k)) {
+/// What was chosen for a key, for explanations about `value` at `time`:
+/// whether it was chosen only later, or what was chosen instead.
+fn chosen_text(ev: &Evidence<'_>, key: Option<KeyId>, value: Option<ValueId>, time: u64) -> String {
+    let Some(key) = key else {
+        return "no value was chosen for this key".to_string();
+    };
+    let later = ev
+        .seen_chosen(key)
+        .iter()
+        .find(|s| Some(s.value) == value && s.at > time);
+    if let Some(s) = later {
+        return format!(
+            "{} was chosen only later (a majority had accepted it at ballot {} by time {})",
+            ev.quote(s.value),
+            ev.b(s.ballot),
+            s.at
+        );
+    }
+    match ev.chosen(key) {
         [] => "no value was chosen for this key".to_string(),
         [c, ..] => format!(
             "the chosen value is {} (ballot {}, accepted by {})",
@@ -107,7 +123,7 @@ pub fn check_key(ev: &Evidence<'_>, key: KeyId, sink: &mut Sink) {
                 m.id,
                 ev.nodes_of(&acks),
                 ev.majority(),
-                chosen_text(ev, Some(key)),
+                chosen_text(ev, Some(key), Some(v), sent),
             );
             ev.violation(
                 Property::LearnersAgree,
@@ -160,7 +176,7 @@ fn snapshots(ev: &Evidence<'_>, sink: &mut Sink) {
                     other.1,
                     other.0,
                     other.2,
-                    chosen_text(ev, key_id),
+                    chosen_text(ev, key_id, None, u64::MAX),
                 );
                 let shown = key_id
                     .map(|k| learns_of(ev, k, &[(first.0, first.1), (other.0, other.1)]))
@@ -194,7 +210,7 @@ fn snapshots(ev: &Evidence<'_>, sink: &mut Sink) {
                     "Node {node}'s state at time {t} says it learned {v:?}, but the message log \
                      does not show a majority accepting {v:?} by then; {}. A node must only \
                      learn a chosen value.",
-                    chosen_text(ev, key_id),
+                    chosen_text(ev, key_id, ids.map(|i| i.1), t),
                 );
                 let shown = key_id
                     .map(|k| learns_of(ev, k, &[(v, node)]))
@@ -273,7 +289,7 @@ fn returned_values(ev: &Evidence<'_>, sink: &mut Sink) {
                 capitalised(&who),
                 e.f,
                 e.time,
-                chosen_text(ev, key_id),
+                chosen_text(ev, key_id, key_id.and(ev.log.value_id(v)), e.time),
             );
             let shown: Vec<u32> = key_id
                 .and_then(|k| ev.chosen(k).first())
