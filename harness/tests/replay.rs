@@ -138,6 +138,54 @@ async fn a_ballot_test_run_with_a_node_bug_replays_to_the_same_violation() {
 }
 
 #[tokio::test]
+async fn shrink_cuts_a_ballot_test_run_with_a_node_bug_to_a_small_scenario() {
+    let _guard = serial().await;
+    let store = tempfile::tempdir().unwrap();
+    let run = ballot_test(
+        store.path(),
+        &[
+            "--nodes",
+            "3",
+            "--time-limit",
+            "1.5",
+            "--rate",
+            "20",
+            "--bug",
+            "memory-only",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "0.5",
+            "--seed",
+            "7",
+        ],
+    );
+    let started = std::time::Instant::now();
+    let opts = ShrinkOptions {
+        property: Some("durability".into()),
+        time_limit: Duration::from_secs(60),
+        ..ShrinkOptions::default()
+    };
+    let shrunk = shrink_run(&run, &opts).await.unwrap();
+    eprintln!(
+        "{} -> {} steps, {} candidates, {:?}\n{}",
+        shrunk.steps_before,
+        shrunk.steps_after,
+        shrunk.candidates,
+        started.elapsed(),
+        shrunk.scenario.to_json()
+    );
+    assert_eq!(shrunk.property, "durability");
+    assert!(shrunk.steps_after < 30, "{}", shrunk.steps_after);
+    let again = Scenario::parse(&std::fs::read_to_string(&shrunk.file).unwrap()).unwrap();
+    let report = run_scenario(&again, &RunOptions::new(store.path(), "shrunk"))
+        .await
+        .unwrap();
+    assert!(report.passed(), "{:?}", report.failures());
+    assert!(ballot::cluster::live_children().is_empty());
+}
+
+#[tokio::test]
 async fn shrink_turns_a_failing_run_into_a_smaller_scenario_that_still_fails() {
     let _guard = serial().await;
     let store = tempfile::tempdir().unwrap();
@@ -148,7 +196,14 @@ async fn shrink_turns_a_failing_run_into_a_smaller_scenario_that_still_fails() {
     };
     let shrunk = shrink_run(&run, &opts).await.unwrap();
     let scenario: &Scenario = &shrunk.scenario;
-    eprintln!("{}", scenario.to_json());
+    eprintln!(
+        "{} -> {} steps, {} candidates, {:?}\n{}",
+        shrunk.steps_before,
+        shrunk.steps_after,
+        shrunk.candidates,
+        shrunk.elapsed,
+        scenario.to_json()
+    );
     assert_eq!(
         scenario.steps.last(),
         Some(&Step::Expect(Expect::Invalid(Some(

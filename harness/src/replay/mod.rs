@@ -573,6 +573,11 @@ pub fn print_report(report: &ReplayReport) {
     println!("run folder: {}", report.run_dir.display());
 }
 
+/// `ballot replay` for `main`: [`replay_command`] on its own runtime.
+pub fn replay_main(args: &ReplayArgs) -> i32 {
+    crate::scenario::block_on(replay_command(args))
+}
+
 /// `ballot replay RUN`: returns the replay's verdict as the exit code (0, 1,
 /// 2), 254 for a folder that is not a run, 255 when the harness failed.
 pub async fn replay_command(args: &ReplayArgs) -> i32 {

@@ -37,13 +37,24 @@ pub fn check_dir(dir: &Path, nodes: usize) -> Result<Results, String> {
             .collect::<Result<_, _>>()?,
         Err(_) => Vec::new(),
     };
-    let evidence = Evidence::new(&log, &snapshots, &history, nodes);
-    let linear = linear::check(&history, Model::WriteOnce, &Bounds::default());
-    Ok(Results::new(vec![
+    Ok(check_records(&history, &log, &snapshots, nodes))
+}
+
+/// Checks records already in memory (a shrink candidate is judged without
+/// touching the disk).
+pub fn check_records(
+    history: &[Event],
+    log: &MessageLog,
+    snapshots: &[Snapshot],
+    nodes: usize,
+) -> Results {
+    let evidence = Evidence::new(log, snapshots, history, nodes);
+    let linear = linear::check(history, Model::WriteOnce, &Bounds::default());
+    Results::new(vec![
         linear,
         check_paxos(&evidence),
         check_learners(&evidence),
-    ]))
+    ])
 }
 
 /// The violations that name `property` (as the violated property or as the

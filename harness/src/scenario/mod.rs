@@ -351,6 +351,26 @@ pub fn read_test_json(dir: &Path) -> Result<serde_json::Map<String, Value>, RunE
     }
 }
 
+/// Runs a command's future on a new multi-threaded runtime, for `main`;
+/// a runtime that cannot start is a harness failure (255).
+pub fn block_on(command: impl std::future::Future<Output = i32>) -> i32 {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(command),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            EXIT_HARNESS_FAILURE
+        }
+    }
+}
+
+/// `ballot scenario` for `main`: [`scenario_command`] on its own runtime.
+pub fn scenario_main(args: &ScenarioArgs) -> i32 {
+    block_on(scenario_command(args))
+}
+
 /// `ballot scenario`: runs one scenario and returns the exit code.
 pub async fn scenario_command(args: &ScenarioArgs) -> i32 {
     if args.list {

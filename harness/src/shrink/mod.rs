@@ -33,15 +33,15 @@ use ballot_workloads::scenario::{
     Completion, Expect, HistoryStep, MessageStep, Phase, Scenario, Sender, Step, Verb,
 };
 use ballot_workloads::F;
-use serde_json::json;
 
 use crate::cli::{EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_UNKNOWN};
 use crate::cluster::Cluster;
 use crate::replay::schedule::{schedule, Item, Timed};
 use crate::replay::{load_run, RunData};
+use ballot_checker::messages::MessageLog;
+
 use crate::scenario::{
-    execute, finish, http_client, judge, run_scenario, start_cluster, ExecOptions, RunError,
-    RunOptions,
+    execute, http_client, judge, run_scenario, start_cluster, ExecOptions, RunError, RunOptions,
 };
 use crate::store::RunDir;
 use ddmin::{Budget, Oracle};
@@ -288,7 +288,6 @@ struct Candidates<'a> {
     run: &'a RunData,
     cluster: &'a mut Cluster,
     http: reqwest::Client,
-    work: PathBuf,
     name: String,
     key: String,
     property: String,
@@ -307,15 +306,12 @@ impl Candidates<'_> {
             client_bugs: Vec::new(),
         };
         let execution = execute(self.cluster, &self.http, &scenario, &opts).await?;
-        let dir = self.work.join(format!("candidate-{}", self.count));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| RunError::Input(format!("{}: {e}", dir.display())))?;
-        let test = json!({"nodes": self.run.nodes, "workload": "shrink-candidate"});
-        let report = finish(&dir, self.run.nodes, &test, execution, &scenario.name);
-        let _ = std::fs::remove_dir_all(&dir);
-        let report = report?;
+        let records = &execution.records;
+        let log = MessageLog::from_exchanges(&records.messages);
+        let results =
+            judge::check_records(&records.history, &log, &records.snapshots, self.run.nodes);
         let want = format!("{}{suffix}", self.key);
-        Ok(judge::violations_of(&report.results, Some(&self.property))
+        Ok(judge::violations_of(&results, Some(&self.property))
             .iter()
             .any(|v| v.key.as_deref().is_none_or(|k| k == want)))
     }
@@ -337,25 +333,46 @@ impl Oracle<Unit> for Candidates<'_> {
     }
 }
 
+/// The violation to keep: the one named, else the first message-log
+/// invariant (`paxos`, then `learners`: they point at the protocol step
+/// that broke), else the first of any checker (e.g. `linearizable`).
+fn preferred_violation(
+    results: &ballot_checker::verdict::Results,
+    property: Option<&str>,
+) -> Option<(String, Option<String>)> {
+    let found = |checker: Option<&str>| {
+        results
+            .checkers
+            .iter()
+            .filter(|c| checker.is_none_or(|n| c.name == n))
+            .flat_map(|c| c.violations.iter().map(move |v| (c, v)))
+            .find(|(c, v)| property.is_none_or(|p| v.property == p || c.name == p))
+            .map(|(_, v)| (v.property.clone(), v.key.clone()))
+    };
+    if property.is_some() {
+        return found(None);
+    }
+    found(Some("paxos"))
+        .or_else(|| found(Some("learners")))
+        .or_else(|| found(None))
+}
+
 /// Shrinks the failing run in `path` (see the module doc).
 pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, RunError> {
     let started = Instant::now();
     let run = load_run(path)?;
     let original = judge::check_dir(&run.dir, run.nodes).map_err(RunError::Check)?;
-    let violation = judge::violations_of(&original, opts.property.as_deref())
-        .first()
-        .map(|v| (v.property.clone(), v.key.clone()))
-        .ok_or_else(|| {
-            RunError::Input(format!(
-                "{} shows no violation{} to shrink ({})",
-                run.dir.display(),
-                opts.property
-                    .as_deref()
-                    .map(|p| format!(" of {p}"))
-                    .unwrap_or_default(),
-                judge::summary(&original)
-            ))
-        })?;
+    let violation = preferred_violation(&original, opts.property.as_deref()).ok_or_else(|| {
+        RunError::Input(format!(
+            "{} shows no violation{} to shrink ({})",
+            run.dir.display(),
+            opts.property
+                .as_deref()
+                .map(|p| format!(" of {p}"))
+                .unwrap_or_default(),
+            judge::summary(&original)
+        ))
+    })?;
     let (property, key) = violation;
     let items = schedule(&run.messages, &run.nemesis, &run.snapshots, &run.history);
     let all_units = units(&run, &items);
@@ -394,7 +411,6 @@ pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Run
         run: &run,
         cluster: &mut cluster,
         http: http_client()?,
-        work: work.path().to_path_buf(),
         name: name.clone(),
         key: scenario_key.clone(),
         property: property.clone(),
@@ -491,6 +507,11 @@ pub fn print_report(s: &Shrunk) {
         "REPRODUCE WITH: ballot scenario {}",
         crate::cli::shell_quote(&s.file.display().to_string())
     );
+}
+
+/// `ballot shrink` for `main`: [`shrink_command`] on its own runtime.
+pub fn shrink_main(args: &ShrinkArgs) -> i32 {
+    crate::scenario::block_on(shrink_command(args))
 }
 
 /// `ballot shrink RUN`: exit 1 when the shrunk scenario still fails (the
