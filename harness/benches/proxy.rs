@@ -46,6 +46,56 @@ struct Stats {
     ops_per_sec: f64,
 }
 
+/// Latencies and wall time of one or more blocks of requests.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Samples {
+    fn add(&mut self, other: Samples) {
+        self.latencies.extend(other.latencies);
+        self.elapsed += other.elapsed;
+    }
+
+    fn stats(mut self) -> Stats {
+        self.latencies.sort();
+        let all = &self.latencies;
+        let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+        Stats {
+            p50: at(0.50),
+            p99: at(0.99),
+            ops_per_sec: all.len() as f64 / self.elapsed.as_secs_f64(),
+        }
+    }
+}
+
+/// CPU time (user + system) the proxy thread has used so far, from /proc.
+fn proxy_cpu() -> Duration {
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    for entry in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "ballot-proxy" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = fields
+            .get(11..13)
+            .map(|f| f.iter().filter_map(|x| x.parse::<f64>().ok()).sum())
+            .unwrap_or(0.0);
+        return Duration::from_secs_f64(ticks / ticks_per_sec);
+    }
+    Duration::ZERO
+}
+
 /// Sends `total` requests from `concurrency` tasks; request `i` goes to `targets[i % n]`.
 async fn measure(
     client: &reqwest::Client,
@@ -54,7 +104,7 @@ async fn measure(
     concurrency: usize,
     total: u64,
     label: &str,
-) -> Stats {
+) -> Samples {
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -75,15 +125,17 @@ async fn measure(
                 let addr = targets[i as usize % targets.len()];
                 let t = Instant::now();
                 let resp = match kind {
-                    Kind::Prepare => client
-                        .post(format!("http://{addr}/v1/prepare"))
-                        .header(PROCESS_HEADER, "1")
-                        .json(&serde_json::json!({
-                            "key": format!("{label}-{i}"),
-                            "ballot": {"round": 1, "proposer": 1},
-                        }))
-                        .send()
-                        .await,
+                    Kind::Prepare => {
+                        client
+                            .post(format!("http://{addr}/v1/prepare"))
+                            .header(PROCESS_HEADER, "1")
+                            .json(&serde_json::json!({
+                                "key": format!("{label}-{i}"),
+                                "ballot": {"round": 1, "proposer": 1},
+                            }))
+                            .send()
+                            .await
+                    }
                     Kind::Health => client.get(format!("http://{addr}/v1/health")).send().await,
                 };
                 let resp = resp.expect("request failed");
@@ -97,13 +149,9 @@ async fn measure(
     for t in tasks {
         all.extend(t.await.unwrap());
     }
-    let elapsed = started.elapsed();
-    all.sort();
-    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    Stats {
-        p50: at(0.50),
-        p99: at(0.99),
-        ops_per_sec: all.len() as f64 / elapsed.as_secs_f64(),
+    Samples {
+        latencies: all,
+        elapsed: started.elapsed(),
     }
 }
 
@@ -114,11 +162,21 @@ fn us(d: Duration) -> f64 {
 fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let built = Command::new(cargo)
-        .args(["build", "--release", "-p", "ballot-node", "--bin", "ballot-node"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "ballot-node",
+            "--bin",
+            "ballot-node",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("run cargo build");
-    assert!(built.success(), "cargo build --release -p ballot-node failed");
+    assert!(
+        built.success(),
+        "cargo build --release -p ballot-node failed"
+    );
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -149,14 +207,26 @@ fn main() {
             "{:<8} {:>3}  {:>22}  {:>22}  {:>22}  {:>9}",
             "request", "c", "direct p50/p99 (µs)", "mesh p50/p99 (µs)", "ops/s direct/mesh", "tput cost"
         );
+        const ROUNDS: u64 = 5;
+        let mut proxy_cpu_total = Duration::ZERO;
+        let mut proxied_requests = 0u64;
         for kind in [Kind::Prepare, Kind::Health] {
             for (concurrency, total) in [(1usize, 2_000u64), (16, 8_000)] {
-                let label = |m: &str| format!("{}-{m}-c{concurrency}", kind.name());
+                let label = |m: &str, r: u64| format!("{}-{m}-c{concurrency}-r{r}", kind.name());
                 // Warm up both paths (connections, page cache).
-                measure(&client, &direct, kind, concurrency, 200, &label("warm-d")).await;
-                measure(&client, &proxied, kind, concurrency, 200, &label("warm-m")).await;
-                let d = measure(&client, &direct, kind, concurrency, total, &label("d")).await;
-                let m = measure(&client, &proxied, kind, concurrency, total, &label("m")).await;
+                measure(&client, &direct, kind, concurrency, 200, &label("warm-d", 0)).await;
+                measure(&client, &proxied, kind, concurrency, 200, &label("warm-m", 0)).await;
+                // Alternate short blocks so load changes on the machine hit both alike.
+                let (mut d, mut m) = (Samples::default(), Samples::default());
+                for r in 0..ROUNDS {
+                    let n = total / ROUNDS;
+                    d.add(measure(&client, &direct, kind, concurrency, n, &label("d", r)).await);
+                    let cpu = proxy_cpu();
+                    m.add(measure(&client, &proxied, kind, concurrency, n, &label("m", r)).await);
+                    proxy_cpu_total += proxy_cpu().saturating_sub(cpu);
+                    proxied_requests += n;
+                }
+                let (d, m) = (d.stats(), m.stats());
                 println!(
                     "{:<8} {:>3}  {:>10.0} /{:>10.0}  {:>10.0} /{:>10.0}  {:>10.0} /{:>10.0}  {:>8.1}%   (+{:.0} µs p50)",
                     kind.name(),
@@ -172,9 +242,12 @@ fn main() {
                 );
             }
         }
-        log.flush().unwrap();
-        println!("exchanges recorded: {}", mesh.exchanges());
-        drop(mesh);
+        println!(
+            "proxy thread CPU per exchange (incl. serialising its record): {:.1} µs over {proxied_requests} measured exchanges",
+            us(proxy_cpu_total) / proxied_requests as f64
+        );
+        mesh.close().await;
+        println!("exchanges recorded: {}", log.close().unwrap());
         cluster.shutdown().await.unwrap();
     });
 }

@@ -8,6 +8,11 @@
 //!   heal, process attribution;
 //! - nemesis: a short schedule applied and healed, and `heal_everything`.
 
+// Each test holds `common::serial()` for its whole body, awaits included: the
+// tests must not overlap, and each has its own runtime, so nothing on that
+// runtime can wait for the lock.
+#![allow(clippy::await_holding_lock)]
+
 mod common;
 
 use std::time::Duration;
@@ -335,7 +340,7 @@ async fn a_cut_link_blocks_and_heal_restores_it() {
         .unwrap()
         .status()
         .is_success());
-    assert!(state(cluster.addr(1)).await.instances.get("cut").is_none());
+    assert!(!state(cluster.addr(1)).await.instances.contains_key("cut"));
 
     let records: Vec<Exchange> =
         wait_for_records(&run.path("messages.jsonl"), |r: &[Exchange]| r.len() == 2).await;
@@ -364,6 +369,7 @@ async fn a_cut_link_blocks_and_heal_restores_it() {
     assert_eq!(healed.response.as_ref().unwrap()["ok"], true);
     assert!(healed.sent <= healed.delivered.unwrap());
     assert!(healed.delivered.unwrap() <= healed.replied.unwrap());
+    common::stop(cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,7 +386,7 @@ async fn dropped_requests_and_responses() {
 
     mesh.set_link(0, 0, lossy(1.0, 0.0)).unwrap();
     assert!(prepare(mesh.endpoint(0, 0), "req", 2).await.is_err());
-    assert!(state(cluster.addr(0)).await.instances.get("req").is_none());
+    assert!(!state(cluster.addr(0)).await.instances.contains_key("req"));
 
     mesh.set_link(0, 0, lossy(0.0, 1.0)).unwrap();
     assert!(prepare(mesh.endpoint(0, 0), "resp", 2).await.is_err());
@@ -399,6 +405,7 @@ async fn dropped_requests_and_responses() {
     assert_eq!(resp.fate, Fate::DroppedResponse);
     assert_eq!(resp.status, Some(200));
     assert_eq!(resp.response.as_ref().unwrap()["ok"], true);
+    common::stop(cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,6 +438,7 @@ async fn duplicates_are_delivered_twice_and_recorded() {
     // Both reached the node: a repeated prepare at the same ballot is granted again.
     assert_eq!(copy.response.as_ref().unwrap()["ok"], true);
     assert!(copy.delivered.unwrap() >= original.delivered.unwrap());
+    common::stop(cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -469,6 +477,31 @@ async fn killed_and_paused_nodes_are_refused_and_time_out() {
     // to the node ("timeout" means it may have); the link itself works again.
     let again = prepare(mesh.endpoint(0, 1), "again", 2).await.unwrap();
     assert!(again.status().is_success());
+    common::stop(cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_waits_for_every_record_and_stops_listening() {
+    let _serial = serial();
+    let run = Run::new();
+    let cluster = run.cluster(1).await;
+    let mesh = mesh(&run, &cluster, MeshOptions::default()).await;
+    let lossy = LinkBehaviour {
+        drop_response: 1.0,
+        duplicate: 1.0,
+        ..LinkBehaviour::PASS
+    };
+    mesh.set_link(0, 0, lossy).unwrap();
+    assert!(prepare(mesh.endpoint(0, 0), "closing", 1).await.is_err());
+    mesh.close().await;
+    assert_eq!(mesh.in_flight(), 0);
+    // Both the original and its duplicate are recorded by the time close returns.
+    assert_eq!(run.messages.close().unwrap(), 2);
+    let records: Vec<Exchange> = read_jsonl(&run.path("messages.jsonl"));
+    let fates: Vec<Fate> = records.iter().map(|e| e.fate).collect();
+    assert!(fates.contains(&Fate::DroppedResponse) && fates.contains(&Fate::Duplicated));
+    assert!(prepare(mesh.endpoint(0, 0), "late", 1).await.is_err());
+    common::stop(cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -491,6 +524,7 @@ async fn delays_hold_requests_back() {
         wait_for_records(&run.path("messages.jsonl"), |r: &[Exchange]| r.len() == 1).await;
     let e = &records[0];
     assert!(e.delivered.unwrap() - e.sent >= 50_000_000, "{e:?}");
+    common::stop(cluster).await;
 }
 
 // ---------------------------------------------------------------- nemesis
@@ -579,6 +613,7 @@ async fn a_schedule_is_applied_and_healed() {
     run.snapshots.flush().unwrap();
     let snaps: Vec<Snapshot> = read_jsonl(&run.path("snapshots.jsonl"));
     assert_eq!(snaps.iter().map(|s| s.node).collect::<Vec<_>>(), vec![1]);
+    common::stop(cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

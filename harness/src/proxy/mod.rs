@@ -4,7 +4,9 @@
 //! Client host `h` reaches node `j` only through `endpoint(h, j)`, a
 //! listener on `127.0.0.1` that forwards to node `j`, so the link
 //! (host `h` -> node `j`) can be cut, made lossy, slow or duplicating
-//! independently of every other link, while traffic flows.
+//! independently of every other link, while traffic flows. The whole mesh
+//! runs on one dedicated thread with a single-threaded tokio runtime; call
+//! [`Mesh::close`] before closing the message log so no record is lost.
 //!
 //! # One exchange
 //!
@@ -45,7 +47,7 @@ pub mod pool;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -63,7 +65,6 @@ use rand::SeedableRng;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::clock::Clock;
@@ -113,15 +114,34 @@ struct Shared {
     clock: Clock,
     log: JsonlWriter<Exchange>,
     next_id: AtomicU64,
+    in_flight: AtomicUsize,
     options: MeshOptions,
 }
 
-/// The running proxy mesh. Dropping it stops every listener and connection.
+/// The running proxy mesh. It runs on its own thread with a single-threaded
+/// tokio runtime (no cross-worker wake-ups; isolated from the clients'
+/// scheduling). Dropping it stops it like [`Mesh::shutdown`].
 pub struct Mesh {
     shared: Arc<Shared>,
     endpoints: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    done: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+/// Counts an exchange as in flight while it lives.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Mesh {
@@ -146,7 +166,6 @@ fn link_seed(seed: u64, link: Link) -> u64 {
 
 impl Mesh {
     /// Starts `hosts * nodes.len()` listeners with default [`MeshOptions`].
-    /// Must be called inside a tokio runtime.
     pub async fn start(
         hosts: usize,
         nodes: Vec<SocketAddr>,
@@ -157,7 +176,8 @@ impl Mesh {
         Self::start_with(hosts, nodes, clock, log, seed, MeshOptions::default()).await
     }
 
-    /// Starts the mesh with explicit options.
+    /// Starts the mesh with explicit options: binds every listener on its
+    /// own thread and runtime, and returns once all are listening.
     pub async fn start_with(
         hosts: usize,
         nodes: Vec<SocketAddr>,
@@ -183,26 +203,38 @@ impl Mesh {
             clock,
             log,
             next_id: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
             options,
         });
-        let (shutdown, _) = watch::channel(false);
-        let mut endpoints = Vec::with_capacity(hosts * n_nodes);
-        let mut tasks = Vec::with_capacity(hosts * n_nodes);
-        for index in 0..hosts * n_nodes {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-            endpoints.push(listener.local_addr()?);
-            tasks.push(tokio::spawn(accept_loop(
-                listener,
-                shared.clone(),
-                index,
-                shutdown.subscribe(),
-            )));
-        }
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("ballot-proxy".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(run_mesh(thread_shared, shutdown_rx, ready_tx));
+                drop(runtime);
+                let _ = done_tx.send(());
+            })?;
+        let endpoints = ready_rx
+            .await
+            .map_err(|_| io::Error::other("the proxy thread died while starting"))??;
         Ok(Mesh {
             shared,
             endpoints,
             shutdown,
-            tasks,
+            done: Mutex::new(Some(done_rx)),
         })
     }
 
@@ -310,12 +342,25 @@ impl Mesh {
         self.shared.next_id.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting and closes client connections. Exchanges already in
-    /// flight towards a node still finish and are recorded.
+    /// Exchanges in progress (including duplicates not yet delivered).
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting and closes client connections, without waiting.
+    /// Exchanges already in flight towards a node still finish and are
+    /// recorded (for at most [`MeshOptions::upstream_timeout`] more).
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        for task in &self.tasks {
-            task.abort();
+    }
+
+    /// Shuts down and waits until every in-flight exchange is recorded and
+    /// the proxy thread has stopped. Call it before closing the message log.
+    pub async fn close(&self) {
+        self.shutdown();
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(done) = done {
+            let _ = done.await;
         }
     }
 }
@@ -323,6 +368,45 @@ impl Mesh {
 impl Drop for Mesh {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The proxy thread's main task: bind every link's listener, serve until
+/// shutdown, then let in-flight exchanges finish (bounded) before returning.
+async fn run_mesh(
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    ready: oneshot::Sender<io::Result<Vec<SocketAddr>>>,
+) {
+    let mut listeners = Vec::with_capacity(shared.links.len());
+    for _ in 0..shared.links.len() {
+        match TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        }
+    }
+    let endpoints = listeners.iter().map(|l| l.local_addr()).collect();
+    if ready.send(endpoints).is_err() {
+        return;
+    }
+    for (index, listener) in listeners.into_iter().enumerate() {
+        tokio::spawn(accept_loop(
+            listener,
+            shared.clone(),
+            index,
+            shutdown.clone(),
+        ));
+    }
+    // A dropped sender (the Mesh is gone) also means shutdown.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+    let limit =
+        shared.options.upstream_timeout + crate::links::MAX_DUPLICATE_LAG + Duration::from_secs(1);
+    let deadline = Instant::now() + limit;
+    while shared.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -468,23 +552,43 @@ async fn handle(
         body,
     };
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(exchange(shared, link, id, sent, forward, decision, tx));
+    let job = Job {
+        in_flight: InFlight::new(&shared),
+        link,
+        id,
+        sent,
+        forward,
+        decision,
+    };
+    tokio::spawn(exchange(job, tx));
     match rx.await {
         Ok(Reply::Respond(resp)) => Ok(resp),
         Ok(Reply::Hangup) | Err(_) => Err(Hangup),
     }
 }
 
-/// Carries out one exchange and records it.
-async fn exchange(
-    shared: Arc<Shared>,
+/// One exchange handed from the client connection to its own task.
+struct Job {
+    /// Keeps the exchange counted as in flight (and holds the mesh state).
+    in_flight: InFlight,
     link: usize,
     id: u64,
     sent: u64,
     forward: Forward,
     decision: Decision,
-    reply: oneshot::Sender<Reply>,
-) {
+}
+
+/// Carries out one exchange and records it.
+async fn exchange(job: Job, reply: oneshot::Sender<Reply>) {
+    let Job {
+        in_flight,
+        link,
+        id,
+        sent,
+        forward,
+        decision,
+    } = job;
+    let shared = in_flight.0.clone();
     let Link { host, node } = shared.links[link].link;
     let mut record = Exchange {
         id,
@@ -525,7 +629,8 @@ async fn exchange(
             fate: Fate::Duplicated,
             ..record.clone()
         };
-        tokio::spawn(duplicate(shared.clone(), dup, forward.clone(), lag));
+        let guard = InFlight::new(&shared);
+        tokio::spawn(duplicate(shared.clone(), dup, forward.clone(), lag, guard));
     }
     let outcome = deliver(&shared, node, &forward, &mut record).await;
     let answer = match outcome {
@@ -546,7 +651,13 @@ async fn exchange(
 }
 
 /// A second delivery of an exchange's request, `lag` after the original; its answer is discarded.
-async fn duplicate(shared: Arc<Shared>, mut record: Exchange, forward: Forward, lag: Duration) {
+async fn duplicate(
+    shared: Arc<Shared>,
+    mut record: Exchange,
+    forward: Forward,
+    lag: Duration,
+    _in_flight: InFlight,
+) {
     tokio::time::sleep(lag).await;
     let node = record.to as usize;
     let _ = deliver(&shared, node, &forward, &mut record).await;

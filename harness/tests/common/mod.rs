@@ -146,3 +146,11 @@ pub fn http() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Shuts the cluster down and asserts none of its node processes remains.
+pub async fn stop(mut cluster: Cluster) {
+    let pids: Vec<u32> = cluster.pids().into_iter().map(|(_, p)| p).collect();
+    cluster.shutdown().await.unwrap();
+    drop(cluster);
+    assert_gone(&pids);
+}
