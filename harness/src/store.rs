@@ -5,8 +5,9 @@
 //!   symlink renamed over the old one).
 //! - [`JsonlWriter`] appends JSON Lines from many tasks through one writer
 //!   thread: callers only serialise and queue a line; the thread writes in
-//!   batches and flushes to the OS whenever its queue runs empty, so a
-//!   killed harness still leaves every record it had queued a moment before.
+//!   batches and flushes to the OS whenever its queue runs empty (about a
+//!   millisecond after a record is queued), so a killed harness still leaves
+//!   every record it had queued a moment before.
 //! - [`HistoryWriter`] gives each history event its `index` and `time` (under
 //!   one lock, so index order, time order and file order agree).
 //! - [`write_test_json`] writes `test.json`.
@@ -323,7 +324,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The writer thread: write what arrives, flush whenever the queue is empty.
+/// How long the writer thread waits after waking before it drains its queue.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The writer thread: write what arrives, flush whenever the queue is empty
+/// (so a record reaches the OS about [`LINGER`] after it was queued).
 /// Ends when every sender is gone (after writing everything queued). The
 /// first I/O error is published in `failed` and stops further writing.
 fn writer_loop(
@@ -359,6 +364,9 @@ fn writer_loop(
     };
     while let Ok(msg) = rx.recv() {
         handle(msg, &mut out, &mut lines, &mut error);
+        // Let a burst pile up: senders do not wake a thread that is not
+        // parked, so this bounds wake-ups to about one per LINGER under load.
+        std::thread::sleep(LINGER);
         while let Ok(msg) = rx.try_recv() {
             handle(msg, &mut out, &mut lines, &mut error);
         }
