@@ -138,6 +138,52 @@ async fn a_ballot_test_run_with_a_node_bug_replays_to_the_same_violation() {
 }
 
 #[tokio::test]
+async fn timing_dependent_loss_is_restored_to_the_recorded_state_and_replays_the_same() {
+    let _guard = serial().await;
+    let store = tempfile::tempdir().unwrap();
+    let run = ballot_test(
+        store.path(),
+        &[
+            "--nodes",
+            "3",
+            "--time-limit",
+            "3",
+            "--bug",
+            "reply-before-durable",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "0.5",
+            "--seed",
+            "3",
+        ],
+    );
+    let original = judge::check_dir(&run, 3).unwrap();
+    assert!(
+        judge::violates(&original, Some("durability")),
+        "the seeded run should lose acknowledged state: {}",
+        judge::summary(&original)
+    );
+    let report = replay_run(&run, &ReplayOptions::default()).await.unwrap();
+    eprintln!("restores: {:?}", report.restored);
+    for note in &report.restored {
+        assert!(note.ends_with("restored the recorded state"), "{note}");
+    }
+    let reproduced = report.reproduced();
+    assert!(
+        reproduced
+            .iter()
+            .any(|(p, _, again)| p == "durability" && *again),
+        "{reproduced:?}"
+    );
+    assert!(
+        reproduced.iter().all(|(_, _, again)| *again),
+        "{reproduced:?}"
+    );
+    assert!(ballot::cluster::live_children().is_empty());
+}
+
+#[tokio::test]
 async fn shrink_cuts_a_ballot_test_run_with_a_node_bug_to_a_small_scenario() {
     let _guard = serial().await;
     let store = tempfile::tempdir().unwrap();

@@ -190,3 +190,39 @@ async fn pause_queues_messages_until_resume() {
         "{text}"
     );
 }
+
+fn args(scenario: Option<&str>, store: &Path) -> ballot::scenario::ScenarioArgs {
+    ballot::scenario::ScenarioArgs {
+        scenario: scenario.map(str::to_string),
+        list: false,
+        print: false,
+        node_cmd: None,
+        bugs: Vec::new(),
+        client_bugs: Vec::new(),
+        store: store.to_path_buf(),
+    }
+}
+
+#[tokio::test]
+async fn the_command_exits_0_when_assertions_hold_1_when_one_fails_254_for_a_bad_name() {
+    use ballot::scenario::scenario_command;
+    let _guard = serial().await;
+    ensure_node_built();
+    let store = tempfile::tempdir().unwrap();
+    assert_eq!(scenario_command(&args(Some("S11"), store.path())).await, 0);
+    let mut buggy = args(Some("S11"), store.path());
+    buggy.client_bugs = vec!["own-value".parse().unwrap()];
+    assert_eq!(scenario_command(&buggy).await, 1);
+    assert_eq!(
+        scenario_command(&args(Some("S99"), store.path())).await,
+        254
+    );
+    let mut list = args(None, store.path());
+    list.list = true;
+    assert_eq!(scenario_command(&list).await, 0);
+    // A file works as well as a name.
+    let file = store.path().join("s.json");
+    std::fs::write(&file, load("S04m").unwrap().to_json()).unwrap();
+    let from_file = args(Some(file.to_str().unwrap()), store.path());
+    assert_eq!(scenario_command(&from_file).await, 0);
+}
