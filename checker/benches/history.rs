@@ -136,6 +136,20 @@ fn vm_hwm() -> String {
         .unwrap_or_else(|| "unavailable".into())
 }
 
+/// CPU time (user + system) this process has used, from /proc/self/stat
+/// (less sensitive than wall time to other load on the machine).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime is the
+    // 12th and stime the 13th, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
 /// Reads and checks the history at `path`, printing the figures.
 fn measure(path: &Path) {
     let t = Instant::now();
@@ -146,11 +160,12 @@ fn measure(path: &Path) {
     let result = check(&events, Model::WriteOnce, &Bounds::default());
     let checked = c.elapsed();
     println!(
-        "events {}  parse {:.3} s  check {:.3} s  total {:.3} s  verdict {:?}  peak memory (VmHWM) {}",
+        "events {}  parse {:.3} s  check {:.3} s  total {:.3} s (cpu {:.2} s)  verdict {:?}  peak memory (VmHWM) {}",
         events.len(),
         parsed.as_secs_f64(),
         checked.as_secs_f64(),
         t.elapsed().as_secs_f64(),
+        cpu_seconds(),
         result.valid,
         vm_hwm()
     );
@@ -173,7 +188,10 @@ fn main() {
     let keys = numbers.get(1).copied().unwrap_or(10_000);
     if let Some(i) = args.iter().position(|a| a == "--write") {
         let bytes = generate(Path::new(&args[i + 1]), ops, keys, 42).expect("write history");
-        println!("wrote {ops} ops on {keys} keys ({bytes} bytes) to {}", args[i + 1]);
+        println!(
+            "wrote {ops} ops on {keys} keys ({bytes} bytes) to {}",
+            args[i + 1]
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
