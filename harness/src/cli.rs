@@ -48,6 +48,8 @@ pub enum Command {
     Test(Box<TestArgs>),
     /// Re-check a run folder or a history file offline (same verdict as the run's).
     Check(CheckArgs),
+    /// Browse the store: runs newest first, each with its report and files.
+    Serve(ServeArgs),
 }
 
 /// Flags of `ballot test`.
@@ -152,6 +154,22 @@ pub struct TestArgs {
     /// Print the node and client bug catalogue and exit.
     #[arg(long)]
     pub list_bugs: bool,
+
+    /// Append a Markdown summary of each test to FILE (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+}
+
+/// Flags of `ballot serve`.
+#[derive(Clone, Debug, PartialEq, Args)]
+pub struct ServeArgs {
+    /// Folder that holds the runs (as `ballot test --store`).
+    #[arg(long, value_name = "DIR", default_value = "store")]
+    pub store: PathBuf,
+
+    /// Port to listen on, on 127.0.0.1 (0 picks a free one).
+    #[arg(long, value_name = "PORT", default_value_t = 8080)]
+    pub port: u16,
 }
 
 /// Flags of `ballot check`.

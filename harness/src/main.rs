@@ -16,6 +16,7 @@ fn main() {
     let code = match &cli.command {
         Command::Test(args) => runner::test_command(args),
         Command::Check(args) => runner::check_command(args),
+        Command::Serve(args) => ballot::report::serve::serve_command(args),
     };
     std::process::exit(code);
 }

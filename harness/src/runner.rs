@@ -33,7 +33,7 @@ pub use output::print_bug_list;
 pub use progress::{fault_at, Progress};
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -254,7 +254,12 @@ pub fn test_command(args: &TestArgs) -> i32 {
                 println!("== test {} of {} (seed {seed})", i + 1, args.test_count);
             }
             match run_test(args, seed, &interrupt).await {
-                Ok(outcome) => code = outcome.results.valid.exit_code(),
+                Ok(outcome) => {
+                    code = outcome.results.valid.exit_code();
+                    if let Some(file) = &args.summary_md {
+                        append_summary(file, &outcome.dir);
+                    }
+                }
                 Err(e) => {
                     output::print_error(&e);
                     return e.exit_code();
@@ -266,6 +271,28 @@ pub fn test_command(args: &TestArgs) -> i32 {
         }
         code
     })
+}
+
+/// Appends the run's Markdown summary to `file` (a CI step summary); a
+/// failure to write it is a warning, never a verdict.
+fn append_summary(file: &Path, dir: &Path) {
+    use std::io::Write;
+    let written = crate::report::summary_markdown(dir)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| writeln!(f, "{text}"))
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = written {
+        eprintln!(
+            "warning: could not append the summary to {}: {e}",
+            file.display()
+        );
+    }
 }
 
 /// A seed for a run without `--seed`: from the OS, below 2^53 so every JSON
