@@ -107,4 +107,36 @@ fn main() {
         ms(sum(&|r| (r.model == Model::CasRegister).then_some(r.check))),
         ms(sum(&|r| (r.model == Model::Kv).then_some(r.check))),
     );
+
+    // Whole passes over the corpus (read files, parse, check), wall and CPU.
+    let texts: Vec<(Model, String)> = rows
+        .iter()
+        .map(|r| (r.model, std::fs::read_to_string(dir.join(&r.file)).unwrap()))
+        .collect();
+    let mut walls = Vec::new();
+    let cpu_before = cpu_seconds();
+    for _ in 0..reps {
+        let t = Instant::now();
+        for (model, text) in &texts {
+            std::hint::black_box(check(&parse(*model, text), *model, &bounds));
+        }
+        walls.push(t.elapsed());
+    }
+    let cpu = (cpu_seconds() - cpu_before) / reps as f64;
+    println!(
+        "WHOLE CORPUS in one pass (parse + check, 108 files): median wall {:.1} ms, mean CPU {:.1} ms",
+        ms(median(walls)),
+        cpu * 1e3
+    );
+}
+
+/// CPU time (user + system) of this process, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
 }
