@@ -74,6 +74,26 @@ fn ballot_test(store: &Path, args: &[&str]) -> PathBuf {
     store.join("latest").canonicalize().unwrap()
 }
 
+/// A `ballot test` run (with `args` and seeds 1, 2, 3... until one) whose
+/// checker reports `property`: a short run with a node bug and kills almost
+/// always shows it with the first seed, but timing decides, so a few seeds
+/// are tried (bounded).
+fn failing_ballot_test(store: &Path, args: &[&str], property: &str) -> PathBuf {
+    let mut seen = Vec::new();
+    for seed in 1..=4 {
+        let seed = seed.to_string();
+        let mut all = args.to_vec();
+        all.extend(["--seed", &seed]);
+        let run = ballot_test(store, &all);
+        let results = judge::check_dir(&run).unwrap();
+        if judge::violates(&results, Some(property)) {
+            return run;
+        }
+        seen.push(judge::summary(&results));
+    }
+    panic!("no seed showed {property}: {seen:?}");
+}
+
 #[tokio::test]
 async fn a_failing_scenario_run_replays_without_divergence_to_the_same_violation() {
     let _guard = serial().await;
@@ -102,7 +122,7 @@ async fn a_failing_scenario_run_replays_without_divergence_to_the_same_violation
 async fn a_ballot_test_run_with_a_node_bug_replays_to_the_same_violation() {
     let _guard = serial().await;
     let store = tempfile::tempdir().unwrap();
-    let run = ballot_test(
+    let run = failing_ballot_test(
         store.path(),
         &[
             "--nodes",
@@ -115,11 +135,10 @@ async fn a_ballot_test_run_with_a_node_bug_replays_to_the_same_violation() {
             "kill",
             "--nemesis-interval",
             "0.5",
-            "--seed",
-            "7",
         ],
+        "durability",
     );
-    let original = judge::check_dir(&run, 3).unwrap();
+    let original = judge::check_dir(&run).unwrap();
     assert!(
         judge::violates(&original, Some("durability")),
         "the seeded run should lose state: {}",
@@ -141,7 +160,7 @@ async fn a_ballot_test_run_with_a_node_bug_replays_to_the_same_violation() {
 async fn timing_dependent_loss_is_restored_to_the_recorded_state_and_replays_the_same() {
     let _guard = serial().await;
     let store = tempfile::tempdir().unwrap();
-    let run = ballot_test(
+    let run = failing_ballot_test(
         store.path(),
         &[
             "--nodes",
@@ -154,11 +173,10 @@ async fn timing_dependent_loss_is_restored_to_the_recorded_state_and_replays_the
             "kill",
             "--nemesis-interval",
             "0.5",
-            "--seed",
-            "3",
         ],
+        "durability",
     );
-    let original = judge::check_dir(&run, 3).unwrap();
+    let original = judge::check_dir(&run).unwrap();
     assert!(
         judge::violates(&original, Some("durability")),
         "the seeded run should lose acknowledged state: {}",
@@ -187,7 +205,7 @@ async fn timing_dependent_loss_is_restored_to_the_recorded_state_and_replays_the
 async fn shrink_cuts_a_ballot_test_run_with_a_node_bug_to_a_small_scenario() {
     let _guard = serial().await;
     let store = tempfile::tempdir().unwrap();
-    let run = ballot_test(
+    let run = failing_ballot_test(
         store.path(),
         &[
             "--nodes",
@@ -202,9 +220,8 @@ async fn shrink_cuts_a_ballot_test_run_with_a_node_bug_to_a_small_scenario() {
             "kill",
             "--nemesis-interval",
             "0.5",
-            "--seed",
-            "7",
         ],
+        "durability",
     );
     let started = std::time::Instant::now();
     let opts = ShrinkOptions {

@@ -301,9 +301,9 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
         json!(["ballot", "replay", run.dir.display().to_string()]),
     );
     store::write_test_json(out.path(), &Value::Object(test))?;
-    let results = judge::check_dir(out.path(), run.nodes).map_err(RunError::Check)?;
+    let results = judge::check_dir(out.path()).map_err(RunError::Check)?;
     write_results(out.path(), &results)?;
-    let original_results = judge::check_dir(&run.dir, run.nodes).map_err(RunError::Check)?;
+    let original_results = judge::check_dir(&run.dir).map_err(RunError::Check)?;
     Ok(ReplayReport {
         original: run.dir.clone(),
         run_dir: out.path().to_path_buf(),

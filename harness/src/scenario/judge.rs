@@ -4,44 +4,25 @@
 //! checks as `ballot test`: linearizability of the history (write-once
 //! model) and the Paxos invariants on the message log and snapshots.
 
-use std::fs;
-use std::io::BufReader;
 use std::path::Path;
 
-use ballot_checker::format::{Event, Snapshot, HISTORY_FILE, MESSAGES_FILE, SNAPSHOTS_FILE};
-use ballot_checker::history::read_history;
+use ballot_checker::format::{Event, Snapshot};
 use ballot_checker::invariants::{check_learners, check_paxos, Evidence};
 use ballot_checker::linear::{self, Bounds};
 use ballot_checker::messages::MessageLog;
 use ballot_checker::models::Model;
+use ballot_checker::run::{check_run, CheckOptions};
 use ballot_checker::verdict::{Results, Validity, Violation};
 
-/// Checks the run folder `dir` of a run with `nodes` acceptors.
-///
-/// This reads the same files `ballot check` reads and runs the same
-/// checkers; once `ballot_checker::run::check_run` is the one entry point,
-/// this becomes a call to it.
-pub fn check_dir(dir: &Path, nodes: usize) -> Result<Results, String> {
-    let open = |name: &str| {
-        fs::File::open(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
-    };
-    let history: Vec<Event> =
-        read_history(open(HISTORY_FILE)?).map_err(|e| format!("{HISTORY_FILE}: {e}"))?;
-    let log = MessageLog::read(BufReader::new(open(MESSAGES_FILE)?))
-        .map_err(|e| format!("{MESSAGES_FILE}: {e}"))?;
-    let snapshots: Vec<Snapshot> = match fs::read_to_string(dir.join(SNAPSHOTS_FILE)) {
-        Ok(text) => text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).map_err(|e| format!("{SNAPSHOTS_FILE}: {e}")))
-            .collect::<Result<_, _>>()?,
-        Err(_) => Vec::new(),
-    };
-    Ok(check_records(&history, &log, &snapshots, nodes))
+/// Checks the run folder `dir` exactly as `ballot check` does
+/// ([`ballot_checker::run::check_run`], write-once model, default bounds).
+pub fn check_dir(dir: &Path) -> Result<Results, String> {
+    check_run(dir, &CheckOptions::default()).map_err(|e| e.to_string())
 }
 
-/// Checks records already in memory (a shrink candidate is judged without
-/// touching the disk).
+/// Checks records already in memory with the same checkers as
+/// [`check_dir`] (but no `stats`): a shrink candidate is judged without
+/// touching the disk.
 pub fn check_records(
     history: &[Event],
     log: &MessageLog,

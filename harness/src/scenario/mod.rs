@@ -282,21 +282,20 @@ pub async fn run_scenario(
         "scenario_file": serde_json::to_value(scenario.to_file()).unwrap_or(Value::Null),
         "ballot_version": env!("CARGO_PKG_VERSION"),
     });
-    finish(dir.path(), scenario.nodes, &test, execution, &scenario.name)
+    finish(dir.path(), &test, execution, &scenario.name)
 }
 
 /// Writes the records and `test.json`, runs the checker, writes
 /// `results.json`, and checks the verdict assertions.
 pub fn finish(
     dir: &Path,
-    nodes: usize,
     test: &Value,
     execution: Execution,
     name: &str,
 ) -> Result<ScenarioReport, RunError> {
     execution.records.write(dir)?;
     store::write_test_json(dir, test)?;
-    let results = judge::check_dir(dir, nodes).map_err(RunError::Check)?;
+    let results = judge::check_dir(dir).map_err(RunError::Check)?;
     write_results(dir, &results)?;
     let mut assertions = execution.assertions;
     for (step, e) in execution.verdicts {

@@ -361,7 +361,7 @@ fn preferred_violation(
 pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, RunError> {
     let started = Instant::now();
     let run = load_run(path)?;
-    let original = judge::check_dir(&run.dir, run.nodes).map_err(RunError::Check)?;
+    let original = judge::check_dir(&run.dir).map_err(RunError::Check)?;
     let violation = preferred_violation(&original, opts.property.as_deref()).ok_or_else(|| {
         RunError::Input(format!(
             "{} shows no violation{} to shrink ({})",
