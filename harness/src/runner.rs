@@ -460,9 +460,12 @@ async fn run_cluster(
         },
     )
     .await;
-    let shut = cluster.shutdown().await;
-    mesh.shutdown();
+    // Close the mesh first: it waits until every in-flight exchange (late
+    // learns included) is recorded, so messages.jsonl is complete before
+    // the writers close; then stop the nodes.
+    mesh.close().await;
     drop(mesh);
+    let shut = cluster.shutdown().await;
     progress.finish();
     let report = main?;
     let reads = fin?;
