@@ -40,8 +40,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands. `replay`, `scenario`, `shrink`, `serve` and `validate`
-/// will join this enum.
+/// The subcommands.
 #[derive(Clone, Debug, PartialEq, Subcommand)]
 pub enum Command {
     /// Run a test: start a cluster, inject faults while clients propose, check the history.
@@ -50,6 +49,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Browse the store: runs newest first, each with its report and files.
     Serve(ServeArgs),
+    /// Run a scripted, message-level scenario (built-in S01-S12, or a JSON file).
+    Scenario(crate::scenario::ScenarioArgs),
+    /// Re-drive a stored run's message schedule against fresh nodes and re-check it.
+    Replay(crate::replay::ReplayArgs),
+    /// Cut a failing run down to a small scenario file that still fails.
+    Shrink(crate::shrink::ShrinkArgs),
 }
 
 /// Flags of `ballot test`.

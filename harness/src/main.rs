@@ -17,6 +17,9 @@ fn main() {
         Command::Test(args) => runner::test_command(args),
         Command::Check(args) => runner::check_command(args),
         Command::Serve(args) => ballot::report::serve::serve_command(args),
+        Command::Scenario(args) => ballot::scenario::scenario_main(args),
+        Command::Replay(args) => ballot::replay::replay_main(args),
+        Command::Shrink(args) => ballot::shrink::shrink_main(args),
     };
     std::process::exit(code);
 }
