@@ -142,7 +142,10 @@ impl Results {
 
     /// The first violation of any checker, in checker order.
     pub fn first_violation(&self) -> Option<&Violation> {
-        self.checkers.iter().flat_map(|c| c.violations.iter()).next()
+        self.checkers
+            .iter()
+            .flat_map(|c| c.violations.iter())
+            .next()
     }
 }
 

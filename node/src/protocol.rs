@@ -255,6 +255,9 @@ mod tests {
         assert!(validate_value("").is_ok());
         assert!(validate_value(&"v".repeat(MAX_VALUE_BYTES)).is_ok());
         assert!(validate_value(&"v".repeat(MAX_VALUE_BYTES + 1)).is_err());
-        assert_eq!(validate_ballot(Ballot::new(0, 1)), Err(InputError::ZeroRound));
+        assert_eq!(
+            validate_ballot(Ballot::new(0, 1)),
+            Err(InputError::ZeroRound)
+        );
     }
 }
