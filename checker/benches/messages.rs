@@ -126,9 +126,10 @@ fn check(dir: &Path) {
         total.as_secs_f64()
     );
     println!(
-        "peak memory (VmHWM): {} after parsing messages, {} at the end",
+        "peak memory (VmHWM): {} after parsing messages, {} at the end; cpu time {:.2} s",
         after_messages,
-        vm_hwm()
+        vm_hwm(),
+        cpu_seconds()
     );
     for result in [&paxos, &learners] {
         if result.valid != Validity::Valid {
@@ -156,8 +157,9 @@ fn check_whole_run(dir: &Path) {
         .map(|c| format!("{} {:?}", c.name, c.valid))
         .collect();
     println!(
-        "check_run (all checkers): {:.2} s, peak memory (VmHWM) {}; {}",
+        "check_run (all checkers): {:.2} s, cpu time {:.2} s, peak memory (VmHWM) {}; {}",
         took.as_secs_f64(),
+        cpu_seconds(),
         vm_hwm(),
         verdicts.join(", ")
     );
@@ -166,6 +168,23 @@ fn check_whole_run(dir: &Path) {
         Validity::Valid,
         "a false alarm on a valid run"
     );
+}
+
+/// User plus system CPU time of this process so far (less sensitive than
+/// wall time to other work on the machine).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line: indices 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn vm_hwm() -> String {
