@@ -9,11 +9,24 @@
 //! sends learn to every acceptor in the background and returns at once.
 //!
 //! Every request carries the client's process id in the
-//! [`PROCESS_HEADER`] header so the harness's proxy can attribute it. Any
-//! 4xx/5xx status, malformed body or transport error counts as no answer
-//! from that acceptor; only a failed connection counts as certainly not
-//! delivered. The HTTP client never retries on its own (see [`http_client`]):
-//! a silent resend would put messages on the wire the history cannot explain.
+//! [`PROCESS_HEADER`] header so the harness's proxy can attribute it. The
+//! HTTP client never retries on its own (see [`http_client`]): a silent
+//! resend would put messages on the wire the history cannot explain.
+//!
+//! # What a missing answer means
+//!
+//! The fail-versus-info rule ([`crate::proposer::outcome`]) needs to know,
+//! for every request without a usable answer, whether it can have reached
+//! the acceptor. Only certainty counts as "not delivered":
+//!
+//! | what the client sees | event | why |
+//! |---|---|---|
+//! | the connection could not be made (refused, unreachable) | `NotDelivered` | no byte of the request left |
+//! | `502 Bad Gateway` | `NotDelivered` | the harness proxy's "node down": it never forwarded the request |
+//! | `504 Gateway Timeout` | `NoReply` | the proxy forwarded it and gave up waiting: it may be processed |
+//! | connection closed with no answer | `NoReply` | the proxy's cut, dropped request or response, broken connection: unknown |
+//! | request timeout | `NoReply` | it may have been processed |
+//! | any other error status, a garbled body | `NoReply` | the acceptor may have acted before failing |
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,7 +39,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::proposer::{
-    Action, ClientBug, Delivery, Event, Op, Outcome, Phase, Proposer, ProposerConfig,
+    Action, ClientBug, Event, Op, Outcome, Phase, Proposer, ProposerConfig, Undelivered,
 };
 use crate::protocol::{
     validate_key, validate_value, AcceptReply, AcceptRequest, Ballot, LearnReply, LearnRequest,
@@ -310,12 +323,7 @@ impl ProposerClient {
                         ballot,
                         reply,
                     },
-                    Err(delivery) => Event::NoReply {
-                        from,
-                        ballot,
-                        phase: Phase::Prepare,
-                        delivery,
-                    },
+                    Err(miss) => miss.event(from, ballot, Phase::Prepare),
                 }
             });
         }
@@ -336,12 +344,7 @@ impl ProposerClient {
                         ballot,
                         reply,
                     },
-                    Err(delivery) => Event::NoReply {
-                        from,
-                        ballot,
-                        phase: Phase::Accept,
-                        delivery,
-                    },
+                    Err(miss) => miss.event(from, ballot, Phase::Accept),
                 }
             });
         }
@@ -375,7 +378,7 @@ impl ProposerClient {
         &self,
         url: String,
         body: &B,
-    ) -> impl std::future::Future<Output = Result<R, Delivery>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<R, Miss>> + Send + 'static {
         let request = self
             .http
             .post(url)
@@ -385,16 +388,56 @@ impl ProposerClient {
         async move {
             let response = request.send().await.map_err(|e| {
                 if e.is_connect() {
-                    Delivery::NotSent
+                    Miss::NotDelivered
                 } else {
-                    Delivery::Unknown
+                    Miss::MaybeDelivered
                 }
             })?;
-            if !response.status().is_success() {
-                return Err(Delivery::Unknown);
+            let status = response.status();
+            if !status.is_success() {
+                return Err(Miss::of_status(status.as_u16()));
             }
-            let bytes = response.bytes().await.map_err(|_| Delivery::Unknown)?;
-            serde_json::from_slice(&bytes).map_err(|_| Delivery::Unknown)
+            let bytes = response.bytes().await.map_err(|_| Miss::MaybeDelivered)?;
+            serde_json::from_slice(&bytes).map_err(|_| Miss::MaybeDelivered)
+        }
+    }
+}
+
+/// Why a request has no usable answer (see "What a missing answer means").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Miss {
+    /// It may have reached the acceptor.
+    MaybeDelivered,
+    /// It certainly did not: no connection, or the proxy's `502`.
+    NotDelivered,
+}
+
+impl Miss {
+    /// How an error status reads: only the proxy's `502` (node down, request
+    /// not forwarded) proves non-delivery; anything else may come after the
+    /// acceptor acted (`504`: the proxy forwarded it, then gave up waiting).
+    fn of_status(status: u16) -> Miss {
+        if status == 502 {
+            Miss::NotDelivered
+        } else {
+            Miss::MaybeDelivered
+        }
+    }
+
+    /// The event that tells the proposer.
+    fn event(self, from: NodeId, ballot: Ballot, phase: Phase) -> Event {
+        match self {
+            Miss::MaybeDelivered => Event::NoReply {
+                from,
+                ballot,
+                phase,
+            },
+            Miss::NotDelivered => Event::NotDelivered {
+                from,
+                ballot,
+                phase,
+                cause: Undelivered::Refused,
+            },
         }
     }
 }
@@ -498,6 +541,207 @@ mod tests {
         let big = "v".repeat(crate::protocol::MAX_VALUE_BYTES + 1);
         assert!(matches!(client.propose("k", &big).await, Outcome::Fail(_)));
         assert_eq!(client.last_round(), 0);
+    }
+
+    #[test]
+    fn only_a_502_proves_non_delivery() {
+        // (status, certainly not delivered)
+        let table = [
+            (502, true),
+            (504, false),
+            (500, false),
+            (503, false),
+            (400, false),
+            (409, false),
+            (404, false),
+        ];
+        for (status, not_delivered) in table {
+            let expected = if not_delivered {
+                Miss::NotDelivered
+            } else {
+                Miss::MaybeDelivered
+            };
+            assert_eq!(Miss::of_status(status), expected, "{status}");
+        }
+        let one = Ballot::new(1, 1);
+        assert_eq!(
+            Miss::NotDelivered.event(2, one, Phase::Accept),
+            Event::NotDelivered {
+                from: 2,
+                ballot: one,
+                phase: Phase::Accept,
+                cause: Undelivered::Refused
+            }
+        );
+        assert_eq!(
+            Miss::MaybeDelivered.event(2, one, Phase::Prepare),
+            Event::NoReply {
+                from: 2,
+                ballot: one,
+                phase: Phase::Prepare
+            }
+        );
+    }
+
+    /// How a [`fake_acceptor`] answers accepts (it always grants prepares).
+    #[derive(Clone, Copy, Debug)]
+    enum OnAccept {
+        Ack,
+        Nack,
+        /// An error status with an empty JSON body, as the proxy sends.
+        Status(u16),
+        /// Reads the request, then closes the connection with no answer.
+        HangUp,
+    }
+
+    /// A scripted acceptor on a loopback port: grants every prepare, answers
+    /// accepts as told. Raw HTTP/1.1, one request per connection, so it can
+    /// hang up mid-exchange as the proxy does. The task ends with the test's runtime.
+    async fn fake_acceptor(on_accept: OnAccept) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    // Read the head, then the body by Content-Length.
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    let body: serde_json::Value =
+                        serde_json::from_slice(&buf[head_end..head_end + length]).unwrap();
+                    let ballot = body["ballot"].clone();
+                    let (status, reply) = if head.starts_with(&format!("post {PREPARE_PATH} ")) {
+                        (
+                            200,
+                            serde_json::json!({"ok": true, "promised": ballot, "accepted": null}),
+                        )
+                    } else {
+                        match on_accept {
+                            OnAccept::Ack => {
+                                (200, serde_json::json!({"ok": true, "promised": ballot}))
+                            }
+                            OnAccept::Nack => (
+                                200,
+                                serde_json::json!({"ok": false, "promised": {"round": 99, "proposer": 9}}),
+                            ),
+                            OnAccept::Status(code) => (code, serde_json::json!({"error": "proxy"})),
+                            OnAccept::HangUp => return,
+                        }
+                    };
+                    let text = reply.to_string();
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{text}",
+                        text.len()
+                    );
+                    let _ = conn.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// A loopback address nothing listens on (bound, then released).
+    fn closed_port() -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    #[tokio::test]
+    async fn how_each_missing_accept_answer_classifies_the_op() {
+        use OnAccept::*;
+        // One attempt on three acceptors; `None` refuses connections (a node
+        // down, no proxy). The attempt fails as soon as a quorum of acks is
+        // impossible, so its counts depend on arrival order; the driver then
+        // waits for the answers that can still decide, and the outcome and
+        // reason do not.
+        let table: Vec<(&str, [Option<OnAccept>; 3], &str, &str)> = vec![
+            (
+                "every accept answered 502 (proxy: node down)",
+                [Some(Status(502)), Some(Status(502)), Some(Status(502))],
+                "fail",
+                "no accept request was delivered",
+            ),
+            (
+                "rejected, 502, connection refused",
+                [Some(Nack), Some(Status(502)), None],
+                "fail",
+                "every accept that was delivered was rejected",
+            ),
+            (
+                "every accept rejected",
+                [Some(Nack), Some(Nack), Some(Nack)],
+                "fail",
+                "every accept was rejected",
+            ),
+            (
+                "504 (proxy: forwarded, no answer in time) may have been processed",
+                [Some(Status(504)), Some(Status(502)), Some(Nack)],
+                "info",
+                "an accept got no answer: it may have taken effect",
+            ),
+            (
+                "a connection closed with no answer is unknown",
+                [Some(HangUp), Some(Nack), Some(Nack)],
+                "info",
+                "an accept got no answer: it may have taken effect",
+            ),
+            (
+                "one ack short of a quorum",
+                [Some(Ack), Some(Status(502)), None],
+                "info",
+                "an acceptor accepted it but no quorum did: it may still be chosen",
+            ),
+            (
+                "a quorum of acks",
+                [Some(Ack), Some(Ack), Some(Status(502))],
+                "ok",
+                "",
+            ),
+        ];
+        for (case, acceptors, kind, reason) in table {
+            let mut addrs = Vec::new();
+            for on_accept in acceptors {
+                addrs.push(match on_accept {
+                    Some(how) => fake_acceptor(how).await,
+                    None => closed_port(),
+                });
+            }
+            let mut config = ClientConfig::new(addrs, 7, 1);
+            config.max_attempts = 1;
+            let mut client = ProposerClient::new(config, ChaCha8Rng::seed_from_u64(1)).unwrap();
+            let outcome = client.propose("k", "v").await;
+            assert_eq!(outcome.kind(), kind, "{case}: {outcome:?}");
+            match outcome.error() {
+                None => assert_eq!(outcome, Outcome::Ok(Some("v".into())), "{case}"),
+                Some(why) => assert!(
+                    why.starts_with("no quorum in 1 attempts (accept 1.7: ")
+                        && why.ends_with(&format!(" of 3 (quorum 2)); {reason}")),
+                    "{case}: {why}"
+                ),
+            }
+        }
     }
 
     #[test]

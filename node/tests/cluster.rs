@@ -222,8 +222,9 @@ async fn four_nodes_need_three() {
     config.max_attempts = 3;
     let mut proposer =
         ProposerClient::with_http(http.clone(), config, ChaCha8Rng::seed_from_u64(1)).unwrap();
-    // At most two of four can promise; the other two refuse connections, so
-    // no accept is ever sent and the failure is certain. (How many promises
+    // At most two of four can promise; the other two refuse connections
+    // (certainly not delivered), so no accept is ever sent and the failure
+    // is certain. (How many promises
     // arrived before the refusals ended each attempt depends on timing.)
     let outcome = proposer.propose("x", "a").await;
     let Outcome::Fail(why) = &outcome else {
@@ -231,7 +232,10 @@ async fn four_nodes_need_three() {
     };
     assert!(
         why.starts_with("no quorum in 3 attempts (prepare 3.1: ")
-            && why.ends_with(" 2 no answer of 4 (quorum 3)); no accept was sent"),
+            && why.ends_with(
+                " 0 rejected, 0 no answer, 2 not delivered of 4 (quorum 3)); \
+                 no accept request was sent"
+            ),
         "{why}"
     );
     cluster.nodes[2].restart();

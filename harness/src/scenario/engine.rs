@@ -23,8 +23,8 @@ use ballot_checker::format::{
     EventType, Exchange, Fate, Phase as FaultPhase, Process, SnapshotReason,
 };
 use ballot_node::proposer::{
-    Action, ClientBug, Delivery, Event, Op, Outcome, Phase as ProposerPhase, Proposer,
-    ProposerConfig,
+    Action, ClientBug, Event, Op, Outcome, Phase as ProposerPhase, Proposer, ProposerConfig,
+    Undelivered,
 };
 use ballot_node::protocol::{
     AcceptReply, Ballot, InstanceState, NodeId, PrepareReply, PROCESS_HEADER,
@@ -314,30 +314,43 @@ impl Engine<'_> {
 
     /// Ends an undecided operation the way the client would: `give_up`.
     ///
-    /// The state machine counts an accept as possibly delivered from the
-    /// moment it asks for it; the engine knows better. Every accept it was
-    /// asked for but never built is reported as certainly not sent first,
-    /// so an operation that died before its accepts left ends `fail`, not `info`.
+    /// The state machine counts every accept it asked for as possibly
+    /// delivered until told otherwise, and the engine knows which it never
+    /// built: it reports each as [`Undelivered::NotSent`] first, so an
+    /// operation that died before its accepts left ends `fail` with "no
+    /// accept request was sent" (S05's P2). Held accepts stay in flight.
+    /// These reports are not replies, so `replies` does not record them.
     fn end_op(&mut self, p: usize, why: &str) {
         if self.props[p].outcome.is_some() || !self.props[p].invoked {
             return;
         }
-        let asked: Vec<Ballot> = self.props[p].accept_targets.keys().copied().collect();
-        // What the proposer heard stays what it heard: these are not replies.
-        let heard = self.props[p].replies.clone();
-        for ballot in asked {
-            for node in 0..self.scenario.nodes {
-                if !self.props[p].accept_targets[&ballot].contains(&node) {
-                    self.feed(p, Phase::Accept, node, ballot, &Sent::Refused);
-                }
-            }
+        // An attempt that failed on its own says why; one that is merely
+        // abandoned says why the scenario stopped driving it.
+        let failed_before = self.props[p].exhausted || self.props[p].needs_attempt;
+        let unsent: Vec<(Ballot, usize)> = self.props[p]
+            .accept_targets
+            .iter()
+            .flat_map(|(ballot, built)| {
+                (0..self.scenario.nodes)
+                    .filter(|node| !built.contains(node))
+                    .map(|node| (*ballot, node))
+            })
+            .collect();
+        for (ballot, node) in unsent {
+            let event = Event::NotDelivered {
+                from: node as NodeId,
+                ballot,
+                phase: ProposerPhase::Accept,
+                cause: Undelivered::NotSent,
+            };
+            let action = self.props[p].machine.handle(event);
+            self.act(p, action);
         }
-        self.props[p].replies = heard;
         let st = &mut self.props[p];
         if st.outcome.is_some() {
             return;
         }
-        let reason = if st.exhausted || st.needs_attempt {
+        let reason = if failed_before {
             st.machine.last_failure().to_string()
         } else {
             why.to_string()
@@ -358,7 +371,7 @@ impl Engine<'_> {
                         ballot,
                         reply,
                     },
-                    Err(_) => no_reply(from, ballot, phase, Delivery::Unknown),
+                    Err(_) => no_reply(from, ballot, phase),
                 }
             }
             (Phase::Accept, Sent::Reply { status: 200, body }) => {
@@ -368,17 +381,24 @@ impl Engine<'_> {
                         ballot,
                         reply,
                     },
-                    Err(_) => no_reply(from, ballot, phase, Delivery::Unknown),
+                    Err(_) => no_reply(from, ballot, phase),
                 }
             }
-            (_, Sent::Refused) => no_reply(from, ballot, phase, Delivery::NotSent),
-            _ => no_reply(from, ballot, phase, Delivery::Unknown),
+            // The node is down: the request never reached it.
+            (_, Sent::Refused) => Event::NotDelivered {
+                from,
+                ballot,
+                phase: proposer_phase(phase),
+                cause: Undelivered::Refused,
+            },
+            // An error status, a timeout, a dropped message: it may have arrived.
+            _ => no_reply(from, ballot, phase),
         };
         let kind = match &event {
             Event::Prepare { reply, .. } if reply.ok => ReplyKind::Acked,
             Event::Accept { reply, .. } if reply.ok => ReplyKind::Acked,
             Event::Prepare { .. } | Event::Accept { .. } => ReplyKind::Rejected,
-            Event::NoReply { .. } => ReplyKind::NoReply,
+            Event::NoReply { .. } | Event::NotDelivered { .. } => ReplyKind::NoReply,
         };
         self.props[p].replies.insert((phase, node), kind);
         let action = self.props[p].machine.handle(event);
@@ -879,15 +899,20 @@ impl Engine<'_> {
     }
 }
 
-fn no_reply(from: NodeId, ballot: Ballot, phase: Phase, delivery: Delivery) -> Event {
+/// The proposer's phase of a message phase (learns never reach the proposer).
+fn proposer_phase(phase: Phase) -> ProposerPhase {
+    match phase {
+        Phase::Prepare | Phase::Learn => ProposerPhase::Prepare,
+        Phase::Accept => ProposerPhase::Accept,
+    }
+}
+
+/// A request that got no usable answer and may have reached the node.
+fn no_reply(from: NodeId, ballot: Ballot, phase: Phase) -> Event {
     Event::NoReply {
         from,
         ballot,
-        phase: match phase {
-            Phase::Prepare | Phase::Learn => ProposerPhase::Prepare,
-            Phase::Accept => ProposerPhase::Accept,
-        },
-        delivery,
+        phase: proposer_phase(phase),
     }
 }
 

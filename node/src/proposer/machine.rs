@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::protocol::{AcceptReply, Accepted, Ballot, NodeId, PrepareReply};
 
+use super::outcome::{reason, AcceptSummary};
 use super::rules::{choose_value, next_ballot, quorum_size, Choice};
 use super::{ClientBug, Outcome};
 
@@ -43,17 +44,23 @@ pub enum Phase {
     Accept,
 }
 
-/// What is known about a request that got no usable reply.
+/// Why a request certainly never reached its acceptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
-    /// It certainly never reached the acceptor (the connection could not be made).
+pub enum Undelivered {
+    /// It was never put on the wire: the driver stopped before sending it
+    /// (a scripted run that ends before delivering an accept it was asked for).
     NotSent,
-    /// It may have reached the acceptor: timeout, error status, garbled
-    /// reply, connection lost after sending.
-    Unknown,
+    /// It was sent but could not reach the acceptor: the connection was
+    /// refused, or the harness proxy answered `502` (node down, not forwarded).
+    Refused,
 }
 
-/// Something that happened to a request the driver sent.
+/// Something that happened to a request the driver sent (or was asked to).
+///
+/// Every request the proposer asks for counts as *possibly delivered* until
+/// an event says otherwise. That default is the safe one: a driver that
+/// never reports a request can only turn a `fail` into an `info`, never
+/// claim "no effect" for a request that reached an acceptor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// An acceptor answered a prepare sent at `ballot`.
@@ -74,7 +81,9 @@ pub enum Event {
         /// Its reply.
         reply: AcceptReply,
     },
-    /// A request got no usable reply.
+    /// A request was sent but no usable answer came back (timeout, connection
+    /// closed with no answer, an error status such as `504`, a garbled body):
+    /// it may have reached the acceptor and taken effect.
     NoReply {
         /// The acceptor.
         from: NodeId,
@@ -82,8 +91,18 @@ pub enum Event {
         ballot: Ballot,
         /// Which phase the request was.
         phase: Phase,
-        /// Whether it may have reached the acceptor.
-        delivery: Delivery,
+    },
+    /// A request certainly never reached the acceptor, so it had no effect
+    /// there. Only for certainty; when in doubt a driver reports `NoReply`.
+    NotDelivered {
+        /// The acceptor.
+        from: NodeId,
+        /// The ballot of the request.
+        ballot: Ballot,
+        /// Which phase the request was.
+        phase: Phase,
+        /// Never sent, or refused on the way.
+        cause: Undelivered,
     },
 }
 
@@ -121,7 +140,8 @@ pub enum Action {
 enum PrepareAnswer {
     Promised,
     Rejected,
-    Lost,
+    NoReply,
+    NotDelivered,
 }
 
 /// Phase 1 of the current attempt.
@@ -133,12 +153,19 @@ struct PrepareTally {
     promises: Vec<Option<Accepted>>,
 }
 
-/// One acceptor's answer to an accept.
+impl PrepareTally {
+    fn count(&self, answer: PrepareAnswer) -> usize {
+        self.answers.values().filter(|a| **a == answer).count()
+    }
+}
+
+/// One acceptor's answer to an accept (or what is certain about it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AcceptAnswer {
     Acked,
     Rejected,
-    Lost(Delivery),
+    NoReply,
+    NotDelivered(Undelivered),
 }
 
 /// Phase 2 at one ballot; kept after the attempt ends, since late acks can
@@ -158,16 +185,27 @@ impl AcceptTally {
         n - self.answers.len()
     }
 
-    /// Whether some acceptor may have accepted: an ack, an answer we never
-    /// got from a request that may have arrived, or no answer yet.
-    fn may_have_effect(&self, n: usize) -> bool {
-        self.pending(n) > 0
-            || self.answers.values().any(|a| {
-                matches!(
-                    a,
-                    AcceptAnswer::Acked | AcceptAnswer::Lost(Delivery::Unknown)
-                )
-            })
+    /// Adds this ballot's accept requests to `sum`; unanswered ones count
+    /// as possibly delivered.
+    fn add_to(&self, sum: &mut AcceptSummary, n: usize) {
+        sum.unanswered += self.pending(n);
+        for answer in self.answers.values() {
+            match answer {
+                AcceptAnswer::Acked => sum.acked += 1,
+                AcceptAnswer::Rejected => sum.rejected += 1,
+                AcceptAnswer::NoReply => sum.no_reply += 1,
+                AcceptAnswer::NotDelivered(Undelivered::Refused) => sum.refused += 1,
+                AcceptAnswer::NotDelivered(Undelivered::NotSent) => sum.not_sent += 1,
+            }
+        }
+    }
+
+    /// Answers that certainly did not take effect and are not rejections.
+    fn not_delivered(&self) -> usize {
+        self.answers
+            .values()
+            .filter(|a| matches!(a, AcceptAnswer::NotDelivered(_)))
+            .count()
     }
 }
 
@@ -295,25 +333,37 @@ impl Proposer {
             Event::NoReply {
                 from,
                 ballot,
-                phase: Phase::Prepare,
-                ..
-            } => self.on_prepare(from, ballot, PrepareAnswer::Lost, None),
-            Event::NoReply {
+                phase,
+            } => match phase {
+                Phase::Prepare => self.on_prepare(from, ballot, PrepareAnswer::NoReply, None),
+                Phase::Accept => self.on_accept(from, ballot, AcceptAnswer::NoReply),
+            },
+            Event::NotDelivered {
                 from,
                 ballot,
-                phase: Phase::Accept,
-                delivery,
-            } => self.on_accept(from, ballot, AcceptAnswer::Lost(delivery)),
+                phase,
+                cause,
+            } => match phase {
+                Phase::Prepare => self.on_prepare(from, ballot, PrepareAnswer::NotDelivered, None),
+                Phase::Accept => self.on_accept(from, ballot, AcceptAnswer::NotDelivered(cause)),
+            },
         }
     }
 
-    /// Ends the operation without a chosen value and classifies it:
-    /// `Fail` only when no accept can have taken effect, else `Indeterminate`.
+    /// What every accept request of this operation came to so far.
+    pub fn accept_summary(&self) -> AcceptSummary {
+        let mut sum = AcceptSummary::default();
+        for tally in self.accepts.values() {
+            tally.add_to(&mut sum, self.config.acceptors);
+        }
+        sum
+    }
+
+    /// Ends the operation without a chosen value and classifies it, `why`
+    /// being the cause: `Fail` only when no accept can have taken effect,
+    /// else `Indeterminate` (the rule: [`AcceptSummary::outcome`]).
     pub fn give_up(&mut self, why: &str) -> Outcome {
         self.stage = Stage::Done;
-        let n = self.config.acceptors;
-        let sent_any = !self.accepts.is_empty();
-        let effect = self.accepts.values().any(|t| t.may_have_effect(n));
         let minority_acked = self.accepts.values().any(|t| {
             let acks = t.count(AcceptAnswer::Acked);
             acks > 0 && acks < self.quorum
@@ -322,37 +372,21 @@ impl Proposer {
             // BUG(minority-fail): "only a minority accepted, so it failed".
             // But those acceptors keep the proposal, and a later proposer
             // adopts it (P2c): the value can still be chosen.
-            return Outcome::Fail(format!("{why}; accepted by a minority only"));
+            return Outcome::Fail(format!("{why}; {}", reason::MINORITY_FAIL_BUG));
         }
-        if effect {
-            // Some acceptor accepted, or may have: a later proposer may adopt
-            // the value and get it chosen at any time. Not knowing is `info`.
-            Outcome::Indeterminate(format!("{why}; an accept may have taken effect"))
-        } else if sent_any {
-            // Every acceptor explicitly refused every accept we sent (or
-            // certainly never got it): nothing holds our proposal.
-            Outcome::Fail(format!("{why}; every accept was rejected"))
-        } else {
-            // No accept ever left: prepares change no value.
-            Outcome::Fail(format!("{why}; no accept was sent"))
-        }
+        self.accept_summary().outcome(why)
     }
 
     /// True while some accept is unanswered and every answer so far was a
-    /// refusal: waiting for the rest can turn an `info` into a `fail` (or
-    /// into a chosen value), so a driver that is giving up may wait for them.
+    /// refusal or certainly undelivered: waiting for the rest can turn an
+    /// `info` into a `fail` (or into a chosen value), so a driver that is
+    /// giving up may wait for them.
     pub fn awaiting_decisive_accepts(&self) -> bool {
-        let n = self.config.acceptors;
+        let sum = self.accept_summary();
         !matches!(self.stage, Stage::Done)
-            && self.accepts.values().any(|t| t.pending(n) > 0)
-            && !self.accepts.values().any(|t| {
-                t.answers.values().any(|a| {
-                    matches!(
-                        a,
-                        AcceptAnswer::Acked | AcceptAnswer::Lost(Delivery::Unknown)
-                    )
-                })
-            })
+            && sum.unanswered > 0
+            && sum.acked == 0
+            && sum.no_reply == 0
     }
 
     fn see(&mut self, promised: Ballot) {
@@ -419,11 +453,12 @@ impl Proposer {
         }
         let pending = n - tally.answers.len();
         if promised + pending < self.quorum {
-            let count = |a| tally.answers.values().filter(|x| **x == a).count();
             self.last_failure = format!(
-                "prepare {ballot}: {promised} promised, {} rejected, {} no answer of {n} (quorum {})",
-                count(PrepareAnswer::Rejected),
-                count(PrepareAnswer::Lost),
+                "prepare {ballot}: {promised} promised, {} rejected, {} no answer, \
+                 {} not delivered of {n} (quorum {})",
+                tally.count(PrepareAnswer::Rejected),
+                tally.count(PrepareAnswer::NoReply),
+                tally.count(PrepareAnswer::NotDelivered),
                 self.quorum
             );
             self.stage = Stage::Idle;
@@ -462,9 +497,11 @@ impl Proposer {
         let current = matches!(self.stage, Stage::Accepting(b) if b == ballot);
         if current && acks + tally.pending(n) < self.quorum {
             self.last_failure = format!(
-                "accept {ballot}: {acks} accepted, {} rejected, {} no answer of {n} (quorum {})",
+                "accept {ballot}: {acks} accepted, {} rejected, {} no answer, \
+                 {} not delivered of {n} (quorum {})",
                 tally.count(AcceptAnswer::Rejected),
-                n - tally.pending(n) - acks - tally.count(AcceptAnswer::Rejected),
+                tally.count(AcceptAnswer::NoReply),
+                tally.not_delivered(),
                 self.quorum
             );
             self.stage = Stage::Idle;

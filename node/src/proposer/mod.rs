@@ -38,56 +38,36 @@
 //!   propose it may differ from the proposed value.
 //! - `Ok(None)` (reads only): a quorum promised and none had accepted
 //!   anything, so no value was chosen when the read began.
-//! - `Fail(reason)`: certainly no effect. Only when no accept request was
-//!   sent in any attempt, or every acceptor sent an accept explicitly
-//!   rejected it (`ok: false`) or certainly never received it.
-//! - `Indeterminate(reason)`: everything else (timeouts, no quorum, partial
-//!   accepts). An accept that reached even one acceptor may be adopted by a
+//! - `Fail(reason)`: certainly no effect: no acceptor can have accepted any
+//!   of its proposals. Each accept request it asked for was explicitly
+//!   rejected (`ok: false`), certainly not delivered (connection refused,
+//!   the harness proxy's `502`), or never sent; or it sent none at all.
+//! - `Indeterminate(reason)`: everything else (an ack short of a quorum, a
+//!   timeout or a connection closed with no answer, an accept still in
+//!   flight). An accept that reached even one acceptor may be adopted by a
 //!   later proposer and chosen at any time; the checker must allow both.
+//!
+//! The rule and its reasons live in [`outcome`]. The driver reports each
+//! request's fate as an [`Event`]; an accept it never reports counts as
+//! possibly delivered, so a forgetful driver errs towards `info`, never
+//! towards a false `fail`.
 //!
 //! # Layout
 //!
+//! - [`outcome`]: the outcome taxonomy and the fail-versus-info rule.
 //! - [`rules`]: quorum size, fresh ballots, which value phase 2 proposes.
 //! - [`machine`]: one operation as a state machine over reply events.
 //! - [`bugs`]: the proposer bug catalogue (`--client-bug`).
 
 pub mod bugs;
 pub mod machine;
+pub mod outcome;
 pub mod rules;
 
 #[cfg(test)]
 mod tests;
 
 pub use bugs::{ClientBug, UnknownClientBug};
-pub use machine::{Action, Delivery, Event, Op, Phase, Proposer, ProposerConfig};
+pub use machine::{Action, Event, Op, Phase, Proposer, ProposerConfig, Undelivered};
+pub use outcome::{reason, AcceptSummary, Outcome};
 pub use rules::{choose_value, next_ballot, quorum_size, Choice};
-
-/// How an operation ended (see "Outcome taxonomy" above).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// It took effect: the chosen value, or `None` for a read that found no value.
-    Ok(Option<String>),
-    /// It certainly had no effect, and why.
-    Fail(String),
-    /// It may take effect at any time, or never, and why that is not known.
-    Indeterminate(String),
-}
-
-impl Outcome {
-    /// Jepsen's event type for this outcome: `ok`, `fail` or `info`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Outcome::Ok(_) => "ok",
-            Outcome::Fail(_) => "fail",
-            Outcome::Indeterminate(_) => "info",
-        }
-    }
-
-    /// The reason of a `Fail` or `Indeterminate`; `None` for `Ok`.
-    pub fn error(&self) -> Option<&str> {
-        match self {
-            Outcome::Ok(_) => None,
-            Outcome::Fail(why) | Outcome::Indeterminate(why) => Some(why),
-        }
-    }
-}

@@ -80,16 +80,24 @@ fn lost(from: u64, ballot: Ballot, phase: Phase) -> Event {
         from,
         ballot,
         phase,
-        delivery: Delivery::Unknown,
     }
 }
 
 fn refused(from: u64, ballot: Ballot, phase: Phase) -> Event {
-    Event::NoReply {
+    Event::NotDelivered {
         from,
         ballot,
         phase,
-        delivery: Delivery::NotSent,
+        cause: Undelivered::Refused,
+    }
+}
+
+fn not_sent(from: u64, ballot: Ballot) -> Event {
+    Event::NotDelivered {
+        from,
+        ballot,
+        phase: Phase::Accept,
+        cause: Undelivered::NotSent,
     }
 }
 
@@ -224,7 +232,7 @@ fn rejections_move_the_next_ballot_above_their_promise() {
     );
     assert_eq!(
         p.last_failure(),
-        "prepare 1.3: 1 promised, 2 rejected, 0 no answer of 3 (quorum 2)"
+        "prepare 1.3: 1 promised, 2 rejected, 0 no answer, 0 not delivered of 3 (quorum 2)"
     );
     assert_eq!(p.begin_attempt(), Some(b(8, ID)));
     assert_eq!(p.round_floor(), 8);
@@ -255,7 +263,7 @@ fn accept_rejections_fail_the_attempt_once_a_quorum_is_impossible() {
     assert_eq!(actions[4], Action::AttemptFailed);
     assert_eq!(
         p.last_failure(),
-        "accept 1.3: 1 accepted, 2 rejected, 0 no answer of 3 (quorum 2)"
+        "accept 1.3: 1 accepted, 2 rejected, 0 no answer, 0 not delivered of 3 (quorum 2)"
     );
     assert_eq!(p.begin_attempt(), Some(b(7, ID)));
 }
@@ -351,22 +359,66 @@ fn outcome_classification() {
         events
     };
     let fail = |why: &str| Outcome::Fail(format!("gave up; {why}"));
-    let info = Outcome::Indeterminate("gave up; an accept may have taken effect".into());
+    let info = |why: &str| Outcome::Indeterminate(format!("gave up; {why}"));
+    // The reasons, pinned literally (the constants in `reason` must match).
+    let unsent = fail("no accept request was sent");
+    let undelivered = fail("no accept request was delivered");
+    let delivered_rejected = fail("every accept that was delivered was rejected");
+    let all_rejected = fail("every accept was rejected");
+    let minority = info("an acceptor accepted it but no quorum did: it may still be chosen");
+    let no_reply = info("an accept got no answer: it may have taken effect");
+    let in_flight = info("an accept is still in flight: it may take effect");
     let table: Vec<(&str, Vec<Event>, Outcome)> = vec![
         (
-            "no reply at all",
+            "no reply to any prepare",
             vec![lost(0, one, Phase::Prepare), lost(1, one, Phase::Prepare)],
-            fail("no accept was sent"),
+            unsent.clone(),
         ),
         (
             "prepare refused by a quorum",
             vec![refuse(0, one, b(5, 1)), refuse(2, one, b(5, 1))],
-            fail("no accept was sent"),
+            unsent.clone(),
+        ),
+        (
+            "prepares not delivered",
+            vec![
+                refused(0, one, Phase::Prepare),
+                refused(1, one, Phase::Prepare),
+            ],
+            unsent.clone(),
         ),
         (
             "promised, accept not answered yet",
             promised(),
-            info.clone(),
+            in_flight.clone(),
+        ),
+        (
+            "promised, the driver never sent the accepts (S05's P2)",
+            with(vec![not_sent(0, one), not_sent(1, one), not_sent(2, one)]),
+            unsent.clone(),
+        ),
+        (
+            "promised, two accepts never sent, one still in flight",
+            with(vec![not_sent(0, one), not_sent(1, one)]),
+            in_flight.clone(),
+        ),
+        (
+            "every accept refused (nodes down, proxy 502)",
+            with(vec![
+                refused(0, one, Phase::Accept),
+                refused(1, one, Phase::Accept),
+                refused(2, one, Phase::Accept),
+            ]),
+            undelivered.clone(),
+        ),
+        (
+            "accepts refused or never sent",
+            with(vec![
+                refused(0, one, Phase::Accept),
+                not_sent(1, one),
+                not_sent(2, one),
+            ]),
+            undelivered.clone(),
         ),
         (
             "every accept explicitly rejected",
@@ -375,21 +427,30 @@ fn outcome_classification() {
                 nack(1, one, b(5, 1)),
                 nack(2, one, b(5, 1)),
             ]),
-            fail("every accept was rejected"),
+            all_rejected.clone(),
         ),
         (
-            "two rejected, one never reached",
+            "two rejected, one refused",
             with(vec![
                 nack(0, one, b(5, 1)),
                 refused(1, one, Phase::Accept),
                 nack(2, one, b(5, 1)),
             ]),
-            fail("every accept was rejected"),
+            delivered_rejected.clone(),
+        ),
+        (
+            "one rejected, two never sent",
+            with(vec![
+                nack(0, one, b(5, 1)),
+                not_sent(1, one),
+                not_sent(2, one),
+            ]),
+            delivered_rejected.clone(),
         ),
         (
             "two rejected, third unanswered",
             with(vec![nack(0, one, b(5, 1)), nack(2, one, b(5, 1))]),
-            info.clone(),
+            in_flight.clone(),
         ),
         (
             "two rejected, third timed out",
@@ -398,7 +459,16 @@ fn outcome_classification() {
                 nack(2, one, b(5, 1)),
                 lost(1, one, Phase::Accept),
             ]),
-            info.clone(),
+            no_reply.clone(),
+        ),
+        (
+            "one timed out, the others never sent",
+            with(vec![
+                lost(0, one, Phase::Accept),
+                not_sent(1, one),
+                not_sent(2, one),
+            ]),
+            no_reply.clone(),
         ),
         (
             "accepted by a minority",
@@ -407,12 +477,113 @@ fn outcome_classification() {
                 lost(1, one, Phase::Accept),
                 lost(2, one, Phase::Accept),
             ]),
-            info.clone(),
+            minority.clone(),
+        ),
+        (
+            "accepted by one, the others never sent",
+            with(vec![ack(2, one), not_sent(0, one), not_sent(1, one)]),
+            minority.clone(),
+        ),
+        (
+            "a duplicate answer counts once: the first stands",
+            with(vec![
+                nack(0, one, b(5, 1)),
+                ack(0, one),
+                not_sent(1, one),
+                not_sent(2, one),
+                lost(1, one, Phase::Accept),
+            ]),
+            delivered_rejected.clone(),
+        ),
+        (
+            "not-sent for a ballot never asked for is ignored",
+            vec![not_sent(0, one), not_sent(1, one), not_sent(2, one)],
+            unsent.clone(),
         ),
     ];
     for (case, events, expected) in table {
-        assert_eq!(classify(events, &[]), expected, "{case}");
+        assert_eq!(classify(events.clone(), &[]), expected, "{case}");
+        // minority-fail changes only the cases with an ack; the others stay.
+        let buggy = classify(events, &[ClientBug::MinorityFail]);
+        if expected == minority {
+            assert_eq!(buggy, fail("accepted by a minority only"), "{case}");
+        } else {
+            assert_eq!(buggy, expected, "{case} (minority-fail)");
+        }
     }
+}
+
+#[test]
+fn reasons_add_up_over_every_attempt() {
+    // Attempt 1: A rejects, B and C are down (refused). Attempt 2: its
+    // accepts are never sent. Certain: nothing was accepted.
+    let mut p = Proposer::new(config(3, 2, &[]), Op::Propose("mine".into()), 0);
+    let one = p.begin_attempt().unwrap();
+    let actions = run(
+        &mut p,
+        vec![
+            promise(0, one, None),
+            promise(1, one, None),
+            nack(0, one, b(2, 1)),
+            refused(1, one, Phase::Accept),
+            refused(2, one, Phase::Accept),
+        ],
+    );
+    // The attempt fails once a quorum of acks is impossible; its text is
+    // what was known then, the outcome counts the straggler too.
+    assert_eq!(actions[3], Action::AttemptFailed);
+    assert_eq!(actions[4], Action::Wait);
+    assert_eq!(
+        p.last_failure(),
+        "accept 1.3: 0 accepted, 1 rejected, 0 no answer, 1 not delivered of 3 (quorum 2)"
+    );
+    let two = p.begin_attempt().unwrap();
+    run(
+        &mut p,
+        vec![
+            promise(0, two, None),
+            promise(1, two, None),
+            not_sent(0, two),
+            not_sent(1, two),
+            not_sent(2, two),
+        ],
+    );
+    assert_eq!(
+        p.accept_summary(),
+        AcceptSummary {
+            rejected: 1,
+            refused: 2,
+            not_sent: 3,
+            ..AcceptSummary::default()
+        }
+    );
+    assert_eq!(
+        p.give_up("x"),
+        Outcome::Fail("x; every accept that was delivered was rejected".into())
+    );
+}
+
+#[test]
+fn prepare_failures_count_lost_and_undelivered_apart() {
+    let mut p = propose(4, &[]);
+    let one = p.begin_attempt().unwrap();
+    let actions = run(
+        &mut p,
+        vec![
+            promise(0, one, None),
+            lost(1, one, Phase::Prepare),
+            refused(2, one, Phase::Prepare),
+        ],
+    );
+    assert_eq!(actions[2], Action::AttemptFailed);
+    assert_eq!(
+        p.last_failure(),
+        "prepare 1.3: 1 promised, 0 rejected, 1 no answer, 1 not delivered of 4 (quorum 3)"
+    );
+    assert_eq!(
+        p.give_up("no quorum"),
+        Outcome::Fail("no quorum; no accept request was sent".into())
+    );
 }
 
 #[test]
@@ -460,6 +631,22 @@ fn giving_up_waits_only_for_accept_replies_that_can_prove_failure() {
         !p.awaiting_decisive_accepts(),
         "an ack already makes it info"
     );
+
+    // Refused and never-sent accepts are decisive too; a timeout is not.
+    let mut p = propose(3, &[]);
+    p.begin_attempt();
+    run(
+        &mut p,
+        vec![
+            promise(0, one, None),
+            promise(1, one, None),
+            refused(0, one, Phase::Accept),
+            not_sent(1, one),
+        ],
+    );
+    assert!(p.awaiting_decisive_accepts(), "the third may still refuse");
+    p.handle(lost(2, one, Phase::Accept));
+    assert!(!p.awaiting_decisive_accepts(), "a timeout makes it info");
 }
 
 /// One probe per bug: a short script whose observable result is what that
@@ -552,49 +739,49 @@ fn each_bug_changes_exactly_what_it_names() {
     let expected_correct = [
         (
             ClientBug::OwnValue,
-            r#"["Wait", "accept x"] => Indeterminate("probe over; an accept may have taken effect")"#,
+            r#"["Wait", "accept x"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::MostFrequent,
-            r#"["Wait", "Wait", "accept 6"] => Indeterminate("probe over; an accept may have taken effect")"#,
+            r#"["Wait", "Wait", "accept 6"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::SameBallot,
-            r#"["SendPrepare(Ballot { round: 1, proposer: 3 })"] => Fail("probe over; no accept was sent")"#,
+            r#"["SendPrepare(Ballot { round: 1, proposer: 3 })"] => Fail("probe over; no accept request was sent")"#,
         ),
         (
             ClientBug::HalfQuorum,
-            r#"["Wait", "Wait"] => Fail("probe over; no accept was sent")"#,
+            r#"["Wait", "Wait"] => Fail("probe over; no accept request was sent")"#,
         ),
         (
             ClientBug::MinorityFail,
-            r#"["Wait", "accept mine", "Wait", "Wait", "AttemptFailed"] => Indeterminate("probe over; an accept may have taken effect")"#,
+            r#"["Wait", "accept mine", "Wait", "Wait", "AttemptFailed"] => Indeterminate("probe over; an acceptor accepted it but no quorum did: it may still be chosen")"#,
         ),
         (
             ClientBug::ReadNoPhase2,
-            r#"["Wait", "accept x"] => Indeterminate("probe over; an accept may have taken effect")"#,
+            r#"["Wait", "accept x"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::LearnFirstAccept,
-            r#"["Wait", "accept mine", "Wait"] => Indeterminate("probe over; an accept may have taken effect")"#,
+            r#"["Wait", "accept mine", "Wait"] => Indeterminate("probe over; an acceptor accepted it but no quorum did: it may still be chosen")"#,
         ),
     ];
     let expected_buggy = [
         (
             ClientBug::OwnValue,
-            r#"["Wait", "accept mine"] => Indeterminate("probe over; an accept may have taken effect")"#,
+            r#"["Wait", "accept mine"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::MostFrequent,
-            r#"["Wait", "Wait", "accept 7"] => Indeterminate("probe over; an accept may have taken effect")"#,
+            r#"["Wait", "Wait", "accept 7"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::SameBallot,
-            r#"["SendPrepare(Ballot { round: 1, proposer: 0 })"] => Fail("probe over; no accept was sent")"#,
+            r#"["SendPrepare(Ballot { round: 1, proposer: 0 })"] => Fail("probe over; no accept request was sent")"#,
         ),
         (
             ClientBug::HalfQuorum,
-            r#"["Wait", "accept mine"] => Indeterminate("probe over; an accept may have taken effect")"#,
+            r#"["Wait", "accept mine"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::MinorityFail,
@@ -638,6 +825,6 @@ fn each_bug_changes_exactly_what_it_names() {
     );
     assert_eq!(
         probe(ClientBug::MostFrequent, &[ClientBug::OwnValue]),
-        r#"["Wait", "Wait", "accept 9"] => Indeterminate("probe over; an accept may have taken effect")"#
+        r#"["Wait", "Wait", "accept 9"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#
     );
 }
