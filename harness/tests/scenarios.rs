@@ -191,6 +191,154 @@ async fn pause_queues_messages_until_resume() {
     );
 }
 
+/// Runs an inline scenario, asserts every assertion held, and returns the
+/// report with the store that holds its run folder.
+async fn inline_passes(json: &str) -> (tempfile::TempDir, ScenarioReport) {
+    let _guard = serial().await;
+    let store = tempfile::tempdir().unwrap();
+    let scenario = Scenario::parse(json).unwrap();
+    let report = run_in(store.path(), &scenario).await.unwrap();
+    assert!(report.passed(), "{:#?}", report.failures());
+    (store, report)
+}
+
+/// The `error` of each proposer's completion in the history, in order.
+fn history_errors(report: &ScenarioReport) -> Vec<(u64, String, String)> {
+    let text = std::fs::read_to_string(report.run_dir.join(HISTORY_FILE)).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["type"] != "invoke" && e["process"].is_u64())
+        .map(|e| {
+            (
+                e["process"].as_u64().unwrap(),
+                e["type"].as_str().unwrap().to_string(),
+                e["error"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn fail_reasons_say_whether_accepts_were_sent_delivered_or_rejected() {
+    // P1: A rejects (promised 5 to P2), B is down (refused), C never sent.
+    // P2: one promise only, no accept. P3: a quorum, then both nodes down
+    // before its accepts, B never sent. All certain: nothing accepted.
+    let (_store, report) = inline_passes(
+        r#"{"name": "fail-reasons", "nodes": 3,
+            "proposers": [
+              {"name": "P1", "id": 1, "ballot": 1, "value": "1"},
+              {"name": "P2", "id": 2, "ballot": 5, "value": "2"},
+              {"name": "P3", "id": 3, "ballot": 9, "value": "3"}
+            ],
+            "steps": [
+              "prepare P1 -> A, B",
+              "prepare P2 -> A",
+              "kill B",
+              "accept P1 -> A, B",
+              "expect accept P1 -> A rejected",
+              "expect accept P1 -> B no-reply",
+              "expect P1 fail \"every accept that was delivered was rejected\"",
+              "expect P2 fail \"no accept request was sent\"",
+              "prepare P3 -> A, C",
+              "kill A, C",
+              "accept P3 -> A, C",
+              "expect P3 fail \"no accept request was delivered\"",
+              "expect chosen none",
+              "expect valid"
+            ]}"#,
+    )
+    .await;
+    // In completion order. An attempt that failed by itself gives its last
+    // tally as the cause (what was known when a quorum became impossible).
+    let expected: Vec<(u64, &str, &str)> = vec![
+        (
+            2,
+            "fail",
+            "the scenario sends it nothing more; no accept request was sent",
+        ),
+        (
+            1,
+            "fail",
+            "accept 1.1: 0 accepted, 1 rejected, 0 no answer, 1 not delivered of 3 (quorum 2); \
+             every accept that was delivered was rejected",
+        ),
+        (
+            3,
+            "fail",
+            "accept 9.3: 0 accepted, 0 rejected, 0 no answer, 2 not delivered of 3 (quorum 2); \
+             no accept request was delivered",
+        ),
+    ];
+    let expected: Vec<(u64, String, String)> = expected
+        .into_iter()
+        .map(|(p, kind, why)| (p, kind.to_string(), why.to_string()))
+        .collect();
+    assert_eq!(history_errors(&report), expected);
+}
+
+#[tokio::test]
+async fn info_reasons_say_what_may_have_taken_effect() {
+    // P1's accept to A is held (in flight at the end); P2's to B is
+    // dropped (no answer) and to C held; P3's reaches A and B, which refuse
+    // (promised 9.4 to P4), and C's answer is dropped after C accepted.
+    // P4 gets a quorum of promises and is never driven further.
+    let (_store, report) = inline_passes(
+        r#"{"name": "info-reasons", "nodes": 3,
+            "proposers": [
+              {"name": "P1", "id": 1, "ballot": 1, "value": "1"},
+              {"name": "P2", "id": 2, "ballot": 2, "value": "2"},
+              {"name": "P3", "id": 3, "ballot": 3, "value": "3"},
+              {"name": "P4", "id": 4, "ballot": 9, "value": "4"}
+            ],
+            "steps": [
+              "prepare P1 -> A, B",
+              "hold accept P1 -> A",
+              "prepare P2 -> B, C",
+              "drop-request accept P2 -> B",
+              "hold accept P2 -> C",
+              "prepare P3 -> A, B, C",
+              "prepare P4 -> A, B",
+              "accept P3 -> A, B",
+              "drop-response accept P3 -> C",
+              "expect C accepted P3 3",
+              "expect P1 info \"an accept is still in flight: it may take effect\"",
+              "expect P2 info \"an accept got no answer: it may have taken effect\"",
+              "expect P3 info \"an accept got no answer: it may have taken effect\"",
+              "expect P4 fail \"no accept request was sent\"",
+              "expect chosen none",
+              "expect valid"
+            ]}"#,
+    )
+    .await;
+    let ended = "the scenario sends it nothing more; ";
+    let expected: Vec<(u64, &str, String)> = vec![
+        (
+            1,
+            "info",
+            format!("{ended}an accept is still in flight: it may take effect"),
+        ),
+        (
+            2,
+            "info",
+            format!("{ended}an accept got no answer: it may have taken effect"),
+        ),
+        // P4 got its quorum but the script never sends its accepts.
+        (4, "fail", format!("{ended}no accept request was sent")),
+        (
+            3,
+            "info",
+            "accept 3.3: 0 accepted, 2 rejected, 0 no answer, 0 not delivered of 3 (quorum 2); \
+             an accept got no answer: it may have taken effect"
+                .to_string(),
+        ),
+    ];
+    let expected: Vec<(u64, String, String)> = expected
+        .into_iter()
+        .map(|(p, kind, why)| (p, kind.to_string(), why))
+        .collect();
+    assert_eq!(history_errors(&report), expected);
+}
+
 fn args(scenario: Option<&str>, store: &Path) -> ballot::scenario::ScenarioArgs {
     ballot::scenario::ScenarioArgs {
         scenario: scenario.map(str::to_string),

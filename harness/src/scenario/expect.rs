@@ -64,13 +64,15 @@ pub fn outcome_text(outcome: Option<&Outcome>) -> String {
     }
 }
 
-/// Whether an operation's outcome (`None`: still running) is the expected one.
+/// Whether an operation's outcome (`None`: still running) is the expected
+/// one; an expected reason must occur in the outcome's reason.
 pub fn outcome_matches(outcome: Option<&Outcome>, expected: &ExpectedOutcome) -> bool {
+    let mentions = |why: &str, want: &Option<String>| want.as_ref().is_none_or(|w| why.contains(w));
     match (outcome, expected) {
         (None, ExpectedOutcome::Pending) => true,
         (Some(Outcome::Ok(got)), ExpectedOutcome::Ok(want)) => got == want,
-        (Some(Outcome::Fail(_)), ExpectedOutcome::Fail) => true,
-        (Some(Outcome::Indeterminate(_)), ExpectedOutcome::Info) => true,
+        (Some(Outcome::Fail(why)), ExpectedOutcome::Fail(want)) => mentions(why, want),
+        (Some(Outcome::Indeterminate(why)), ExpectedOutcome::Info(want)) => mentions(why, want),
         _ => false,
     }
 }
@@ -158,24 +160,62 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_compare_by_kind_and_value() {
-        let ok7 = Outcome::Ok(Some("7".into()));
-        assert!(outcome_matches(
-            Some(&ok7),
-            &ExpectedOutcome::Ok(Some("7".into()))
-        ));
-        assert!(!outcome_matches(Some(&ok7), &ExpectedOutcome::Ok(None)));
-        assert!(!outcome_matches(Some(&ok7), &ExpectedOutcome::Info));
-        assert!(outcome_matches(None, &ExpectedOutcome::Pending));
-        assert!(outcome_matches(
-            Some(&Outcome::Indeterminate("x".into())),
-            &ExpectedOutcome::Info
-        ));
-        assert!(outcome_matches(
-            Some(&Outcome::Fail("x".into())),
-            &ExpectedOutcome::Fail
-        ));
-        assert_eq!(outcome_text(Some(&ok7)), "ok \"7\"");
+    fn outcomes_compare_by_kind_value_and_reason() {
+        let ok = |v: &str| Some(Outcome::Ok(Some(v.into())));
+        let fail = |why: &str| Some(Outcome::Fail(why.into()));
+        let info = |why: &str| Some(Outcome::Indeterminate(why.into()));
+        let want = |w: &str| Some(w.to_string());
+        let unsent = "the scenario ended; no accept request was sent";
+        // (outcome, expected, matches)
+        let table = [
+            (ok("7"), ExpectedOutcome::Ok(want("7")), true),
+            (ok("7"), ExpectedOutcome::Ok(None), false),
+            (ok("7"), ExpectedOutcome::Info(None), false),
+            (Some(Outcome::Ok(None)), ExpectedOutcome::Ok(None), true),
+            (None, ExpectedOutcome::Pending, true),
+            (None, ExpectedOutcome::Fail(None), false),
+            (ok("7"), ExpectedOutcome::Pending, false),
+            (info("x"), ExpectedOutcome::Info(None), true),
+            (info("x"), ExpectedOutcome::Fail(None), false),
+            (fail(unsent), ExpectedOutcome::Fail(None), true),
+            (
+                fail(unsent),
+                ExpectedOutcome::Fail(want("no accept request was sent")),
+                true,
+            ),
+            (
+                fail(unsent),
+                ExpectedOutcome::Fail(want("every accept was rejected")),
+                false,
+            ),
+            (
+                fail(unsent),
+                ExpectedOutcome::Info(want("no accept request was sent")),
+                false,
+            ),
+            (
+                info("a; it may still be chosen"),
+                ExpectedOutcome::Info(want("may still")),
+                true,
+            ),
+            (
+                info("a; it may still be chosen"),
+                ExpectedOutcome::Info(want("no answer")),
+                false,
+            ),
+        ];
+        for (outcome, expected, matches) in table {
+            assert_eq!(
+                outcome_matches(outcome.as_ref(), &expected),
+                matches,
+                "{outcome:?} vs {expected:?}"
+            );
+        }
+        assert_eq!(outcome_text(ok("7").as_ref()), "ok \"7\"");
+        assert_eq!(
+            outcome_text(fail(unsent).as_ref()),
+            format!("fail ({unsent})")
+        );
         assert_eq!(outcome_text(None), "pending");
     }
 }

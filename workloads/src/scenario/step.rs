@@ -240,10 +240,11 @@ pub enum BallotRef {
 pub enum ExpectedOutcome {
     /// `ok V` (or `ok none` for a read that found nothing).
     Ok(Option<String>),
-    /// `fail`: certainly no effect.
-    Fail,
-    /// `info` (or `indeterminate`).
-    Info,
+    /// `fail`, or `fail "TEXT"`: certainly no effect (and the reason contains TEXT).
+    Fail(Option<String>),
+    /// `info` or `indeterminate`, optionally with `"TEXT"`: may take effect
+    /// (and the reason contains TEXT).
+    Info(Option<String>),
     /// Not finished yet.
     Pending,
 }
@@ -276,7 +277,8 @@ pub enum Expect {
     /// `expect chosen V|none`: the value chosen for the scenario's key so far
     /// (a majority of acceptors acked accepts of one ballot, per the message log).
     Chosen(Option<String>),
-    /// `expect P ok V|ok none|fail|info|pending`.
+    /// `expect P ok V|ok none|fail|info|pending`; `fail` and `info` may add
+    /// a JSON string that the operation's reason must contain.
     Outcome {
         /// The proposer.
         proposer: String,
@@ -517,6 +519,24 @@ impl Cursor {
             Some(Tok::Word(w)) => Ok(Some(w)),
             Some(Tok::Arrow) => Err("expected a value, found `->`".to_string()),
             None => Err("expected a value at the end".to_string()),
+        }
+    }
+
+    /// An optional JSON string that an outcome's reason must contain.
+    fn reason(&mut self) -> Result<Option<String>, String> {
+        match self.peek() {
+            None => Ok(None),
+            Some(Tok::Str(s)) if s.is_empty() => {
+                Err("the reason to look for must not be empty".to_string())
+            }
+            Some(Tok::Str(s)) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(Some(s))
+            }
+            Some(other) => Err(format!(
+                "expected a reason as a JSON string (\"...\"), found {other:?}"
+            )),
         }
     }
 
@@ -815,8 +835,8 @@ fn parse_expect(c: &mut Cursor) -> Result<Expect, String> {
     let proposer = subject;
     let outcome = match c.word("ok, fail, info, pending or proposes")?.as_str() {
         "ok" => ExpectedOutcome::Ok(c.value(true)?),
-        "fail" => ExpectedOutcome::Fail,
-        "info" | "indeterminate" => ExpectedOutcome::Info,
+        "fail" => ExpectedOutcome::Fail(c.reason()?),
+        "info" | "indeterminate" => ExpectedOutcome::Info(c.reason()?),
         "pending" => ExpectedOutcome::Pending,
         "proposes" => {
             return Ok(Expect::Proposes {
@@ -847,6 +867,13 @@ pub fn quote_value(value: &str) -> String {
     } else {
         serde_json::to_string(value).unwrap_or_default()
     }
+}
+
+/// ` "TEXT"` after `fail`/`info`, always a JSON string so it reads back the same.
+fn reason_suffix(why: &Option<String>) -> String {
+    why.as_ref().map_or(String::new(), |w| {
+        format!(" {}", serde_json::to_string(w).unwrap_or_default())
+    })
 }
 
 fn opt_value(value: &Option<String>) -> String {
@@ -920,8 +947,12 @@ impl fmt::Display for Step {
                     Expect::Chosen(v) => write!(f, "chosen {}", opt_value(v)),
                     Expect::Outcome { proposer, outcome } => match outcome {
                         ExpectedOutcome::Ok(v) => write!(f, "{proposer} ok {}", opt_value(v)),
-                        ExpectedOutcome::Fail => write!(f, "{proposer} fail"),
-                        ExpectedOutcome::Info => write!(f, "{proposer} info"),
+                        ExpectedOutcome::Fail(why) => {
+                            write!(f, "{proposer} fail{}", reason_suffix(why))
+                        }
+                        ExpectedOutcome::Info(why) => {
+                            write!(f, "{proposer} info{}", reason_suffix(why))
+                        }
                         ExpectedOutcome::Pending => write!(f, "{proposer} pending"),
                     },
                     Expect::Proposes { proposer, value } => {
@@ -1089,7 +1120,28 @@ mod tests {
                 "expect P1 indeterminate",
                 Expect::Outcome {
                     proposer: "P1".into(),
-                    outcome: ExpectedOutcome::Info,
+                    outcome: ExpectedOutcome::Info(None),
+                },
+            ),
+            (
+                "expect P2 fail",
+                Expect::Outcome {
+                    proposer: "P2".into(),
+                    outcome: ExpectedOutcome::Fail(None),
+                },
+            ),
+            (
+                r#"expect P2 fail "no accept request was sent""#,
+                Expect::Outcome {
+                    proposer: "P2".into(),
+                    outcome: ExpectedOutcome::Fail(Some("no accept request was sent".into())),
+                },
+            ),
+            (
+                r#"expect P1 info "no quorum did""#,
+                Expect::Outcome {
+                    proposer: "P1".into(),
+                    outcome: ExpectedOutcome::Info(Some("no quorum did".into())),
                 },
             ),
             (
@@ -1162,6 +1214,9 @@ mod tests {
             ("run P1 A", "expected `via`"),
             ("kill", "expected node letters"),
             ("expect P1 maybe", "expected ok, fail, info"),
+            ("expect P1 fail why", "expected a reason as a JSON string"),
+            (r#"expect P1 info """#, "must not be empty"),
+            (r#"expect P1 fail "a" "b""#, "unexpected"),
             ("expect 9 ok 1", "expected chosen, valid"),
             ("expect B promised 5", "neither a ballot"),
             (r#"accept 1.1 "open -> A"#, "unterminated string"),
@@ -1200,6 +1255,10 @@ mod tests {
             "expect invalid p2b-chosen-value-persists",
             "expect R1 ok none",
             r#"expect P1 proposes "a b""#,
+            "expect P1 fail",
+            "expect P1 info",
+            r#"expect P2 fail "no accept request was sent""#,
+            r#"expect P1 info "say \"why\"""#,
         ];
         for line in lines {
             let step = ok(line);
