@@ -102,7 +102,9 @@ pub struct TestArgs {
     pub ops_per_key: u64,
 
     /// Faults to inject, comma-separated: kill, pause, partition, drop, delay,
-    /// duplicate; or `all`, or `none`.
+    /// duplicate, power-fail; or `all` (every fault but power-fail), or `none`.
+    /// power-fail SIGKILLs nodes and drops what they wrote but did not fsync:
+    /// node data dirs become lazyfs FUSE mounts (needs root and /dev/fuse).
     #[arg(long, value_name = "LIST", default_value = "kill,partition", value_parser = check_nemesis)]
     pub nemesis: String,
 
@@ -389,6 +391,15 @@ mod tests {
         assert_eq!(t.store, PathBuf::from("store"));
         assert_eq!(t.node_cmd, None);
         assert!(t.bugs.is_empty());
+    }
+
+    #[test]
+    fn power_fail_is_a_nemesis_name_outside_all() {
+        let t = test_args(&["--nemesis", "kill,power-fail"]).unwrap();
+        assert_eq!(t.nemesis, "kill,power-fail");
+        assert!(t.rerun_args(1).contains(&"kill,power-fail".to_string()));
+        let all = FaultKind::parse_list(&test_args(&["--nemesis", "all"]).unwrap().nemesis);
+        assert!(!all.unwrap().contains(&FaultKind::PowerFail));
     }
 
     #[test]

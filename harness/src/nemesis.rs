@@ -20,6 +20,13 @@
 //! takes a restart snapshot); a pause's stop resumes it; link faults' stops
 //! set their links back to pass.
 //!
+//! A power failure (`power-fail`, opt-in: not part of `all`) is a kill that
+//! also loses every byte the node wrote but did not fsync: the cluster's
+//! data dirs are then lazyfs mounts (see [`crate::lazyfs`] and
+//! [`crate::cluster::DataDirs`]). Its start SIGKILLs and reaps the node and
+//! discards the unsynced data (the detail records how many files and bytes
+//! each node lost); its stop restarts the node, like a kill's.
+//!
 //! Targets bound how many nodes a kill, pause or link fault touches:
 //! `one` = 1, `minority` = `(n - 1) / 2` (at least 1), `majority` =
 //! `n / 2 + 1`, `all` = `n`. For `n >= 3`, `one` and `minority` always leave
@@ -39,7 +46,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cluster::{Cluster, ClusterError};
+use crate::cluster::{Cluster, ClusterError, PowerFail};
 use crate::links::{Link, LinkBehaviour, LinkError};
 use crate::partition::{Partition, PartitionKind};
 use crate::proxy::Mesh;
@@ -60,10 +67,14 @@ pub enum FaultKind {
     Delay,
     /// Deliver requests twice on the links to some nodes.
     Duplicate,
+    /// SIGKILL nodes and drop their unsynced writes (needs lazyfs mounts);
+    /// the stop restarts them. Last, so adding it changed no older schedule.
+    PowerFail,
 }
 
 impl FaultKind {
-    /// Every fault, in a fixed order (what `--nemesis all` means).
+    /// What `--nemesis all` means: every fault that needs nothing special
+    /// from the machine (so not [`FaultKind::PowerFail`]), in a fixed order.
     pub const ALL: [FaultKind; 6] = [
         FaultKind::Kill,
         FaultKind::Pause,
@@ -71,6 +82,17 @@ impl FaultKind {
         FaultKind::Drop,
         FaultKind::Delay,
         FaultKind::Duplicate,
+    ];
+
+    /// Every fault there is, `all` plus the opt-in ones, in a fixed order.
+    pub const EVERY: [FaultKind; 7] = [
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Partition,
+        FaultKind::Drop,
+        FaultKind::Delay,
+        FaultKind::Duplicate,
+        FaultKind::PowerFail,
     ];
 
     /// The fault's name in flags and records.
@@ -82,11 +104,17 @@ impl FaultKind {
             FaultKind::Drop => "drop",
             FaultKind::Delay => "delay",
             FaultKind::Duplicate => "duplicate",
+            FaultKind::PowerFail => "power-fail",
         }
     }
 
+    /// Whether the fault needs the nodes' data dirs on lazyfs mounts.
+    pub fn needs_lazyfs(self) -> bool {
+        self == FaultKind::PowerFail
+    }
+
     /// Parses a `--nemesis` list: comma-separated names, `all` or `none`.
-    /// Duplicates are removed; the result is in [`FaultKind::ALL`] order.
+    /// Duplicates are removed; the result is in [`FaultKind::EVERY`] order.
     pub fn parse_list(list: &str) -> Result<Vec<FaultKind>, NemesisError> {
         let mut faults = Vec::new();
         for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -112,12 +140,13 @@ impl FromStr for FaultKind {
     type Err = NemesisError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FaultKind::ALL
+        FaultKind::EVERY
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 NemesisError::Parse(format!(
-                    "unknown fault {s:?}; known: kill, pause, partition, drop, delay, duplicate, all, none"
+                    "unknown fault {s:?}; known: kill, pause, partition, drop, delay, duplicate, \
+                     power-fail, all (every fault but power-fail), none"
                 ))
             })
     }
@@ -195,6 +224,13 @@ pub struct NemesisConfig {
     pub partitions: Vec<PartitionKind>,
 }
 
+impl NemesisConfig {
+    /// Whether some fault needs the nodes' data dirs on lazyfs mounts.
+    pub fn needs_lazyfs(&self) -> bool {
+        self.faults.iter().any(|f| f.needs_lazyfs())
+    }
+}
+
 impl Default for NemesisConfig {
     /// Kill and partition, every 5 s, on a minority (the `ballot test` defaults).
     fn default() -> Self {
@@ -210,7 +246,7 @@ impl Default for NemesisConfig {
 /// A fault's parameters beyond its nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultParams {
-    /// Kill and pause need nothing more.
+    /// Kill, pause and power failure need nothing more.
     None,
     /// The partition to install.
     Partition(Partition),
@@ -234,7 +270,8 @@ pub struct Step {
 }
 
 impl Step {
-    /// The links this step changes, with the behaviour it gives them (empty for kill and pause).
+    /// The links this step changes, with the behaviour it gives them (empty
+    /// for kill, pause and power failure).
     pub fn link_changes(&self, hosts: usize) -> (Vec<Link>, LinkBehaviour) {
         match &self.params {
             FaultParams::None => (Vec::new(), LinkBehaviour::PASS),
@@ -317,7 +354,9 @@ impl Schedule {
             let duration = around(config.interval, &mut rng).min(time_limit - t);
             let k = config.targets.count(n);
             let (nodes, params) = match fault {
-                FaultKind::Kill | FaultKind::Pause => (pick(n, k, &mut rng), FaultParams::None),
+                FaultKind::Kill | FaultKind::Pause | FaultKind::PowerFail => {
+                    (pick(n, k, &mut rng), FaultParams::None)
+                }
                 FaultKind::Partition => {
                     let shape = *shapes.choose(&mut rng).expect("shapes is not empty");
                     let p = Partition::generate(shape, n, &mut rng);
@@ -474,6 +513,15 @@ impl Nemesis {
                 }
                 detail["pids"] = json!(pids);
             }
+            FaultKind::PowerFail => {
+                let mut failed = Vec::new();
+                for &id in &step.nodes {
+                    if cluster.is_running(id) {
+                        failed.push(cluster.power_fail(id).await?);
+                    }
+                }
+                power_fail_detail(&mut detail, &failed);
+            }
             FaultKind::Partition | FaultKind::Drop | FaultKind::Delay | FaultKind::Duplicate => {
                 let (links, behaviour) = step.link_changes(mesh.hosts());
                 mesh.set_links(links, behaviour)?;
@@ -496,7 +544,7 @@ impl Nemesis {
         let mut detail = json!({ "fault": step.fault.name(), "nodes": step.nodes });
         let result: Result<(), NemesisError> = async {
             match step.fault {
-                FaultKind::Kill => {
+                FaultKind::Kill | FaultKind::PowerFail => {
                     let mut pids = Vec::new();
                     for &id in &step.nodes {
                         if !cluster.is_running(id) {
@@ -573,6 +621,23 @@ impl Nemesis {
     }
 }
 
+/// Adds what a power failure did to a start record's detail: `pids` (as a
+/// kill's), the totals `files` and `bytes_lost`, and per node `lost`.
+fn power_fail_detail(detail: &mut Value, failed: &[PowerFail]) {
+    detail["pids"] = json!(failed.iter().map(|p| p.pid).collect::<Vec<_>>());
+    detail["files"] = json!(failed.iter().map(|p| p.files).sum::<u64>());
+    detail["bytes_lost"] = json!(failed.iter().map(|p| p.bytes_lost).sum::<u64>());
+    detail["lost"] = json!(failed
+        .iter()
+        .map(|p| json!({
+            "node": p.node,
+            "pid": p.pid,
+            "files": p.files,
+            "bytes_lost": p.bytes_lost,
+        }))
+        .collect::<Vec<_>>());
+}
+
 /// Waits until `deadline`; returns true if cancelled first.
 async fn wait_until(deadline: Instant, cancel: &mut watch::Receiver<bool>) -> bool {
     if *cancel.borrow() {
@@ -639,6 +704,10 @@ mod tests {
             ("", &[]),
             ("none,delay", &[Delay]),
             ("all,drop", &FaultKind::ALL),
+            // power-fail is opt-in: `all` keeps meaning the six faults above.
+            ("power-fail", &[PowerFail]),
+            ("power-fail,kill", &[Kill, PowerFail]),
+            ("all,power-fail", &FaultKind::EVERY),
         ];
         for (text, want) in cases {
             assert_eq!(
@@ -651,11 +720,109 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("\"explode\"") && err.contains("partition"),
+            err.contains("\"explode\"") && err.contains("partition") && err.contains("power-fail"),
             "{err}"
         );
+        assert!(!FaultKind::ALL.contains(&PowerFail));
+        for kind in FaultKind::EVERY {
+            assert_eq!(kind.name().parse::<FaultKind>().unwrap(), kind);
+            assert_eq!(kind.needs_lazyfs(), kind == PowerFail, "{kind}");
+        }
         assert_eq!("majority".parse::<Targets>().unwrap(), Targets::Majority);
         assert!("most".parse::<Targets>().is_err());
+    }
+
+    #[test]
+    fn only_power_fail_needs_lazyfs_mounts() {
+        let mut c = NemesisConfig::default();
+        assert!(!c.needs_lazyfs());
+        c.faults = FaultKind::parse_list("all").unwrap();
+        assert!(!c.needs_lazyfs());
+        c.faults = FaultKind::parse_list("partition,power-fail").unwrap();
+        assert!(c.needs_lazyfs());
+    }
+
+    #[test]
+    fn adding_power_fail_changed_no_older_schedule() {
+        // Seed 1, kill + partition, 3 nodes: the same schedule as before
+        // power-fail existed (its code path did not change), pinned so a
+        // later change of the fault order cannot silently move old seeds.
+        let c = config(&[FaultKind::Kill, FaultKind::Partition], Targets::One);
+        let s = Schedule::generate(&c, 3, 1, Duration::from_secs(20));
+        let got: Vec<(u64, &str, Vec<usize>)> = s
+            .steps
+            .iter()
+            .map(|st| {
+                (
+                    st.start.as_millis() as u64,
+                    st.fault.name(),
+                    st.nodes.clone(),
+                )
+            })
+            .collect();
+        let pinned: [(u64, &str, &[usize]); 5] = [
+            (2633, "partition", &[0, 1, 2]),
+            (6291, "kill", &[0]),
+            (9875, "kill", &[2]),
+            (14745, "kill", &[2]),
+            (18341, "kill", &[0]),
+        ];
+        let want: Vec<(u64, &str, Vec<usize>)> =
+            pinned.iter().map(|&(t, f, n)| (t, f, n.to_vec())).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn power_failures_target_nodes_like_kills() {
+        let c = config(&[FaultKind::PowerFail], Targets::Minority);
+        let s = Schedule::generate(&c, 5, 8, Duration::from_secs(30));
+        assert!(!s.steps.is_empty());
+        for step in &s.steps {
+            assert_eq!(step.fault, FaultKind::PowerFail);
+            assert_eq!(step.params, FaultParams::None);
+            assert_eq!(step.nodes.len(), 2);
+            assert_eq!(step.link_changes(5).0, Vec::<Link>::new());
+            assert_eq!(step.to_json()["fault"], "power-fail");
+        }
+    }
+
+    #[test]
+    fn power_fail_detail_has_pids_totals_and_each_node() {
+        let failed = [
+            PowerFail {
+                node: 0,
+                pid: 10,
+                files: 1,
+                bytes_lost: 100,
+            },
+            PowerFail {
+                node: 2,
+                pid: 12,
+                files: 2,
+                bytes_lost: 5,
+            },
+        ];
+        let mut detail = json!({"fault": "power-fail"});
+        power_fail_detail(&mut detail, &failed);
+        assert_eq!(
+            detail,
+            json!({
+                "fault": "power-fail",
+                "pids": [10, 12],
+                "files": 3,
+                "bytes_lost": 105,
+                "lost": [
+                    {"node": 0, "pid": 10, "files": 1, "bytes_lost": 100},
+                    {"node": 2, "pid": 12, "files": 2, "bytes_lost": 5},
+                ],
+            })
+        );
+        let mut none = json!({});
+        power_fail_detail(&mut none, &[]);
+        assert_eq!(
+            none,
+            json!({"pids": [], "files": 0, "bytes_lost": 0, "lost": []})
+        );
     }
 
     #[test]

@@ -21,6 +21,13 @@
 //! 255. Nodes cannot outlive the harness: the [`Cluster`] kills and reaps
 //! them on drop (also while unwinding from a panic), a second signal kills
 //! them at once, and their parent-death signal covers the rest.
+//!
+//! With `power-fail` in `--nemesis`, the node data dirs are lazyfs mounts
+//! ([`DataDirs::LazyFs`]): the run first checks that this machine can
+//! mount one (else a one-line error, exit 255, before any folder is made)
+//! and detaches dead mounts a killed harness left in the store. The
+//! cluster unmounts after its nodes stopped, on every path (shutdown, drop,
+//! and the second signal, which detaches them before exiting).
 
 mod check;
 mod interrupt;
@@ -50,7 +57,7 @@ use tokio::time::Instant;
 use crate::cli::{TestArgs, EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
 use crate::clients::{self, ClientSettings, ClientStats, ClientsError, ClientsReport, FinalReads};
 use crate::clock::Clock;
-use crate::cluster::{self, Cluster, ClusterError, ClusterSpec};
+use crate::cluster::{self, Cluster, ClusterError, ClusterSpec, DataDirs};
 use crate::nemesis::{
     FaultKind, Nemesis, NemesisConfig, NemesisError, Recorders, Schedule, Targets,
 };
@@ -84,6 +91,11 @@ pub enum HarnessError {
     /// The async runtime or signal handlers could not be set up.
     #[error("cannot set up the runtime: {0}")]
     Runtime(std::io::Error),
+    /// `--nemesis power-fail` needs lazyfs mounts, and this machine cannot make them.
+    #[error(
+        "--nemesis power-fail needs a lazyfs (FUSE) mount, and this machine cannot make one: {0}"
+    )]
+    LazyFsUnavailable(String),
 }
 
 impl HarnessError {
@@ -351,6 +363,10 @@ pub async fn run_test(
     interrupt: &Interrupt,
 ) -> Result<RunOutcome, HarnessError> {
     let plan = Plan::new(args, seed)?;
+    if plan.nemesis.needs_lazyfs() {
+        crate::lazyfs::available().map_err(HarnessError::LazyFsUnavailable)?;
+        sweep_dead_mounts(&args.store);
+    }
     let dir = RunDir::create(&args.store, args.workload.name())?;
     store::write_test_json(dir.path(), &plan.test_json())?;
     output::print_start(&plan, dir.path());
@@ -369,6 +385,24 @@ pub async fn run_test(
         results,
         interrupted,
     })
+}
+
+/// Detaches lazyfs mounts a SIGKILLed harness left under the store (their
+/// serving process is gone); a failure is only a warning.
+fn sweep_dead_mounts(store: &Path) {
+    if !store.exists() {
+        return;
+    }
+    match crate::lazyfs::detach_dead_under(store) {
+        Ok(0) => {}
+        Ok(n) => eprintln!(
+            "ballot: detached {n} dead lazyfs mount(s) left in the store by an earlier run"
+        ),
+        Err(e) => eprintln!(
+            "warning: could not look for dead lazyfs mounts under {}: {e}",
+            store.display()
+        ),
+    }
 }
 
 /// Phases 1 to 3 with the cluster up: returns whether the run was interrupted.
@@ -397,7 +431,13 @@ async fn run_cluster(
     if let Some(base) = args.base_port {
         spec.ports = (0..n as u16).map(|i| base + i).collect();
     }
-    let mut cluster = Cluster::start(spec, clock, writers.snapshots.clone()).await?;
+    let data_dirs = if plan.nemesis.needs_lazyfs() {
+        DataDirs::LazyFs
+    } else {
+        DataDirs::Plain
+    };
+    let mut cluster =
+        Cluster::start_with(spec, clock, writers.snapshots.clone(), data_dirs).await?;
     output::print_nodes(&cluster);
     let mesh = match Mesh::start(
         n,

@@ -11,11 +11,18 @@
 //! groups, parent-death signal from a dedicated spawner thread, a registry
 //! for [`kill_all_children`], and a `Drop` that kills and reaps).
 //!
+//! Started with [`DataDirs::LazyFs`] ([`Cluster::start_with`]), every
+//! node's data dir is a lazyfs mount (see [`disks`]), which makes
+//! [`Cluster::power_fail`] possible: SIGKILL the node and drop every byte
+//! it wrote but did not fsync. The mounts go after the nodes, in
+//! [`Cluster::shutdown`] or on drop.
+//!
 //! Node ids here are indices `0..n` (`usize`); records carry them as
 //! [`NodeId`].
 
 pub mod children;
 pub mod command;
+pub mod disks;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -30,6 +37,7 @@ use nix::sys::signal::Signal;
 
 pub use children::{kill_all_children, live_children};
 pub use command::TemplateError;
+pub use disks::{detach_all_mounts, DataDirs};
 
 use crate::clock::Clock;
 use crate::store::{JsonlWriter, StoreError};
@@ -169,6 +177,14 @@ pub enum ClusterError {
     /// Writing a snapshot record failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Mounting, power-failing or unmounting a node's lazyfs data dir failed.
+    #[error("node {node}'s lazyfs data dir: {reason}")]
+    LazyFs {
+        /// The node.
+        node: usize,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// What to start: how many nodes, with which command, where.
@@ -299,6 +315,19 @@ fn tail_lines(path: &Path, from: u64, lines: usize) -> String {
     }
 }
 
+/// What a power failure did to one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PowerFail {
+    /// The node.
+    pub node: usize,
+    /// The pid that was SIGKILLed.
+    pub pid: u32,
+    /// Files that lost unsynced data.
+    pub files: u64,
+    /// Unsynced bytes dropped.
+    pub bytes_lost: u64,
+}
+
 /// Picks `n` distinct free loopback ports (bound together, then released).
 fn free_ports(n: usize) -> io::Result<Vec<u16>> {
     let listeners = (0..n)
@@ -318,6 +347,8 @@ pub struct Cluster {
     snapshots: JsonlWriter<Snapshot>,
     http: reqwest::Client,
     nodes: Vec<NodeProc>,
+    /// Declared after `nodes`: dropped (unmounted) after `Drop` killed them.
+    disks: disks::Disks,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -330,12 +361,25 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// Starts every node and waits until each answers `/v1/health` (with
-    /// its own id). On any failure every node started so far is killed.
+    /// Starts every node on plain data dirs and waits until each answers
+    /// `/v1/health` (with its own id). On any failure every node started so
+    /// far is killed.
     pub async fn start(
         spec: ClusterSpec,
         clock: Clock,
         snapshots: JsonlWriter<Snapshot>,
+    ) -> Result<Cluster, ClusterError> {
+        Cluster::start_with(spec, clock, snapshots, DataDirs::Plain).await
+    }
+
+    /// [`Cluster::start`], with the data dirs backed as `data_dirs` says
+    /// (lazyfs mounts are made before any node starts; on failure every
+    /// node is killed and every mount made so far is unmounted).
+    pub async fn start_with(
+        spec: ClusterSpec,
+        clock: Clock,
+        snapshots: JsonlWriter<Snapshot>,
+        data_dirs: DataDirs,
     ) -> Result<Cluster, ClusterError> {
         let template =
             command::parse_template(&spec.node_cmd, &spec.extra_args).map_err(|source| {
@@ -369,6 +413,10 @@ impl Cluster {
                 source: io::Error::other(e),
             })?;
         let mut nodes = Vec::with_capacity(spec.nodes);
+        let mut disks = match data_dirs {
+            DataDirs::Plain => disks::Disks::plain(),
+            DataDirs::LazyFs => disks::Disks::lazy(),
+        };
         for (id, port) in ports.into_iter().enumerate() {
             let dir = spec.run_dir.join("nodes").join(id.to_string());
             let data_dir = dir.join("data");
@@ -376,6 +424,9 @@ impl Cluster {
                 path: data_dir.clone(),
                 source,
             })?;
+            if disks.is_lazy() {
+                disks.mount(&dir, &data_dir)?;
+            }
             let argv = command::render(&template, id, port, &data_dir.to_string_lossy());
             nodes.push(NodeProc {
                 port,
@@ -394,6 +445,7 @@ impl Cluster {
             snapshots,
             http,
             nodes,
+            disks,
         };
         // Spawn everything first, then wait: start-up overlaps.
         for id in 0..cluster.nodes.len() {
@@ -449,9 +501,19 @@ impl Cluster {
         Ok(&self.node(id)?.dir)
     }
 
-    /// The node's data dir, `run_dir/nodes/<id>/data`.
+    /// The node's data dir, `run_dir/nodes/<id>/data` (a lazyfs mount over
+    /// `nodes/<id>/disk` until shutdown, when started with [`DataDirs::LazyFs`]).
     pub fn data_dir(&self, id: usize) -> Result<&Path, ClusterError> {
         Ok(&self.node(id)?.data_dir)
+    }
+
+    /// How the node data dirs are backed.
+    pub fn data_dirs(&self) -> DataDirs {
+        if self.disks.is_lazy() {
+            DataDirs::LazyFs
+        } else {
+            DataDirs::Plain
+        }
     }
 
     /// The node's command line, quoted for a shell.
@@ -485,6 +547,13 @@ impl Cluster {
 
     /// Starts node `id`'s process (not waiting for health).
     fn spawn(&mut self, id: usize) -> Result<u32, ClusterError> {
+        self.node(id)?;
+        if self.disks.is_lazy() && !self.disks.is_mounted(id) {
+            return Err(ClusterError::LazyFs {
+                node: id,
+                reason: "unmounted at shutdown; the node cannot start again".into(),
+            });
+        }
         let node = self.node_mut(id)?;
         if node.child.is_some() {
             return Err(ClusterError::AlreadyRunning { node: id });
@@ -615,6 +684,32 @@ impl Cluster {
         Ok(pid)
     }
 
+    /// A power failure of one node: SIGKILLs its process group, reaps it,
+    /// then drops every byte it wrote to its data dir but did not fsync.
+    /// Needs [`DataDirs::LazyFs`]; restart the node with [`Cluster::restart`].
+    pub async fn power_fail(&mut self, id: usize) -> Result<PowerFail, ClusterError> {
+        self.node(id)?;
+        if !self.disks.is_mounted(id) {
+            return Err(ClusterError::LazyFs {
+                node: id,
+                reason: "not on a lazyfs mount: a power failure needs the cluster \
+                         started with DataDirs::LazyFs"
+                    .into(),
+            });
+        }
+        let pid = self.kill(id).await?;
+        let report = self
+            .disks
+            .power_fail(id)
+            .expect("checked above: the node has a mount");
+        Ok(PowerFail {
+            node: id,
+            pid,
+            files: report.files,
+            bytes_lost: report.bytes_lost,
+        })
+    }
+
     fn signal(&mut self, id: usize, signal: Signal, paused: bool) -> Result<u32, ClusterError> {
         let node = self.node_mut(id)?;
         let child = node
@@ -721,7 +816,19 @@ impl Cluster {
 
     /// Stops every node: SIGCONT the paused, SIGTERM all, wait up to
     /// [`SHUTDOWN_GRACE`], then SIGKILL what is left, and reap everything.
+    /// Then unmounts lazyfs data dirs (their files end up in
+    /// `nodes/<id>/data`, see [`disks`]); after that the nodes cannot start
+    /// again.
     pub async fn shutdown(&mut self) -> Result<(), ClusterError> {
+        let stopped = self.stop_nodes().await;
+        // Nodes first, then the mounts they used (even if a stop failed:
+        // the survivors were SIGKILLed and reaped, or keep the lazy mount
+        // alive until they die).
+        let unmounted = self.disks.unmount_all();
+        stopped.and(unmounted)
+    }
+
+    async fn stop_nodes(&mut self) -> Result<(), ClusterError> {
         for node in &mut self.nodes {
             if let Some(child) = &node.child {
                 if node.paused {
@@ -761,7 +868,8 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
-    /// Kills and reaps every node synchronously (also while unwinding from a panic).
+    /// Kills and reaps every node synchronously (also while unwinding from
+    /// a panic); then the `disks` field drops and unmounts their data dirs.
     fn drop(&mut self) {
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {

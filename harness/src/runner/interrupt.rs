@@ -1,12 +1,13 @@
 //! Ctrl-C and SIGTERM: the first asks the run to stop early (it still goes
 //! through the final phase: heal, read, snapshot, check); the second kills
-//! every node at once and exits with [`EXIT_HARNESS_FAILURE`].
+//! every node at once, detaches every lazyfs data-dir mount, and exits with
+//! [`EXIT_HARNESS_FAILURE`].
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::cli::EXIT_HARNESS_FAILURE;
-use crate::cluster::kill_all_children;
+use crate::cluster::{detach_all_mounts, kill_all_children};
 
 /// Whether the user asked the harness to stop.
 #[derive(Clone, Debug)]
@@ -36,8 +37,12 @@ impl Interrupt {
                     let _ = tx.send(true);
                 } else {
                     let killed = kill_all_children();
+                    // `exit` runs no destructors: detach the mounts here, or
+                    // they would stay behind, dead, once this process is gone.
+                    let detached = detach_all_mounts();
                     eprintln!(
-                        "ballot: second {name}: killed {killed} node process group(s); exiting"
+                        "ballot: second {name}: killed {killed} node process group(s), detached \
+                         {detached} lazyfs mount(s); exiting"
                     );
                     std::process::exit(EXIT_HARNESS_FAILURE);
                 }
