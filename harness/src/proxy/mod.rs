@@ -35,6 +35,8 @@
 //!      milliseconds later, recorded as its own exchange with fate
 //!      `duplicated` and `duplicate_of`; its answer goes nowhere. (If that
 //!      second delivery is refused or times out, its fate says so instead.)
+//!      When the original is refused, the client gets no answer rather
+//!      than `502`: the duplicate may still land if the node comes back.
 //! 4. Write the [`Exchange`] when it is complete (so lines are in completion
 //!    order; sort by `sent` or `id` for request order).
 //!
@@ -640,6 +642,11 @@ async fn exchange(job: Job, reply: oneshot::Sender<Reply>) {
             Reply::Hangup
         }
         Ok(resp) => Reply::Respond(resp),
+        // A 502 promises the client that nothing was delivered; with a
+        // duplicate of this request still on its way (the node may come
+        // back before it lands), that promise cannot be kept: hang up, so
+        // the client treats the request as possibly delivered.
+        Err(_) if record.fate == Fate::Refused && decision.duplicate.is_some() => Reply::Hangup,
         Err(reply) => reply,
     };
     let responded = matches!(answer, Reply::Respond(_));
