@@ -8,7 +8,13 @@
 //! - a bad `--node-cmd`, a port in use and an unknown flag are clear errors
 //!   with exit codes 255, 255 and 254;
 //! - a proposer bug is caught (exit 1, `REPRODUCE WITH:`);
-//! - the Python example acceptor passes (when python3 and the file exist).
+//! - the Python example acceptor passes (when python3 and the file exist);
+//! - `--nemesis power-fail` (lazyfs data dirs): valid on the correct node and
+//!   the Python acceptor, catches `reply-before-durable` and (where kill
+//!   cannot) a Python acceptor without fsync, leaves no mount or
+//!   process (also after a second SIGINT), and is a one-line exit 255 where
+//!   the user cannot mount. Skipped, with the reason printed, where lazyfs
+//!   cannot mount and `CI` is unset.
 //!
 //! Tests run one at a time (they start processes; the machine has two
 //! cores) and each checks that no process started under its temp store
@@ -629,4 +635,383 @@ fn the_python_example_acceptor_passes() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(text(&out.stdout).contains("verdict: VALID"));
+}
+
+// ---------------------------------------------------------------- power failure
+
+/// Whether lazyfs can mount here; skips (printing why) unless `CI` is set.
+fn can_mount() -> bool {
+    match ballot::lazyfs::available() {
+        Ok(()) => true,
+        Err(reason) if std::env::var_os("CI").is_some() => {
+            panic!("lazyfs must be available under CI: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("SKIPPED: lazyfs cannot mount on this machine: {reason}");
+            false
+        }
+    }
+}
+
+/// Lazyfs mounts at or under `dir` (mounts are shared by every process of
+/// this mount namespace, so the `ballot` child's show up here).
+fn lazyfs_mounts_under(dir: &Path) -> Vec<PathBuf> {
+    use ballot::lazyfs::mount;
+    let dir = dir.canonicalize().unwrap();
+    mount::mounts()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.fs_type == mount::FS_TYPE && m.mount_point.starts_with(&dir))
+        .map(|m| m.mount_point)
+        .collect()
+}
+
+/// Start records of power failures in the run's `nemesis.jsonl`.
+fn power_fail_starts(run: &Path) -> Vec<NemesisRecord> {
+    read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
+        .into_iter()
+        .filter(|r| r.fault == "power-fail" && r.phase == Phase::Start)
+        .collect()
+}
+
+/// After a power-fail run: nothing mounted, no `disk/` left, every node's
+/// files in `data/`.
+fn assert_unmounted_with_files_in_data(env: &Env, run: &Path, nodes: usize) {
+    assert_eq!(lazyfs_mounts_under(env.store()), Vec::<PathBuf>::new());
+    for id in 0..nodes {
+        let dir = run.join(format!("nodes/{id}"));
+        assert!(!dir.join("disk").exists(), "nodes/{id}/disk is left");
+        let files = std::fs::read_dir(dir.join("data"))
+            .unwrap_or_else(|e| panic!("nodes/{id}/data: {e}"))
+            .count();
+        assert!(files > 0, "nodes/{id}/data holds none of the node's files");
+    }
+}
+
+#[test]
+fn a_power_fail_run_on_the_correct_node_is_valid_and_leaves_nothing_mounted() {
+    if !can_mount() {
+        return;
+    }
+    let env = Env::new();
+    let out = env.test(&[
+        "--time-limit",
+        "4",
+        "--nemesis",
+        "power-fail",
+        "--nemesis-interval",
+        "0.7",
+        "--rate",
+        "60",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("verdict: VALID"), "{stdout}");
+    assert!(stdout.contains("--nemesis power-fail"), "{stdout}");
+    let run = env.latest();
+    let starts = power_fail_starts(&run);
+    assert!(!starts.is_empty(), "no power failure in {}", run.display());
+    for r in &starts {
+        let pids = r.detail["pids"].as_array().unwrap();
+        assert_eq!(pids.len(), r.nodes.len(), "{:?}", r.detail);
+        assert!(r.detail["files"].is_u64(), "{:?}", r.detail);
+        assert!(r.detail["bytes_lost"].is_u64(), "{:?}", r.detail);
+        assert_eq!(r.detail["lost"].as_array().unwrap().len(), r.nodes.len());
+    }
+    let history: Vec<Event> = read_jsonl(&run.join("history.jsonl"));
+    for f in ["start-power-fail", "stop-power-fail"] {
+        assert!(
+            history
+                .iter()
+                .any(|e| e.process == Process::nemesis() && e.f == f),
+            "no {f} in the history"
+        );
+    }
+    // Every power failure was followed by a restart snapshot.
+    let snapshots: Vec<Value> = read_jsonl(&run.join("snapshots.jsonl"));
+    let restarts = snapshots
+        .iter()
+        .filter(|s| s["reason"] == "restart")
+        .count();
+    let failed: usize = starts.iter().map(|r| r.nodes.len()).sum();
+    assert!(
+        restarts >= failed,
+        "{restarts} restarts for {failed} power failures"
+    );
+    assert_all_healed(&run);
+    common::assert_gone(&node_pids(&stdout, &run));
+    assert_unmounted_with_files_in_data(&env, &run, 3);
+
+    // The stored run reads back as any other: `ballot check` reproduces the
+    // verdict, and replay's loader takes power failures as kills/restarts.
+    let run_arg = run.display().to_string();
+    let json = env.ballot(&["check", &run_arg, "--json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", describe(&json));
+    let rechecked: Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    assert_eq!(rechecked, read_json(&run.join("results.json")));
+    assert!(run.join("report.html").is_file());
+    let loaded = ballot::replay::load_run(&run).expect("replay loads the run");
+    let kills = ballot::replay::schedule::schedule(
+        &loaded.messages,
+        &loaded.nemesis,
+        &loaded.snapshots,
+        &loaded.history,
+    )
+    .iter()
+    .filter(|t| matches!(t.item, ballot::replay::schedule::Item::Kill { .. }))
+    .count();
+    assert_eq!(kills, failed, "replay sees each power failure as a kill");
+}
+
+#[test]
+fn power_failures_catch_a_node_that_replies_before_its_state_is_durable() {
+    if !can_mount() {
+        return;
+    }
+    let env = Env::new();
+    // Bounded: at most this many seeds; report how many it took.
+    const SEEDS: u64 = 6;
+    let mut caught = None;
+    for seed in 1..=SEEDS {
+        let out = env.test(&[
+            "--time-limit",
+            "5",
+            "--nemesis",
+            "power-fail",
+            "--nemesis-interval",
+            "0.5",
+            "--rate",
+            "100",
+            "--bug",
+            "reply-before-durable",
+            "--seed",
+            &seed.to_string(),
+        ]);
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => {
+                caught = Some((seed, out));
+                break;
+            }
+            _ => panic!("seed {seed}: {}", describe(&out)),
+        }
+    }
+    let (seed, out) = caught.unwrap_or_else(|| panic!("not caught in {SEEDS} seeds"));
+    eprintln!("reply-before-durable caught by power-fail at seed {seed}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("verdict: INVALID"), "{stdout}");
+    assert!(stdout.contains("REPRODUCE WITH: ballot test"), "{stdout}");
+    let run = env.latest();
+    let results = read_json(&run.join("results.json"));
+    assert_eq!(results["valid"], Value::Bool(false));
+    assert!(!power_fail_starts(&run).is_empty());
+    assert_unmounted_with_files_in_data(&env, &run, 3);
+}
+
+#[test]
+fn the_python_example_acceptor_survives_power_failures() {
+    if !can_mount() {
+        return;
+    }
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python-acceptor/acceptor.py");
+    let python = Command::new("python3").arg("--version").output();
+    if !matches!(&python, Ok(o) if o.status.success()) || !script.is_file() {
+        eprintln!("skipped: python3 or {} is missing", script.display());
+        return;
+    }
+    let env = Env::new();
+    let node_cmd = format!(
+        "python3 {} --id {{id}} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}}",
+        script.display()
+    );
+    let out = env.test(&[
+        "--time-limit",
+        "4",
+        "--nemesis",
+        "power-fail",
+        "--nemesis-interval",
+        "0.7",
+        "--rate",
+        "40",
+        "--node-cmd",
+        &node_cmd,
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(text(&out.stdout).contains("verdict: VALID"));
+    let run = env.latest();
+    assert!(!power_fail_starts(&run).is_empty());
+    assert_unmounted_with_files_in_data(&env, &run, 3);
+}
+
+#[test]
+fn a_second_sigint_kills_the_nodes_and_detaches_every_mount() {
+    if !can_mount() {
+        return;
+    }
+    let env = Env::new();
+    let store = env.store_arg();
+    let mut child = Command::new(BALLOT)
+        .args([
+            "test",
+            "--store",
+            &store,
+            "--time-limit",
+            "120",
+            "--nemesis",
+            "power-fail",
+            "--nemesis-interval",
+            "0.3",
+            "--rate",
+            "50",
+            "--seed",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ballot");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    while !printed.contains("nodes: ") {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+    }
+    assert!(printed.contains("nodes: "), "{printed}");
+    assert_eq!(lazyfs_mounts_under(env.store()).len(), 3);
+    // Wait for a power failure in force (a node down: healing takes a restart).
+    let run = env.latest();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while power_fail_starts(&run).is_empty() {
+        assert!(Instant::now() < deadline, "no power failure after 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut line = String::new();
+    while !line.contains("stopping early") {
+        line.clear();
+        assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "stderr closed");
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(255), "{rest}");
+    assert!(rest.contains("detached 3 lazyfs mount(s)"), "{rest}");
+    assert_eq!(lazyfs_mounts_under(env.store()), Vec::<PathBuf>::new());
+    // SIGKILLed but not reaped by ballot: init reaps them once it exited.
+    let pids = node_pids(&printed, &run);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pids.iter().all(|&p| common::pid_gone(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    common::assert_gone(&pids);
+}
+
+#[test]
+fn power_fail_without_fuse_rights_is_a_one_line_harness_failure() {
+    // Runs `ballot` as user nobody, who may not mount(2); needs root to switch.
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = Command::new("setpriv").arg("--version").output();
+    if !root || !matches!(&setpriv, Ok(o) if o.status.success()) {
+        eprintln!("SKIPPED: needs root and setpriv to run ballot as an unprivileged user");
+        return;
+    }
+    let env = Env::new();
+    let store = env.store_arg();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BALLOT])
+        .args([
+            "test",
+            "--store",
+            &store,
+            "--time-limit",
+            "2",
+            "--nemesis",
+            "kill,power-fail",
+        ])
+        .output()
+        .expect("run setpriv");
+    assert_eq!(out.status.code(), Some(255), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: --nemesis power-fail needs a lazyfs (FUSE) mount"),
+        "{stderr}"
+    );
+    assert!(!text(&out.stdout).contains("verdict"));
+    assert_eq!(
+        std::fs::read_dir(env.store()).unwrap().count(),
+        0,
+        "no run folder for a run that cannot start"
+    );
+}
+
+#[test]
+fn only_a_power_failure_catches_a_foreign_node_that_never_fsyncs() {
+    if !can_mount() {
+        return;
+    }
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python-acceptor/acceptor.py");
+    let python = Command::new("python3").arg("--version").output();
+    if !matches!(&python, Ok(o) if o.status.success()) || !script.is_file() {
+        eprintln!("skipped: python3 or {} is missing", script.display());
+        return;
+    }
+    let env = Env::new();
+    // The Python acceptor with fsync switched off: its writes reach only the
+    // page cache, which survives kill -9 but not a power failure.
+    let node_cmd = format!(
+        "python3 -c 'import os, runpy, sys; os.fsync = lambda fd: None; \
+         sys.argv = [\"acceptor.py\"] + sys.argv[1:]; \
+         runpy.run_path(\"{}\", run_name=\"__main__\")' \
+         --id {{id}} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}}",
+        script.display()
+    );
+    let run = |nemesis: &str, seed: u64| {
+        env.test(&[
+            "--time-limit",
+            "3",
+            "--nemesis",
+            nemesis,
+            "--nemesis-interval",
+            "0.4",
+            "--rate",
+            "60",
+            "--node-cmd",
+            &node_cmd,
+            "--seed",
+            &seed.to_string(),
+        ])
+    };
+    let killed = run("kill", 1);
+    assert_eq!(killed.status.code(), Some(0), "{}", describe(&killed));
+    const SEEDS: u64 = 3;
+    let caught = (1..=SEEDS).find_map(|seed| {
+        let out = run("power-fail", seed);
+        match out.status.code() {
+            Some(0) => None,
+            Some(1) => Some(out),
+            _ => panic!("seed {seed}: {}", describe(&out)),
+        }
+    });
+    let out = caught.unwrap_or_else(|| panic!("not caught in {SEEDS} seeds"));
+    assert!(text(&out.stdout).contains("verdict: INVALID"));
+    let lost: u64 = power_fail_starts(&env.latest())
+        .iter()
+        .map(|r| r.detail["bytes_lost"].as_u64().unwrap())
+        .sum();
+    assert!(lost > 0, "a node that never fsyncs lost no bytes");
+    assert_unmounted_with_files_in_data(&env, &env.latest(), 3);
 }

@@ -6,7 +6,11 @@
 //!   (missing program, instant exit, hang, port in use, bad template);
 //! - proxy: cut, dropped request/response, duplicate, refused, timeout,
 //!   heal, process attribution;
-//! - nemesis: a short schedule applied and healed, and `heal_everything`.
+//! - nemesis: a short schedule applied and healed, and `heal_everything`;
+//! - power failure on lazyfs data dirs: recorded, restarted with its synced
+//!   state, refused without lazyfs; the mounts go after the nodes (shutdown,
+//!   panic) and the files end up in `nodes/<id>/data`. Skipped, with the
+//!   reason printed, where lazyfs cannot mount and `CI` is unset.
 
 // Each test holds `common::serial()` for its whole body, awaits included: the
 // tests must not overlap, and each has its own runtime, so nothing on that
@@ -17,7 +21,8 @@ mod common;
 
 use std::time::Duration;
 
-use ballot::cluster::{kill_all_children, live_children, Cluster, ClusterError};
+use ballot::cluster::{kill_all_children, live_children, Cluster, ClusterError, DataDirs};
+use ballot::lazyfs;
 use ballot::links::{Link, LinkBehaviour};
 use ballot::nemesis::{FaultKind, FaultParams, Nemesis, Recorders, Schedule, Step};
 use ballot::partition::{Partition, PartitionKind};
@@ -680,4 +685,188 @@ async fn cancel_leaves_the_fault_for_heal_everything() {
     let pids: Vec<u32> = cluster.pids().into_iter().map(|(_, p)| p).collect();
     drop(cluster);
     assert_gone(&pids);
+}
+
+// ---------------------------------------------------------------- power failure
+
+/// Whether lazyfs can mount here; skips (printing why) unless `CI` is set.
+fn can_mount() -> bool {
+    match lazyfs::available() {
+        Ok(()) => true,
+        Err(reason) if std::env::var_os("CI").is_some() => {
+            panic!("lazyfs must be available under CI: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("SKIPPED: lazyfs cannot mount on this machine: {reason}");
+            false
+        }
+    }
+}
+
+/// Lazyfs mounts at or under `dir`, from `/proc/self/mountinfo`.
+fn lazyfs_mounts_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let dir = dir.canonicalize().unwrap();
+    lazyfs::mount::mounts()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.fs_type == lazyfs::mount::FS_TYPE && m.mount_point.starts_with(&dir))
+        .map(|m| m.mount_point)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_failure_keeps_synced_state_and_the_mounts_go_after_the_nodes() {
+    let _serial = serial();
+    if !can_mount() {
+        return;
+    }
+    let run = Run::new();
+    let mut cluster = Cluster::start_with(
+        run.spec(3),
+        run.clock,
+        run.snapshots.clone(),
+        DataDirs::LazyFs,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cluster.data_dirs(), DataDirs::LazyFs);
+    assert_eq!(lazyfs_mounts_under(run.dir.path()).len(), 3);
+    for id in 0..3 {
+        assert!(lazyfs::is_mounted(cluster.data_dir(id).unwrap()).unwrap());
+    }
+    let mesh = mesh(&run, &cluster, MeshOptions::default()).await;
+    let reply: PrepareReply = prepare(cluster.addr(1), "k", 5)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(reply.ok);
+
+    // The nemesis's power failure: SIGKILL + drop unsynced data, then restart.
+    let old = cluster.pid(1).unwrap();
+    let out = Recorders {
+        history: &run.history,
+        log: &run.nemesis,
+    };
+    let schedule = Schedule {
+        steps: vec![step(
+            0,
+            50,
+            FaultKind::PowerFail,
+            vec![1],
+            FaultParams::None,
+        )],
+    };
+    let (_cancel, cancel_rx) = tokio::sync::watch::channel(false);
+    let mut nemesis = Nemesis::new();
+    let started = nemesis
+        .run(&schedule, &mut cluster, &mesh, out, cancel_rx)
+        .await
+        .unwrap();
+    assert_eq!(started, 1);
+    assert!(pid_gone(old), "power-failed node {old} still exists");
+    let new = cluster.pid(1).expect("restarted at the fault's stop");
+    assert_ne!(new, old);
+    // The correct node fsynced the promise before it answered.
+    assert_eq!(
+        state(cluster.addr(1)).await.instances["k"].promised,
+        Some(Ballot::new(5, 1))
+    );
+
+    run.history.flush().unwrap();
+    run.nemesis.flush().unwrap();
+    let events: Vec<Event> = read_jsonl(&run.path("history.jsonl"));
+    let fs: Vec<&str> = events.iter().map(|e| e.f.as_str()).collect();
+    assert_eq!(fs, ["start-power-fail", "stop-power-fail"]);
+    let records: Vec<NemesisRecord> = read_jsonl(&run.path("nemesis.jsonl"));
+    assert_eq!(records.len(), 2);
+    let start = &records[0];
+    assert_eq!(
+        (start.phase, start.fault.as_str(), start.nodes.clone()),
+        (Phase::Start, "power-fail", vec![1])
+    );
+    assert_eq!(start.detail["pids"], json!([old]));
+    assert_eq!(start.detail["lost"][0]["node"], json!(1));
+    assert_eq!(start.detail["lost"][0]["pid"], json!(old));
+    assert!(start.detail["files"].is_u64() && start.detail["bytes_lost"].is_u64());
+    assert_eq!(start.detail, events[0].value);
+    assert_eq!(records[1].detail["pids"], json!([new]));
+    run.snapshots.flush().unwrap();
+    let snaps: Vec<Snapshot> = read_jsonl(&run.path("snapshots.jsonl"));
+    assert_eq!(
+        snaps.iter().map(|s| (s.node, s.reason)).collect::<Vec<_>>(),
+        [(1, SnapshotReason::Restart)]
+    );
+
+    // Shutdown: nodes first, then the mounts; the files end up in data/.
+    mesh.close().await;
+    let pids: Vec<u32> = cluster.pids().into_iter().map(|(_, p)| p).collect();
+    cluster.shutdown().await.unwrap();
+    assert_gone(&pids);
+    assert_eq!(
+        lazyfs_mounts_under(run.dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    for id in 0..3 {
+        let node_dir = run.dir.path().join(format!("nodes/{id}"));
+        assert!(!node_dir.join("disk").exists(), "nodes/{id}/disk is left");
+        let files = std::fs::read_dir(node_dir.join("data")).unwrap().count();
+        assert!(files > 0, "nodes/{id}/data holds none of the node's files");
+    }
+    // Unmounted means the nodes cannot start again on their lazyfs.
+    assert!(matches!(
+        cluster.restart(0).await,
+        Err(ClusterError::LazyFs { node: 0, .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_failure_needs_lazyfs_data_dirs() {
+    let _serial = serial();
+    let run = Run::new();
+    let mut cluster = run.cluster(1).await;
+    assert_eq!(cluster.data_dirs(), DataDirs::Plain);
+    let pid = cluster.pid(0).unwrap();
+    let err = cluster.power_fail(0).await.unwrap_err();
+    assert!(
+        matches!(&err, ClusterError::LazyFs { node: 0, reason } if reason.contains("not on a lazyfs mount")),
+        "{err}"
+    );
+    assert_eq!(
+        cluster.pid(0),
+        Some(pid),
+        "a refused power failure kills nothing"
+    );
+    common::stop(cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_kills_the_nodes_then_unmounts_their_data_dirs() {
+    let _serial = serial();
+    if !can_mount() {
+        return;
+    }
+    let run = Run::new();
+    let spec = run.spec(2);
+    let (clock, snapshots) = (run.clock, run.snapshots.clone());
+    let (pids_tx, pids_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let cluster = Cluster::start_with(spec, clock, snapshots, DataDirs::LazyFs)
+            .await
+            .unwrap();
+        let pids: Vec<u32> = cluster.pids().into_iter().map(|(_, p)| p).collect();
+        pids_tx.send(pids).unwrap();
+        panic!("deliberate panic with a lazyfs cluster up");
+    });
+    let err = task.await.unwrap_err();
+    assert!(err.is_panic());
+    let pids = pids_rx.await.unwrap();
+    assert_eq!(pids.len(), 2);
+    assert_gone(&pids);
+    assert_eq!(
+        lazyfs_mounts_under(run.dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert!(run.dir.path().join("nodes/0/data").is_dir());
 }
