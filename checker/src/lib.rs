@@ -14,11 +14,11 @@
 //! - [`run`]: checks a whole run folder and produces `results.json`.
 
 pub mod format;
-pub mod verdict;
-pub mod invariants;
-pub mod messages;
 pub mod history;
 pub mod import;
+pub mod invariants;
 pub mod linear;
+pub mod messages;
 pub mod models;
 pub mod run;
+pub mod verdict;
