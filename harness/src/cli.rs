@@ -55,6 +55,8 @@ pub enum Command {
     Replay(crate::replay::ReplayArgs),
     /// Cut a failing run down to a small scenario file that still fails.
     Shrink(crate::shrink::ShrinkArgs),
+    /// Measure ops/s and latency of `register` and `kv`, through the proxy and direct.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Flags of `ballot test`.
@@ -165,6 +167,12 @@ pub struct TestArgs {
     /// Append a Markdown summary of each test to FILE (e.g. "$GITHUB_STEP_SUMMARY").
     #[arg(long, value_name = "FILE")]
     pub summary_md: Option<PathBuf>,
+
+    /// For benchmarking: clients talk to the nodes directly, bypassing the
+    /// proxy mesh. Nothing records the exchanges, so the Paxos checks answer
+    /// unknown, and link faults (partition, drop, delay, duplicate) are refused.
+    #[arg(long)]
+    pub direct: bool,
 }
 
 /// Flags of `ballot serve`.
@@ -285,6 +293,10 @@ impl TestArgs {
                 args.push(value);
             }
         }
+        // Switches have no value, so they are not in `flags`.
+        if self.direct {
+            args.push("--direct".to_string());
+        }
         args.push("--seed".to_string());
         args.push(seed.to_string());
         args
@@ -334,7 +346,7 @@ fn check_model(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-fn parse_positive_seconds(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_positive_seconds(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
@@ -345,7 +357,7 @@ fn parse_positive_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_rate(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a rate in Hz"))?;
@@ -502,8 +514,10 @@ mod tests {
             "1.5",
             "--test-count",
             "4",
+            "--direct",
         ])
         .unwrap();
+        assert!(given.rerun_args(11).contains(&"--direct".to_string()));
         let mut rerun = test_args(
             &given
                 .rerun_args(11)

@@ -18,7 +18,9 @@
 //! - [`replay`]: re-drives a stored run's message schedule against fresh nodes.
 //! - [`shrink`]: cuts a failing run down to a small scenario.
 //! - [`validate`]: runs the bug catalogue and the false-alarm sweep (`ballot validate`).
+//! - [`bench`]: `ballot bench`: ops/s and latency through the proxy and direct, and the proxy's cost.
 
+pub mod bench;
 pub mod cli;
 pub mod clients;
 pub mod clock;

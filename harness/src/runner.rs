@@ -22,6 +22,13 @@
 //! them on drop (also while unwinding from a panic), a second signal kills
 //! them at once, and their parent-death signal covers the rest.
 //!
+//! With `--direct` (for benchmarking) the clients talk to the nodes
+//! themselves: no proxy carries their requests, so no `messages.jsonl` is
+//! written, the Paxos checks answer unknown with the reason
+//! [`DIRECT_NO_LOG`], and link faults are refused (exit 254). The nemesis
+//! still gets a [`Mesh`] (it heals links through one), but an idle one with
+//! no links, whose log goes to `/dev/null`: nothing can pass through it.
+//!
 //! With `power-fail` in `--nemesis`, the node data dirs are lazyfs mounts
 //! ([`DataDirs::LazyFs`]): the run first checks that this machine can
 //! mount one (else a one-line error, exit 255, before any folder is made)
@@ -63,6 +70,7 @@ use crate::nemesis::{
 };
 use crate::proxy::Mesh;
 use crate::store::{self, HistoryWriter, JsonlWriter, RunDir, StoreError};
+pub use check::DIRECT_NO_LOG;
 
 /// Why a run could not produce a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +164,21 @@ impl Plan {
             targets: args.nemesis_targets.parse::<Targets>().map_err(parse)?,
             ..NemesisConfig::default()
         };
+        if args.direct {
+            let link: Vec<&str> = nemesis
+                .faults
+                .iter()
+                .filter(|f| needs_proxy(**f))
+                .map(|f| f.name())
+                .collect();
+            if !link.is_empty() {
+                return Err(HarnessError::Config(format!(
+                    "--direct bypasses the proxy, so it cannot inject link faults ({}); \
+                     pass --nemesis with kill, pause, power-fail or none",
+                    link.join(", ")
+                )));
+            }
+        }
         if let Some(base) = args.base_port {
             if u32::from(base) + args.nodes as u32 > 65_536 {
                 return Err(HarnessError::Config(format!(
@@ -209,6 +232,7 @@ impl Plan {
             "model": a.model,
             "check_timeout": a.check_timeout,
             "test_count": a.test_count,
+            "direct": a.direct,
             "client_hosts": a.nodes,
             "schedule": self.schedule.to_json(),
             "command": self.rerun_argv(),
@@ -222,6 +246,14 @@ impl Plan {
     }
 }
 
+/// Whether a fault acts on links, which only the proxy mesh can do.
+pub fn needs_proxy(fault: FaultKind) -> bool {
+    match fault {
+        FaultKind::Partition | FaultKind::Drop | FaultKind::Delay | FaultKind::Duplicate => true,
+        FaultKind::Kill | FaultKind::Pause | FaultKind::PowerFail => false,
+    }
+}
+
 /// What a finished run produced.
 #[derive(Debug)]
 pub struct RunOutcome {
@@ -231,6 +263,16 @@ pub struct RunOutcome {
     pub results: Results,
     /// Whether the run was cut short by a signal.
     pub interrupted: bool,
+    /// The main phase on the run's clock (nanoseconds since the test
+    /// began): from just before the clients started to when their last op
+    /// ended. Ops invoked in it are the workload's; the final reads come after.
+    pub main_phase: (u64, u64),
+}
+
+/// What the cluster part of a run reports back.
+struct Ran {
+    interrupted: bool,
+    main_phase: (u64, u64),
 }
 
 /// `ballot test`: runs `--test-count` tests (seeds seed, seed+1, ...) and
@@ -329,16 +371,21 @@ pub fn random_seed() -> u64 {
 /// The files a run writes while it runs.
 struct Writers {
     history: HistoryWriter,
-    messages: JsonlWriter<Exchange>,
+    /// `None` with `--direct`: no proxy, no message log (not even an empty
+    /// file, which would make the Paxos checks vacuously valid).
+    messages: Option<JsonlWriter<Exchange>>,
     nemesis: JsonlWriter<NemesisRecord>,
     snapshots: JsonlWriter<Snapshot>,
 }
 
 impl Writers {
-    fn create(dir: &RunDir, clock: Clock) -> Result<Writers, StoreError> {
+    fn create(dir: &RunDir, clock: Clock, direct: bool) -> Result<Writers, StoreError> {
         Ok(Writers {
             history: HistoryWriter::create(&dir.file(HISTORY_FILE), clock)?,
-            messages: JsonlWriter::create(&dir.file(MESSAGES_FILE))?,
+            messages: match direct {
+                true => None,
+                false => Some(JsonlWriter::create(&dir.file(MESSAGES_FILE))?),
+            },
             nemesis: JsonlWriter::create(&dir.file(NEMESIS_FILE))?,
             snapshots: JsonlWriter::create(&dir.file(SNAPSHOTS_FILE))?,
         })
@@ -348,7 +395,9 @@ impl Writers {
     fn close(&self) -> Result<(), StoreError> {
         let results = [
             self.history.close().map(drop),
-            self.messages.close().map(drop),
+            self.messages
+                .as_ref()
+                .map_or(Ok(()), |m| m.close().map(drop)),
             self.nemesis.close().map(drop),
             self.snapshots.close().map(drop),
         ];
@@ -371,10 +420,13 @@ pub async fn run_test(
     store::write_test_json(dir.path(), &plan.test_json())?;
     output::print_start(&plan, dir.path());
     let clock = Clock::start();
-    let writers = Writers::create(&dir, clock)?;
+    let writers = Writers::create(&dir, clock, args.direct)?;
     let ran = run_cluster(&plan, &dir, clock, &writers, interrupt).await;
     let closed = writers.close();
-    let interrupted = ran?;
+    let Ran {
+        interrupted,
+        main_phase,
+    } = ran?;
     closed?;
 
     let results = check::check_run_dir(dir.path(), &args.model, args.check_timeout)?;
@@ -384,6 +436,7 @@ pub async fn run_test(
         dir: dir.path().to_path_buf(),
         results,
         interrupted,
+        main_phase,
     })
 }
 
@@ -405,17 +458,24 @@ fn sweep_dead_mounts(store: &Path) {
     }
 }
 
-/// Phases 1 to 3 with the cluster up: returns whether the run was interrupted.
-/// The cluster is shut down (and the mesh stopped) on every path.
+/// Phases 1 to 3 with the cluster up: returns whether the run was
+/// interrupted, and when its main phase ran. The cluster is shut down (and
+/// the mesh stopped) on every path.
 async fn run_cluster(
     plan: &Plan,
     dir: &RunDir,
     clock: Clock,
     writers: &Writers,
     interrupt: &Interrupt,
-) -> Result<bool, HarnessError> {
+) -> Result<Ran, HarnessError> {
     let args = &plan.args;
     let n = args.nodes as usize;
+    // The mesh's hosts and log: every client host with the real message
+    // log, or (direct) no link at all and a log nothing is ever written to.
+    let (mesh_hosts, mesh_log) = match &writers.messages {
+        Some(log) => (n, log.clone()),
+        None => (0, JsonlWriter::create(Path::new("/dev/null"))?),
+    };
     let mut spec = ClusterSpec {
         nodes: n,
         node_cmd: plan.node_cmd.clone(),
@@ -439,15 +499,7 @@ async fn run_cluster(
     let mut cluster =
         Cluster::start_with(spec, clock, writers.snapshots.clone(), data_dirs).await?;
     output::print_nodes(&cluster);
-    let mesh = match Mesh::start(
-        n,
-        cluster.addrs(),
-        clock,
-        writers.messages.clone(),
-        plan.seed,
-    )
-    .await
-    {
+    let mesh = match Mesh::start(mesh_hosts, cluster.addrs(), clock, mesh_log, plan.seed).await {
         Ok(mesh) => mesh,
         Err(e) => {
             let _ = cluster.shutdown().await;
@@ -467,11 +519,14 @@ async fn run_cluster(
         history: &writers.history,
         log: &writers.nemesis,
     };
+    let hosts = client_hosts(n, &cluster, &mesh, args.direct);
     let mut nemesis = Nemesis::new();
+    let main_start = clock.now();
     let main = main_phase(
         plan,
         &mut cluster,
         &mesh,
+        &hosts,
         &mut nemesis,
         recorders,
         &settings,
@@ -480,6 +535,7 @@ async fn run_cluster(
         interrupt,
     )
     .await;
+    let main_phase = (main_start, clock.now());
     progress.phase("final phase: healing, reading every key, taking snapshots");
     let keys = match &main {
         Ok(report) => report.keys.clone(),
@@ -490,6 +546,7 @@ async fn run_cluster(
         plan,
         &mut cluster,
         &mesh,
+        hosts,
         &mut nemesis,
         recorders,
         FinalInputs {
@@ -511,7 +568,21 @@ async fn run_cluster(
     let reads = fin?;
     shut?;
     output::print_ops(&stats, &report, &reads);
-    Ok(interrupt.requested())
+    Ok(Ran {
+        interrupted: interrupt.requested(),
+        main_phase,
+    })
+}
+
+/// The node addresses each client host uses, by node id: its proxy
+/// endpoints, or with `direct` the nodes' own addresses (on every one of
+/// the `n` hosts, so processes map to hosts as usual).
+fn client_hosts(n: usize, cluster: &Cluster, mesh: &Mesh, direct: bool) -> Vec<Vec<SocketAddr>> {
+    if direct {
+        vec![cluster.addrs(); n]
+    } else {
+        (0..mesh.hosts()).map(|h| mesh.endpoints_for(h)).collect()
+    }
 }
 
 /// Clients and nemesis together until the time limit, an interrupt, or an
@@ -521,6 +592,7 @@ async fn main_phase(
     plan: &Plan,
     cluster: &mut Cluster,
     mesh: &Mesh,
+    hosts: &[Vec<SocketAddr>],
     nemesis: &mut Nemesis,
     recorders: Recorders<'_>,
     settings: &ClientSettings,
@@ -529,7 +601,7 @@ async fn main_phase(
     interrupt: &Interrupt,
 ) -> Result<ClientsReport, HarnessError> {
     let generator: Arc<dyn ballot_workloads::Generator> = Arc::from(plan.workload.build()?);
-    let hosts: Vec<Vec<SocketAddr>> = (0..mesh.hosts()).map(|h| mesh.endpoints_for(h)).collect();
+    let hosts = hosts.to_vec();
     let limit = plan.args.time_limit();
     let began = Instant::now();
     let until = began + limit;
@@ -594,6 +666,7 @@ async fn final_phase(
     plan: &Plan,
     cluster: &mut Cluster,
     mesh: &Mesh,
+    hosts: Vec<Vec<SocketAddr>>,
     nemesis: &mut Nemesis,
     recorders: Recorders<'_>,
     inputs: FinalInputs<'_>,
@@ -603,7 +676,6 @@ async fn final_phase(
     let mut keys = inputs.keys;
     keys.extend(generator.initial_keys());
     let keys: Vec<String> = keys.into_iter().collect();
-    let hosts: Vec<Vec<SocketAddr>> = (0..mesh.hosts()).map(|h| mesh.endpoints_for(h)).collect();
     let reads = clients::final_reads(
         &keys,
         hosts,
@@ -691,6 +763,37 @@ mod tests {
         assert!(!s1.steps.is_empty());
         let none = Plan::new(&args(&["--nemesis", "none"]), 9).unwrap();
         assert!(none.schedule.steps.is_empty());
+    }
+
+    #[test]
+    fn direct_runs_refuse_link_faults_only() {
+        // Table: --nemesis -> the link faults named in the refusal, if refused.
+        for (nemesis, refused) in [
+            ("none", None),
+            ("kill,pause", None),
+            ("power-fail", None),
+            ("kill,partition", Some("(partition)")),
+            ("kill,drop", Some("(drop)")),
+            ("delay", Some("(delay)")),
+            ("duplicate", Some("(duplicate)")),
+            ("all", Some("(partition, drop, delay, duplicate)")),
+        ] {
+            let plan = Plan::new(&args(&["--direct", "--nemesis", nemesis]), 1);
+            match (plan, refused) {
+                (Ok(plan), None) => assert_eq!(plan.test_json()["direct"], json!(true)),
+                (Err(e), Some(named)) => {
+                    assert_eq!(e.exit_code(), EXIT_BAD_ARGS, "{nemesis}");
+                    let text = e.to_string();
+                    assert!(text.starts_with("--direct bypasses the proxy"), "{text}");
+                    assert!(text.contains(named), "{nemesis}: {text}");
+                }
+                (got, want) => panic!("{nemesis}: got {got:?}, want refusal {want:?}"),
+            }
+            // Without --direct every one of them is fine.
+            assert!(Plan::new(&args(&["--nemesis", nemesis]), 1).is_ok());
+        }
+        let plain = Plan::new(&args(&[]), 1).unwrap();
+        assert_eq!(plain.test_json()["direct"], json!(false));
     }
 
     #[test]

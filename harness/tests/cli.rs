@@ -8,6 +8,8 @@
 //! - a bad `--node-cmd`, a port in use and an unknown flag are clear errors
 //!   with exit codes 255, 255 and 254;
 //! - a proposer bug is caught (exit 1, `REPRODUCE WITH:`);
+//! - `--direct` refuses link faults (exit 254, no run folder) and, with
+//!   kills, records no message log, so the Paxos checks are unknown (exit 2);
 //! - the Python example acceptor passes (when python3 and the file exist);
 //! - `--nemesis power-fail` (lazyfs data dirs): valid on the correct node and
 //!   the Python acceptor, catches `reply-before-durable` and (where kill
@@ -601,6 +603,103 @@ fn a_proposer_bug_is_caught_with_a_reproduce_line() {
     assert!(stdout.contains("--client-bug own-value"), "{stdout}");
     let results = read_json(&env.latest().join("results.json"));
     assert_eq!(results["valid"], Value::Bool(false));
+}
+
+#[test]
+fn direct_runs_refuse_link_faults_and_have_no_message_log() {
+    let env = Env::new();
+    let out = env.test(&[
+        "--direct",
+        "--nemesis",
+        "kill,partition",
+        "--time-limit",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(254), "{}", describe(&out));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "error: --direct bypasses the proxy, so it cannot inject link faults (partition); \
+         pass --nemesis with kill, pause, power-fail or none"
+    );
+    assert!(
+        !env.store().join("latest").exists(),
+        "a refused run makes no folder"
+    );
+
+    // Process faults still work. The verdict is unknown (exit 2), not valid:
+    // with no message log the Paxos checks have no evidence.
+    let out = env.test(&[
+        "--direct",
+        "--nemesis",
+        "kill",
+        "--nemesis-interval",
+        "0.5",
+        "--time-limit",
+        "2",
+        "--rate",
+        "60",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("verdict: UNKNOWN"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "REPRODUCE WITH: ballot test --time-limit 2 --rate 60 --nemesis kill --nemesis-interval 0.5"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--direct --seed 5"), "{stdout}");
+    let run = env.latest();
+    assert!(
+        !run.join("messages.jsonl").exists(),
+        "a direct run writes no message log"
+    );
+    let test = read_json(&run.join("test.json"));
+    assert_eq!(test["direct"], Value::Bool(true));
+    let results = read_json(&run.join("results.json"));
+    let verdicts: Vec<(String, Value, Value)> = results["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["valid"].clone(),
+                c["reason"].clone(),
+            )
+        })
+        .collect();
+    let no_log = Value::from(
+        "no message log (--direct): the clients bypassed the proxy, so no exchange was recorded",
+    );
+    assert_eq!(
+        verdicts,
+        vec![
+            ("linearizable".to_string(), Value::Bool(true), Value::Null),
+            ("paxos".to_string(), Value::from("unknown"), no_log.clone()),
+            ("learners".to_string(), Value::from("unknown"), no_log),
+            ("stats".to_string(), Value::Bool(true), Value::Null),
+        ]
+    );
+    let history: Vec<Event> = read_jsonl(&run.join("history.jsonl"));
+    assert!(history
+        .iter()
+        .any(|e| e.kind == EventType::Ok && e.f == "propose"));
+    let kills = read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
+        .into_iter()
+        .filter(|r| r.fault == "kill" && r.phase == Phase::Start)
+        .count();
+    assert!(kills >= 1, "seed 5 kills a node within 2 s");
+    assert_all_healed(&run);
+    common::assert_gone(&node_pids(&stdout, &run));
+
+    // `ballot check` gives the same verdict and reasons, offline.
+    let json = env.ballot(&["check", &run.display().to_string(), "--json"]);
+    assert_eq!(json.status.code(), Some(2), "{}", describe(&json));
+    let rechecked: Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    assert_eq!(rechecked, results);
 }
 
 #[test]

@@ -5,16 +5,21 @@
 //! test` printed for that run. `ballot check FILE` checks a single history
 //! (ours, a Jepsen etcd log or a Porcupine kv log) for linearizability.
 //! `ballot check` only reads; it never rewrites the run folder.
+//!
+//! A `--direct` run has no `messages.jsonl`, so the checker answers the
+//! message-log checks (`paxos`, `learners`) unknown because the file is
+//! missing; [`check_run_dir`] then gives the reason that applies,
+//! [`DIRECT_NO_LOG`] (the verdict itself is the checker's, unchanged).
 
 use std::path::Path;
 use std::time::Duration;
 
-use ballot_checker::format::TEST_FILE;
+use ballot_checker::format::{MESSAGES_FILE, TEST_FILE};
 use ballot_checker::import::Format;
 use ballot_checker::linear::Bounds;
 use ballot_checker::models::Model;
 use ballot_checker::run::{check_history_file, check_run, write_results, CheckOptions};
-use ballot_checker::verdict::Results;
+use ballot_checker::verdict::{Results, Validity};
 
 use super::{output, HarnessError};
 use crate::cli::{CheckArgs, EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
@@ -33,13 +38,38 @@ fn parse_model(model: &str) -> Result<Model, HarnessError> {
         .map_err(|e| HarnessError::Config(e.to_string()))
 }
 
+/// Why the message-log checks of a `--direct` run are unknown.
+pub const DIRECT_NO_LOG: &str =
+    "no message log (--direct): the clients bypassed the proxy, so no exchange was recorded";
+
+/// The checkers that read the message log.
+const MESSAGE_LOG_CHECKERS: [&str; 2] = ["paxos", "learners"];
+
 /// Checks the run folder `dir` with `model`.
 pub fn check_run_dir(dir: &Path, model: &str, check_timeout: f64) -> Result<Results, HarnessError> {
     let opts = CheckOptions {
         model: parse_model(model)?,
         bounds: bounds(check_timeout),
     };
-    check_run(dir, &opts).map_err(|e| HarnessError::Check(e.to_string()))
+    let results = check_run(dir, &opts).map_err(|e| HarnessError::Check(e.to_string()))?;
+    let direct_without_log = run_param(dir, "direct") == Some(serde_json::Value::Bool(true))
+        && !dir.join(MESSAGES_FILE).exists();
+    Ok(match direct_without_log {
+        true => explain_direct(results),
+        false => results,
+    })
+}
+
+/// For a `--direct` run: the message-log checkers that answered unknown
+/// (their log is missing) get the reason [`DIRECT_NO_LOG`]; nothing else
+/// changes.
+pub fn explain_direct(mut results: Results) -> Results {
+    for c in &mut results.checkers {
+        if c.valid == Validity::Unknown && MESSAGE_LOG_CHECKERS.contains(&c.name.as_str()) {
+            c.reason = Some(DIRECT_NO_LOG.to_string());
+        }
+    }
+    results
 }
 
 /// Writes `results.json`, then the reports; a report failure is only a warning.
@@ -59,11 +89,16 @@ pub fn write_results_and_reports(dir: &Path, results: &Results) -> Result<(), Ha
     Ok(())
 }
 
+/// A parameter of a run folder's `test.json`, if recorded.
+fn run_param(dir: &Path, name: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join(TEST_FILE)).ok()?;
+    let mut test: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(test.get_mut(name)?.take())
+}
+
 /// The model a run folder was tested with (its `test.json`), if recorded.
 fn run_model(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(TEST_FILE)).ok()?;
-    let test: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(test.get("model")?.as_str()?.to_string())
+    Some(run_param(dir, "model")?.as_str()?.to_string())
 }
 
 /// The `--format` value as the checker's format.
@@ -145,6 +180,41 @@ mod tests {
         ] {
             assert_eq!(parse_format(name), format, "{name}");
         }
+    }
+
+    #[test]
+    fn a_direct_run_says_why_its_message_log_checks_are_unknown() {
+        use ballot_checker::verdict::CheckerResult;
+        let unknown = |name: &str| CheckerResult {
+            name: name.to_string(),
+            valid: Validity::Unknown,
+            reason: Some("messages.jsonl is missing".to_string()),
+            violations: Vec::new(),
+            stats: serde_json::Value::Null,
+        };
+        let valid = |name: &str| CheckerResult::from_violations(name, Vec::new());
+        let mut slow = unknown("linearizable");
+        slow.reason = Some("search timed out".into());
+        let before = Results::new(vec![
+            slow.clone(),
+            unknown("paxos"),
+            unknown("learners"),
+            valid("stats"),
+        ]);
+        let after = explain_direct(before);
+        let reasons: Vec<Option<&str>> =
+            after.checkers.iter().map(|c| c.reason.as_deref()).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                Some("search timed out"),
+                Some(DIRECT_NO_LOG),
+                Some(DIRECT_NO_LOG),
+                None
+            ]
+        );
+        assert_eq!(after.valid, Validity::Unknown);
+        assert!(DIRECT_NO_LOG.starts_with("no message log (--direct)"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub fn print_start(plan: &Plan, dir: &Path) {
         .chain(a.client_bugs.iter().map(|b| format!("--client-bug {b}")))
         .collect();
     println!(
-        "ballot test: seed {}, {} nodes, workload {}, nemesis {} every ~{}s on {}, {}s, {} clients{}{}",
+        "ballot test: seed {}, {} nodes, workload {}, nemesis {} every ~{}s on {}, {}s, {} clients{}{}{}",
         plan.seed,
         a.nodes,
         a.workload,
@@ -34,6 +34,7 @@ pub fn print_start(plan: &Plan, dir: &Path) {
         a.nemesis_targets,
         a.time_limit,
         a.concurrency,
+        if a.direct { ", direct (no proxy, no message log)" } else { "" },
         if bugs.is_empty() { "" } else { ", " },
         bugs.join(" ")
     );
