@@ -3,12 +3,17 @@
 //!
 //! 1. Read the run folder: `test.json` (node count, node command, node
 //!    bugs), `messages.jsonl`, `nemesis.jsonl`, `snapshots.jsonl`.
-//! 2. Build the schedule ([`schedule`]): every exchange that reached a node,
-//!    in the order each node processed them, with the kills and restarts.
+//! 2. Build the schedule ([`schedule::plan`]): every exchange that reached
+//!    a node, in the order the node *processed* them, with the kills,
+//!    restarts and restart snapshots. The proxy's `delivered` order is not
+//!    the node's: overlapping exchanges may have been served in either
+//!    order, so the order is searched ([`order`]) with the pure acceptor
+//!    ([`sim`], run with the run's node bugs) against the recorded replies.
+//!    Replies that no order explains are the first divergence reported.
 //! 3. Start fresh nodes with the run's command and bugs, and carry out the
 //!    schedule sequentially, sending each recorded request straight to its
-//!    node and comparing the reply with the recorded one. The first
-//!    difference is the *divergence* reported.
+//!    node and comparing the reply with the recorded one. Every difference
+//!    is a *divergence*.
 //! 4. Write a new run folder: the replayed message log (recorded times,
 //!    replayed replies), the original history and nemesis log, and the
 //!    replayed snapshots; then run the same checker. A violation found by
@@ -16,18 +21,24 @@
 //!
 //! # Restarts and timing-dependent loss
 //!
-//! After each restart the node's state is compared with the snapshot the
-//! run recorded right after that restart. A node whose loss depends on
-//! timing (`reply-before-durable` flushes in the background, so a kill -9
-//! loses whatever was not yet flushed) can come back with more or less than
-//! it did in the run. When the states differ, replay *restores the recorded
-//! post-restart state*: it kills the node, empties its data dir, starts it,
-//! and rebuilds exactly the recorded promise, acceptance and learned value
-//! per key with accept, prepare and learn requests over the side channel
-//! (these are not part of the message log). The restore is reported; pass
-//! `--no-restore` to see the raw divergence instead.
+//! After each restart the node's state is compared with the state the run
+//! shows it came back with: the order search works it out per key from the
+//! node's bugs, its replies and the restart snapshot (which may already
+//! include exchanges served right after the restart). A node whose loss
+//! depends on timing (`reply-before-durable` flushes in the background, so
+//! a kill -9 loses whatever was not yet flushed) can come back with more or
+//! less than it did in the run. When the states differ, replay *restores the
+//! recorded post-restart state*: it kills the node, empties its data dir,
+//! starts it, and rebuilds exactly that promise, acceptance and learned
+//! value per key with accept, prepare and learn requests over the side
+//! channel (these are not part of the message log). The restore is
+//! reported; pass `--no-restore` to see the raw divergence instead. The
+//! replay's restart snapshot is taken where the run's was: after every
+//! exchange whose reply came before it.
 
+pub mod order;
 pub mod schedule;
+pub mod sim;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,9 +49,9 @@ use ballot_checker::format::{
 };
 use ballot_checker::history::read_history;
 use ballot_checker::verdict::Results;
-use ballot_node::bugs::NodeBug;
+use ballot_node::bugs::{BugSet, NodeBug};
 use ballot_node::protocol::{
-    Ballot, StateReply, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH, PROCESS_HEADER,
+    Ballot, InstanceState, StateReply, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH, PROCESS_HEADER,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
@@ -50,7 +61,7 @@ use crate::cluster::Cluster;
 use crate::scenario::record::write_jsonl;
 use crate::scenario::{http_client, judge, read_test_json, start_cluster, write_results, RunError};
 use crate::store::{self, RunDir};
-use schedule::{schedule, Item};
+use schedule::{plan, Item, Plan, Unexplained};
 
 /// Flags of `ballot replay`.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
@@ -220,8 +231,15 @@ pub struct ReplayReport {
     pub delivered: usize,
     /// Replies compared with recorded ones.
     pub compared: usize,
-    /// Every reply that differed, in schedule order (the first is *the* divergence).
+    /// Every reply that differed, in schedule order (the first is *the*
+    /// divergence); replies no processing order explains come first.
     pub divergences: Vec<Divergence>,
+    /// Where the recorded replies are explained by no processing order.
+    pub unexplained: Vec<Unexplained>,
+    /// Exchanges replayed in a different place than `delivered` order puts them.
+    pub reordered: usize,
+    /// Unreplied exchanges the run's node never processed (not replayed).
+    pub skipped: usize,
     /// Restores of recorded post-restart states, for people.
     pub restored: Vec<String>,
     /// The checker's verdict on the replay.
@@ -268,15 +286,23 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
     };
     let out = RunDir::create(&store, "replay")?;
     let node_cmd = opts.node_cmd.clone().or_else(|| run.node_cmd.clone());
+    let plan = plan(
+        &run.messages,
+        &run.nemesis,
+        &run.snapshots,
+        &run.history,
+        BugSet::of(&run.bugs),
+    );
     let mut cluster = start_cluster(run.nodes, out.path(), node_cmd.as_deref(), &run.bugs).await?;
     let http = http_client()?;
     let mut replayer = Replayer {
         run: &run,
+        plan: &plan,
         http,
         restore: !opts.no_restore,
         messages: run.messages.clone(),
         snapshots: Vec::new(),
-        divergences: Vec::new(),
+        divergences: unexplained_divergences(&run, &plan.unexplained),
         restored: Vec::new(),
         delivered: 0,
         compared: 0,
@@ -310,14 +336,44 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
         delivered: replayer.delivered,
         compared: replayer.compared,
         divergences: replayer.divergences,
+        unexplained: plan.unexplained.clone(),
+        reordered: plan.reordered,
+        skipped: plan.skipped.len(),
         restored: replayer.restored,
         results,
         original_results,
     })
 }
 
+/// Replies no order explains, as divergences (the first candidate exchange names each).
+fn unexplained_divergences(run: &RunData, unexplained: &[Unexplained]) -> Vec<Divergence> {
+    let messages = &run.messages;
+    unexplained
+        .iter()
+        .map(|u| {
+            let named = u
+                .candidates
+                .iter()
+                .find_map(|c| c.exchange)
+                .or(u.after)
+                .map(|i| &messages[i]);
+            Divergence {
+                exchange: named.map_or(0, |ex| ex.id),
+                node: u.node,
+                path: named.map_or_else(|| "/v1/state".to_string(), |ex| ex.path.clone()),
+                expected: named.map_or(
+                    Value::Null,
+                    |ex| json!({"status": ex.status, "response": ex.response}),
+                ),
+                got: Value::String(u.describe(messages, &run.snapshots)),
+            }
+        })
+        .collect()
+}
+
 struct Replayer<'a> {
     run: &'a RunData,
+    plan: &'a Plan,
     http: reqwest::Client,
     restore: bool,
     messages: Vec<Exchange>,
@@ -330,14 +386,9 @@ struct Replayer<'a> {
 
 impl Replayer<'_> {
     async fn run(&mut self, cluster: &mut Cluster) -> Result<(), RunError> {
-        let items = schedule(
-            &self.run.messages,
-            &self.run.nemesis,
-            &self.run.snapshots,
-            &self.run.history,
-        );
+        let plan = self.plan;
         let mut last_time = 0;
-        for t in &items {
+        for (position, t) in plan.items.iter().enumerate() {
             last_time = last_time.max(t.time);
             match t.item {
                 Item::Kill { node } => {
@@ -349,8 +400,19 @@ impl Replayer<'_> {
                     if !cluster.is_running(node) {
                         cluster.restart(node).await?;
                     }
-                    let recorded = snapshot.map(|i| &self.run.snapshots[i]);
-                    self.after_restart(cluster, node, t.time, recorded).await?;
+                    let expected = plan.restart_states.get(&position);
+                    self.after_restart(cluster, node, t.time, expected).await?;
+                    if snapshot.is_none() {
+                        // No recorded snapshot to place: record the state here.
+                        let mut snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
+                        snap.time = t.time;
+                        self.snapshots.push(snap);
+                    }
+                }
+                Item::Snapshot { node, snapshot } => {
+                    let mut snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
+                    snap.time = self.run.snapshots[snapshot].time;
+                    self.snapshots.push(snap);
                 }
                 Item::Deliver { exchange } => self.deliver(cluster, exchange).await?,
                 Item::Event { .. } => {}
@@ -437,51 +499,60 @@ impl Replayer<'_> {
         Ok(())
     }
 
-    /// Records the node's state after a restart, restoring the recorded one if it differs.
+    /// Compares the node's state right after a restart with the state the
+    /// run shows it came back with, and restores that state if they differ.
     async fn after_restart(
         &mut self,
         cluster: &mut Cluster,
         node: usize,
         time: u64,
-        recorded: Option<&Snapshot>,
+        expected: Option<&BTreeMap<String, InstanceState>>,
     ) -> Result<(), RunError> {
-        let mut snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
-        if let Some(rec) = recorded {
-            if snap.state.instances != rec.state.instances {
-                let note = format!(
-                    "node {node} after the restart at {:.3} s: {} key(s) differ from the recorded state",
-                    rec.time as f64 / 1e9,
-                    differing_keys(&snap.state, &rec.state)
-                );
-                if self.restore {
-                    restore_state(cluster, &self.http, node, &rec.state).await?;
-                    snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
-                    let ok = snap.state.instances == rec.state.instances;
-                    self.restored.push(format!(
-                        "{note}; {}",
-                        if ok {
-                            "restored the recorded state"
-                        } else {
-                            "could not restore the recorded state"
-                        }
-                    ));
-                } else {
-                    self.restored
-                        .push(format!("{note}; not restored (--no-restore)"));
-                }
-            }
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        let snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
+        let differ = differing_keys(&snap.state.instances, expected);
+        if differ == 0 {
+            return Ok(());
         }
-        snap.time = recorded.map_or(time, |s| s.time);
-        self.snapshots.push(snap);
+        let note = format!(
+            "node {node} after the restart at {:.3} s: {differ} key(s) differ from the recorded state",
+            time as f64 / 1e9,
+        );
+        if !self.restore {
+            self.restored
+                .push(format!("{note}; not restored (--no-restore)"));
+            return Ok(());
+        }
+        let state = StateReply {
+            node: node as u64,
+            instances: expected.clone(),
+        };
+        restore_state(cluster, &self.http, node, &state).await?;
+        let again = cluster.snapshot(node, SnapshotReason::Restart).await?;
+        let ok = differing_keys(&again.state.instances, expected) == 0;
+        self.restored.push(format!(
+            "{note}; {}",
+            if ok {
+                "restored the recorded state"
+            } else {
+                "could not restore the recorded state"
+            }
+        ));
         Ok(())
     }
 }
 
-fn differing_keys(a: &StateReply, b: &StateReply) -> usize {
-    let keys: std::collections::BTreeSet<&String> =
-        a.instances.keys().chain(b.instances.keys()).collect();
+/// Keys whose state differs (a missing key and an empty state are the same).
+fn differing_keys(
+    a: &BTreeMap<String, InstanceState>,
+    b: &BTreeMap<String, InstanceState>,
+) -> usize {
+    let empty = InstanceState::default();
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
-        .filter(|k| a.instances.get(*k) != b.instances.get(*k))
+        .filter(|k| a.get(*k).unwrap_or(&empty) != b.get(*k).unwrap_or(&empty))
         .count()
 }
 
@@ -546,14 +617,26 @@ pub fn print_report(report: &ReplayReport) {
         report.delivered,
         report.original.display(),
         report.compared,
-        report.divergences.len()
+        report.divergences.len() - report.unexplained.len()
     );
-    match report.divergences.first() {
-        Some(d) => println!(
+    println!(
+        "processing order: {} exchange(s) replayed out of delivered order (the node served \
+         overlapping requests in another order), {} unreplied exchange(s) the node never processed",
+        report.reordered, report.skipped
+    );
+    match (report.unexplained.first(), report.divergences.first()) {
+        (Some(_), Some(d)) => println!("first divergence: {}", d.got.as_str().unwrap_or_default()),
+        (_, Some(d)) => println!(
             "first divergence: exchange {} ({} to node {}): expected {}, got {}",
             d.exchange, d.path, d.node, d.expected, d.got
         ),
-        None => println!("no divergence: every reply matched the recorded one"),
+        (_, None) => println!("no divergence: every reply matched the recorded one"),
+    }
+    if report.unexplained.len() > 1 {
+        println!(
+            "{} (node, key) histories are explained by no processing order",
+            report.unexplained.len()
+        );
     }
     for note in &report.restored {
         println!("restart: {note}");

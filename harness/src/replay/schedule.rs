@@ -1,34 +1,60 @@
-//! A stored run's schedule: what each node processed, in order, and when
-//! nodes died and came back. Pure: built from the run folder's records.
+//! A stored run's schedule: what each node processed, in the order it
+//! processed it, and when nodes died and came back. Pure: built from the run
+//! folder's records.
 //!
 //! # Which exchanges reached a node
 //!
 //! Fates `ok`, `dropped-response` and `duplicated` reached the node; so did
 //! a `timeout` that recorded the node's answer. A `timeout` without an
-//! answer *may* have been processed: it is replayed (the node was reachable
-//! when it was forwarded) and its reply is not compared. `refused`, `cut`
-//! and `dropped-request` never reached a node and are skipped.
+//! answer *may* have been processed: the order search ([`super::order`])
+//! decides whether it was (it is then replayed, its reply not compared) or
+//! not (it is left out). `refused`, `cut` and `dropped-request` never
+//! reached a node and are skipped.
+//!
+//! # Epochs
+//!
+//! Faults come from `nemesis.jsonl`: `kill`, `crash` and `power-fail`
+//! starts kill their nodes, their stops restart them; pauses change no
+//! state and are not replayed (a paused node serves its queue on resume). A
+//! node's kills split its exchanges into epochs. A restart's record is
+//! written after the node is healthy (and after its restart snapshot), so a
+//! client may reach the node just before the record's time: a restart is
+//! placed at its record's time or at the first answered exchange to that
+//! node after the kill, whichever is earlier. An exchange delivered while
+//! its node was down is replayed to the down node (a divergence if the run
+//! recorded an answer).
 //!
 //! # Order
 //!
-//! Nodes share no state, so only each node's own order matters. A node
-//! serves one exchange at a time in the order they were forwarded to it, so
-//! exchanges are ordered by `delivered` (ties by id), which keeps the order
-//! of overlapping exchanges as recorded. Faults come from `nemesis.jsonl`:
-//! `kill`, `crash` and `power-fail` starts kill their nodes, their stops
-//! restart them; pauses change no state and are not replayed (a paused
-//! node's queued exchanges are already in `delivered` order).
+//! Each node's order is searched per key ([`super::order::find_order`]): an
+//! order real time allows (A before B whenever A's reply reached the proxy
+//! before B was forwarded) that explains every recorded reply and snapshot,
+//! simulating the acceptor with the run's node bugs (a foreign
+//! `--node-cmd` node runs no bug flags: it is held to the correct acceptor).
 //!
-//! A restart's record is written after the node is healthy, so a client may
-//! reach the node just before the record's time. A restart is therefore
-//! placed at its record's time or at the first processed exchange to that
-//! node after the kill, whichever is earlier.
+//! The per-key orders are then merged into one global order consistent
+//! with real time across all nodes (an exchange whose request was sent
+//! after another's reply arrived comes after it): each item gets a
+//! *schedule time* τ, the largest `delivered` among it and the items before
+//! it in its own key's order, and items are sorted by τ. If
+//! `A.replied < B.delivered`, then τ(A) <= A.replied < B.delivered <= τ(B),
+//! because every item placed before A in its key order was delivered before
+//! A's reply (the order respects real time); so the sort keeps real time,
+//! and within a key τ never decreases, so the sort keeps the found order.
+//! Kills, restarts, restart snapshots and history events take their own
+//! times.
 
 use std::collections::BTreeMap;
 
 use ballot_checker::format::{
-    Event, Exchange, Fate, NemesisRecord, Phase as FaultPhase, Snapshot, SnapshotReason,
+    Event, Exchange, Fate, NemesisRecord, Phase as FaultPhase, Process, Snapshot, SnapshotReason,
 };
+use ballot_node::bugs::BugSet;
+use ballot_node::protocol::InstanceState;
+use serde_json::{json, Value};
+
+use super::order::{budget_for, find_order, Found, Step, What};
+use super::sim::{Recorded, Request};
 
 /// One thing to do, in schedule order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +71,14 @@ pub enum Item {
         /// Index in `snapshots.jsonl` of the state recorded right after this restart.
         snapshot: Option<usize>,
     },
+    /// Take the node's state over the side channel, where the run took its
+    /// restart snapshot (after every exchange whose reply came before it).
+    Snapshot {
+        /// The node.
+        node: usize,
+        /// Index in `snapshots.jsonl` of the recorded snapshot.
+        snapshot: usize,
+    },
     /// Send a recorded exchange to its node.
     Deliver {
         /// Index in `messages.jsonl` (file order).
@@ -58,23 +92,115 @@ pub enum Item {
 }
 
 impl Item {
-    fn rank(self) -> u8 {
+    /// Order of items with the same schedule time.
+    pub fn rank(self) -> u8 {
         match self {
             Item::Kill { .. } => 0,
             Item::Restart { .. } => 1,
-            Item::Deliver { .. } => 2,
-            Item::Event { .. } => 3,
+            Item::Snapshot { .. } => 2,
+            Item::Deliver { .. } => 3,
+            Item::Event { .. } => 4,
         }
     }
 }
 
-/// A scheduled item and its time (ns since the run began).
+/// A scheduled item and its schedule time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timed {
-    /// When it happens in the original run.
+    /// Schedule time (ns since the run began): the recorded time of a
+    /// fault, snapshot or event; for a delivery, τ (see the module doc).
+    /// Never decreases along a schedule.
     pub time: u64,
     /// What happens.
     pub item: Item,
+}
+
+/// A recorded reply (or snapshot) that no processing order explains.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unfit {
+    /// The exchange (index in `messages.jsonl`), if the step is one.
+    pub exchange: Option<usize>,
+    /// The snapshot (index in `snapshots.jsonl`), if the step is one.
+    pub snapshot: Option<usize>,
+    /// What the run recorded.
+    pub recorded: Value,
+    /// What the simulated acceptor answers (or holds) at that point.
+    pub simulated: Value,
+}
+
+/// Where a node's recorded replies stop being explained by any order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unexplained {
+    /// The node.
+    pub node: u64,
+    /// The key.
+    pub key: String,
+    /// The last exchange of the longest explained prefix (index in `messages.jsonl`).
+    pub after: Option<usize>,
+    /// The steps that could come next; none fits.
+    pub candidates: Vec<Unfit>,
+    /// True when the search budget ran out before every order was tried.
+    pub exhausted: bool,
+}
+
+impl Unexplained {
+    /// One paragraph for people, naming the exchanges by id and the
+    /// snapshots by kind and time.
+    pub fn describe(&self, messages: &[Exchange], snapshots: &[Snapshot]) -> String {
+        let after = match self.after {
+            Some(i) => format!("after exchange {}", messages[i].id),
+            None => "before any explained exchange".to_string(),
+        };
+        let names: Vec<String> = self
+            .candidates
+            .iter()
+            .map(|c| match (c.exchange, c.snapshot) {
+                (Some(i), _) => format!(
+                    "exchange {} ({} recorded {}, the acceptor answers {})",
+                    messages[i].id, messages[i].path, c.recorded, c.simulated
+                ),
+                (None, Some(s)) => format!(
+                    "the {} snapshot at {:.3} s (recorded {}, the acceptor holds {})",
+                    match snapshots[s].reason {
+                        SnapshotReason::Restart => "restart",
+                        SnapshotReason::Final => "final",
+                    },
+                    snapshots[s].time as f64 / 1e9,
+                    c.recorded,
+                    c.simulated
+                ),
+                (None, None) => "?".to_string(),
+            })
+            .collect();
+        format!(
+            "no processing order explains node {}'s replies on key {:?}{}: {after}, the next \
+             step could be {}",
+            self.node,
+            self.key,
+            if self.exhausted {
+                " (search budget spent; an order may exist)"
+            } else {
+                ""
+            },
+            names.join("; or ")
+        )
+    }
+}
+
+/// The schedule of a run and what the order search found.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Plan {
+    /// Deliveries, kills, restarts, restart snapshots and history events, in order.
+    pub items: Vec<Timed>,
+    /// For each `Restart` (by position in `items`): every key's state the
+    /// node came back with, as the search found it (default states left out).
+    pub restart_states: BTreeMap<usize, BTreeMap<String, InstanceState>>,
+    /// Unreplied exchanges the node never processed (indices in `messages.jsonl`).
+    pub skipped: Vec<usize>,
+    /// Exchanges processed in a different place than `delivered` order puts them.
+    pub reordered: usize,
+    /// Where no order explains the replies, by node and key.
+    pub unexplained: Vec<Unexplained>,
 }
 
 /// Whether an exchange reached its node (see the module doc).
@@ -91,22 +217,20 @@ pub fn is_process_fault(fault: &str) -> bool {
     matches!(fault, "kill" | "crash" | "power-fail")
 }
 
-/// The schedule of a run: deliveries, kills, restarts and history events,
-/// in the order to replay them.
-pub fn schedule(
+/// One kill of a node and the restart that followed, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Down {
+    kill: u64,
+    /// Placed restart time, the stop record's time, and the restart snapshot.
+    restart: Option<(u64, u64, Option<usize>)>,
+}
+
+/// Every node's kills and restarts, in time order.
+fn lives(
     messages: &[Exchange],
     nemesis: &[NemesisRecord],
     snapshots: &[Snapshot],
-    history: &[Event],
-) -> Vec<Timed> {
-    let mut out: Vec<(u64, u8, u64, Item)> = Vec::new();
-    for (i, ex) in messages.iter().enumerate() {
-        if reached_node(ex) {
-            let time = ex.delivered.unwrap_or(ex.sent);
-            out.push((time, 2, ex.id, Item::Deliver { exchange: i }));
-        }
-    }
-    // Restart snapshots of each node, in time order.
+) -> BTreeMap<u64, Vec<Down>> {
     let mut restart_snaps: BTreeMap<u64, Vec<(u64, usize)>> = BTreeMap::new();
     for (i, s) in snapshots.iter().enumerate() {
         if s.reason == SnapshotReason::Restart {
@@ -121,28 +245,19 @@ pub fn schedule(
         .filter(|r| is_process_fault(&r.fault))
         .collect();
     faults.sort_by_key(|r| r.time);
-    let mut down_since: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut out: BTreeMap<u64, Vec<Down>> = BTreeMap::new();
     for r in faults {
         for &node in &r.nodes {
+            let downs = out.entry(node).or_default();
+            let down = downs.last().is_some_and(|d| d.restart.is_none());
             match r.phase {
-                FaultPhase::Start => {
-                    if down_since.contains_key(&node) {
-                        continue; // already down: a second start changes nothing
-                    }
-                    down_since.insert(node, r.time);
-                    out.push((
-                        r.time,
-                        0,
-                        0,
-                        Item::Kill {
-                            node: node as usize,
-                        },
-                    ));
-                }
-                FaultPhase::Stop => {
-                    let Some(since) = down_since.remove(&node) else {
-                        continue; // a stop for a node that never went down
-                    };
+                FaultPhase::Start if !down => downs.push(Down {
+                    kill: r.time,
+                    restart: None,
+                }),
+                FaultPhase::Stop if down => {
+                    let last = downs.last_mut().expect("down");
+                    let since = last.kill;
                     let first_contact = messages
                         .iter()
                         .filter(|ex| ex.to == node && ex.status.is_some() && reached_node(ex))
@@ -152,56 +267,343 @@ pub fn schedule(
                     let time = first_contact.map_or(r.time, |d| d.min(r.time));
                     let snapshot = restart_snaps
                         .get(&node)
-                        .and_then(|l| l.iter().find(|(t, _)| *t >= since).copied())
-                        .map(|(_, i)| i);
-                    out.push((
-                        time,
-                        1,
-                        0,
-                        Item::Restart {
-                            node: node as usize,
-                            snapshot,
-                        },
-                    ));
+                        .and_then(|l| l.iter().find(|(t, _)| *t >= since && *t <= r.time))
+                        .map(|&(_, i)| i);
+                    last.restart = Some((time, r.time, snapshot));
                 }
+                // A second start while down, or a stop for a node that is up: no change.
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The epoch of time `t` on a node with these kills, or `None` while it was down.
+fn epoch_at(downs: &[Down], t: u64) -> Option<usize> {
+    let mut epoch = 0;
+    for d in downs {
+        if t < d.kill {
+            return Some(epoch);
+        }
+        match d.restart {
+            Some((r, _, _)) if t >= r => epoch += 1,
+            _ => return None,
+        }
+    }
+    Some(epoch)
+}
+
+/// The schedule of a run, simulating the correct acceptor (see [`plan`]).
+pub fn schedule(
+    messages: &[Exchange],
+    nemesis: &[NemesisRecord],
+    snapshots: &[Snapshot],
+    history: &[Event],
+) -> Vec<Timed> {
+    plan(messages, nemesis, snapshots, history, BugSet::NONE).items
+}
+
+/// The recorded answer of a step, for people.
+fn recorded_json(ex: &Exchange) -> Value {
+    json!({"status": ex.status, "response": ex.response})
+}
+
+/// Searches every (node, key) order and merges them into one schedule
+/// (see the module doc). `bugs` are the node bugs the run used.
+pub fn plan(
+    messages: &[Exchange],
+    nemesis: &[NemesisRecord],
+    snapshots: &[Snapshot],
+    history: &[Event],
+    bugs: BugSet,
+) -> Plan {
+    let lives = lives(messages, nemesis, snapshots);
+    let no_downs: Vec<Down> = Vec::new();
+    let downs_of = |node: u64| lives.get(&node).unwrap_or(&no_downs);
+
+    // Exchanges per (node, key); stateless and down ones stand alone.
+    let mut by_key: BTreeMap<(u64, String), Vec<Step>> = BTreeMap::new();
+    let mut alone: Vec<usize> = Vec::new();
+    for (i, ex) in messages.iter().enumerate() {
+        if !reached_node(ex) {
+            continue;
+        }
+        let delivered = ex.delivered.unwrap_or(ex.sent);
+        let request = Request::of(ex);
+        let (Some(epoch), Some(key)) = (epoch_at(downs_of(ex.to), delivered), request.key()) else {
+            alone.push(i);
+            continue;
+        };
+        let recorded = Recorded::of(ex, &request);
+        by_key
+            .entry((ex.to, key.to_string()))
+            .or_default()
+            .push(Step {
+                epoch,
+                start: delivered,
+                end: ex.replied.unwrap_or(u64::MAX).max(delivered),
+                what: What::Exchange {
+                    index: i,
+                    request,
+                    recorded,
+                },
+            });
+    }
+    // Snapshots as observations of each key: restart ones in the epoch they
+    // open, the final one in the last epoch of a node that is up at the end.
+    for ((node, key), steps) in by_key.iter_mut() {
+        let downs = downs_of(*node);
+        let state_of = |s: &Snapshot| s.state.instances.get(key).cloned().unwrap_or_default();
+        for (e, d) in downs.iter().enumerate() {
+            if let Some((_, record, Some(s))) = d.restart {
+                steps.push(Step {
+                    epoch: e + 1,
+                    start: snapshots[s].time,
+                    end: record.max(snapshots[s].time),
+                    what: What::Read {
+                        snapshot: s,
+                        state: state_of(&snapshots[s]),
+                    },
+                });
+            }
+        }
+        let up_at_end = downs.last().is_none_or(|d| d.restart.is_some());
+        if up_at_end {
+            let last = snapshots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.node == *node && s.reason == SnapshotReason::Final)
+                .max_by_key(|(_, s)| s.time);
+            if let Some((s, snap)) = last {
+                // What was never answered was served before the final
+                // snapshot or never: end its interval where the snapshot starts.
+                for step in steps.iter_mut() {
+                    let unanswered = matches!(
+                        &step.what,
+                        What::Exchange { recorded, .. } if recorded.is_nothing()
+                    );
+                    if unanswered && step.epoch == downs.len() && step.start < snap.time {
+                        step.end = snap.time - 1;
+                    }
+                }
+                steps.push(Step {
+                    epoch: downs.len(),
+                    start: snap.time,
+                    end: u64::MAX,
+                    what: What::Read {
+                        snapshot: s,
+                        state: state_of(snap),
+                    },
+                });
+            }
+        }
+        steps.sort_by_key(|s| {
+            let tie = match s.what {
+                What::Exchange { index, .. } => (0, messages[index].id),
+                What::Read { snapshot, .. } => (1, snapshot as u64),
+            };
+            (s.epoch, s.start, tie)
+        });
+    }
+
+    let mut plan = Plan::default();
+    // (node, restart ordinal) -> key -> state
+    let mut restarts: BTreeMap<(u64, usize), BTreeMap<String, InstanceState>> = BTreeMap::new();
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    for ((node, key), steps) in &by_key {
+        let epochs = downs_of(*node)
+            .iter()
+            .filter(|d| d.restart.is_some())
+            .count()
+            + 1;
+        let found: Found = find_order(steps, epochs, key, bugs, budget_for(steps.len()));
+        let exchange_of = |p: usize| match steps[p].what {
+            What::Exchange { index, .. } => Some(index),
+            What::Read { .. } => None,
+        };
+        let chain: Vec<usize> = found.order.iter().filter_map(|&p| exchange_of(p)).collect();
+        let mut in_delivered_order = chain.clone();
+        in_delivered_order.sort_by_key(|&i| (messages[i].delivered, messages[i].id));
+        plan.reordered += chain
+            .iter()
+            .zip(&in_delivered_order)
+            .filter(|(a, b)| a != b)
+            .count();
+        plan.skipped
+            .extend(found.skipped.iter().filter_map(|&p| exchange_of(p)));
+        for (r, state) in found.restarts.iter().enumerate() {
+            let states = restarts.entry((*node, r)).or_default();
+            if *state != InstanceState::default() {
+                states.insert(key.clone(), state.clone());
+            }
+        }
+        if let Some(stuck) = found.stuck {
+            plan.unexplained.push(Unexplained {
+                node: *node,
+                key: key.clone(),
+                after: stuck.after.and_then(|p| {
+                    let n = found.order.iter().position(|&q| q == p)? + 1;
+                    found.order[..n].iter().rev().find_map(|&q| exchange_of(q))
+                }),
+                candidates: stuck
+                    .candidates
+                    .iter()
+                    .map(|c| match &steps[c.step].what {
+                        What::Exchange { index, .. } => Unfit {
+                            exchange: Some(*index),
+                            snapshot: None,
+                            recorded: recorded_json(&messages[*index]),
+                            simulated: c.simulated.clone(),
+                        },
+                        What::Read { snapshot, state } => Unfit {
+                            exchange: None,
+                            snapshot: Some(*snapshot),
+                            recorded: json!(state),
+                            simulated: c.simulated.clone(),
+                        },
+                    })
+                    .collect(),
+                exhausted: stuck.exhausted,
+            });
+        }
+        chains.push(chain);
+    }
+    plan.skipped.sort_unstable();
+    chains.extend(alone.into_iter().map(|i| vec![i]));
+
+    // Merge: (τ, rank, chain, position) per item.
+    let mut out: Vec<(u64, u8, usize, usize, Item)> = Vec::new();
+    for (c, chain) in chains.iter().enumerate() {
+        let mut tau = 0;
+        for (pos, &i) in chain.iter().enumerate() {
+            tau = tau.max(messages[i].delivered.unwrap_or(messages[i].sent));
+            let item = Item::Deliver { exchange: i };
+            out.push((tau, item.rank(), c, pos, item));
+        }
+    }
+    for (&node, downs) in &lives {
+        let n = node as usize;
+        let mut ordinal = 0;
+        for d in downs {
+            out.push((d.kill, 0, n, 0, Item::Kill { node: n }));
+            if let Some((time, _, snapshot)) = d.restart {
+                // (node, ordinal) in the tie-break fields name the restart below.
+                let item = Item::Restart { node: n, snapshot };
+                out.push((time, item.rank(), n, ordinal, item));
+                if let Some(s) = snapshot {
+                    let item = Item::Snapshot {
+                        node: n,
+                        snapshot: s,
+                    };
+                    out.push((snapshots[s].time.max(time), item.rank(), n, 0, item));
+                }
+                ordinal += 1;
             }
         }
     }
     for (i, e) in history.iter().enumerate() {
-        if matches!(e.process, ballot_checker::format::Process::Client(_)) {
-            out.push((e.time, 3, e.index, Item::Event { event: i }));
+        if matches!(e.process, Process::Client(_)) {
+            out.push((e.time, 4, e.index as usize, 0, Item::Event { event: i }));
         }
     }
-    out.sort_by_key(|&(time, rank, id, _)| (time, rank, id));
-    debug_assert!(out.iter().all(|(_, r, _, item)| *r == item.rank()));
-    out.into_iter()
-        .map(|(time, _, _, item)| Timed { time, item })
-        .collect()
+    out.sort_by_key(|&(time, rank, chain, pos, _)| (time, rank, chain, pos));
+    for (position, &(_, _, node, ordinal, item)) in out.iter().enumerate() {
+        if let Item::Restart { .. } = item {
+            let states = restarts.remove(&(node as u64, ordinal));
+            plan.restart_states
+                .insert(position, states.unwrap_or_default());
+        }
+    }
+    plan.items = out
+        .into_iter()
+        .map(|(time, _, _, _, item)| Timed { time, item })
+        .collect();
+    plan
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballot_checker::format::{EventType, Process};
-    use ballot_node::protocol::StateReply;
-    use serde_json::json;
+    use ballot_checker::format::EventType;
+    use ballot_node::protocol::{Ballot, StateReply};
 
-    fn ex(id: u64, to: u64, delivered: Option<u64>, fate: Fate, status: Option<u16>) -> Exchange {
-        Exchange {
-            id,
-            from: 0,
-            to,
-            process: Some(1),
-            path: "/v1/prepare".into(),
-            request: json!({"key": "x", "ballot": {"round": 1, "proposer": 1}}),
-            status,
-            response: status.map(|_| json!({"ok": true})),
-            sent: delivered.unwrap_or(1),
-            delivered,
-            replied: delivered.map(|d| d + 1),
-            fate,
-            duplicate_of: None,
+    fn b(round: u64, proposer: u64) -> Value {
+        json!({"round": round, "proposer": proposer})
+    }
+
+    /// An exchange: node, path, request, reply body (status 200) if any, and times.
+    struct Ex {
+        id: u64,
+        to: u64,
+        path: &'static str,
+        request: Value,
+        response: Option<Value>,
+        sent: u64,
+        delivered: u64,
+        replied: Option<u64>,
+        fate: Fate,
+    }
+
+    impl Ex {
+        fn prepare(id: u64, to: u64, key: &str, ballot: Value, response: Option<Value>) -> Ex {
+            Ex {
+                id,
+                to,
+                path: "/v1/prepare",
+                request: json!({"key": key, "ballot": ballot}),
+                response,
+                sent: 0,
+                delivered: 0,
+                replied: None,
+                fate: Fate::Ok,
+            }
         }
+
+        fn accept(id: u64, to: u64, ballot: Value, response: Option<Value>) -> Ex {
+            Ex {
+                path: "/v1/accept",
+                request: json!({"key": "x", "ballot": ballot, "value": "v"}),
+                ..Ex::prepare(id, to, "x", Value::Null, response)
+            }
+        }
+
+        /// Sent at `sent`, forwarded 1 ns later, answered at `replied`.
+        fn at(self, sent: u64, replied: Option<u64>) -> Ex {
+            Ex {
+                sent,
+                delivered: sent + 1,
+                replied,
+                fate: if replied.is_some() {
+                    self.fate
+                } else {
+                    Fate::Timeout
+                },
+                ..self
+            }
+        }
+
+        fn build(self) -> Exchange {
+            Exchange {
+                id: self.id,
+                from: 0,
+                to: self.to,
+                process: Some(1),
+                path: self.path.into(),
+                request: self.request,
+                status: self.replied.map(|_| 200),
+                response: self.replied.and(self.response),
+                sent: self.sent,
+                delivered: (self.fate != Fate::Refused).then_some(self.delivered),
+                replied: self.replied,
+                fate: self.fate,
+                duplicate_of: None,
+            }
+        }
+    }
+
+    fn granted(ballot: Value) -> Option<Value> {
+        Some(json!({"ok": true, "promised": ballot, "accepted": null}))
     }
 
     fn fault(time: u64, phase: FaultPhase, fault: &str, node: u64) -> NemesisRecord {
@@ -211,6 +613,69 @@ mod tests {
             fault: fault.into(),
             nodes: vec![node],
             detail: json!({}),
+        }
+    }
+
+    fn promised(round: u64, proposer: u64) -> InstanceState {
+        InstanceState {
+            promised: Some(Ballot::new(round, proposer)),
+            ..InstanceState::default()
+        }
+    }
+
+    fn snapshot(
+        time: u64,
+        node: u64,
+        reason: SnapshotReason,
+        keys: &[(&str, InstanceState)],
+    ) -> Snapshot {
+        Snapshot {
+            time,
+            node,
+            reason,
+            state: StateReply {
+                node,
+                instances: keys
+                    .iter()
+                    .map(|(k, s)| (k.to_string(), s.clone()))
+                    .collect(),
+            },
+        }
+    }
+
+    fn delivered_ids(messages: &[Exchange], items: &[Timed]) -> Vec<u64> {
+        items
+            .iter()
+            .filter_map(|t| match t.item {
+                Item::Deliver { exchange } => Some(messages[exchange].id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every exchange whose request was sent after another's reply arrived
+    /// is scheduled after it, and schedule times never decrease.
+    fn assert_causal(messages: &[Exchange], items: &[Timed]) {
+        assert!(items.windows(2).all(|w| w[0].time <= w[1].time));
+        let position: BTreeMap<usize, usize> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(p, t)| match t.item {
+                Item::Deliver { exchange } => Some((exchange, p)),
+                _ => None,
+            })
+            .collect();
+        for (&a, &pa) in &position {
+            for (&b, &pb) in &position {
+                if messages[a].replied.is_some_and(|r| r < messages[b].sent) {
+                    assert!(
+                        pa < pb,
+                        "{} replied before {} was sent",
+                        messages[a].id,
+                        messages[b].id
+                    );
+                }
+            }
         }
     }
 
@@ -228,35 +693,43 @@ mod tests {
             (Fate::DroppedRequest, None, None, false),
         ];
         for (fate, delivered, status, reached) in table {
-            assert_eq!(
-                reached_node(&ex(1, 0, delivered, fate, status)),
-                reached,
-                "{fate:?}"
-            );
+            let mut ex = Ex::prepare(1, 0, "x", b(1, 1), granted(b(1, 1))).build();
+            ex.fate = fate;
+            ex.delivered = delivered;
+            ex.status = status;
+            assert_eq!(reached_node(&ex), reached, "{fate:?}");
         }
     }
 
     #[test]
-    fn deliveries_sort_by_delivered_and_restarts_move_up_to_first_contact() {
-        let messages = vec![
-            ex(1, 0, Some(30), Fate::Ok, Some(200)),
-            ex(2, 1, Some(10), Fate::Ok, Some(200)),
-            ex(3, 1, Some(25), Fate::Refused, None),
+    fn kills_restarts_and_snapshots_take_their_places() {
+        let refused = Ex {
+            fate: Fate::Refused,
+            ..Ex::prepare(3, 1, "x", b(1, 3), None).at(24, None)
+        };
+        let messages: Vec<Exchange> = vec![
+            Ex::prepare(1, 0, "x", b(1, 1), granted(b(1, 1))).at(29, Some(31)),
+            Ex::prepare(2, 1, "x", b(1, 1), granted(b(1, 1))).at(9, Some(11)),
+            refused,
             // Reached node 1 after the kill, before the restart was recorded.
-            ex(4, 1, Some(45), Fate::Ok, Some(200)),
-            ex(5, 1, Some(10), Fate::Ok, Some(200)),
-        ];
+            Ex::prepare(4, 1, "x", b(1, 2), granted(b(1, 2))).at(44, Some(46)),
+            Ex::prepare(5, 1, "y", b(1, 1), granted(b(1, 1))).at(9, Some(11)),
+        ]
+        .into_iter()
+        .map(Ex::build)
+        .collect();
         let nemesis = vec![
             fault(20, FaultPhase::Start, "kill", 1),
             fault(50, FaultPhase::Stop, "kill", 1),
             fault(60, FaultPhase::Start, "pause", 0),
         ];
-        let snapshots = vec![Snapshot {
-            time: 48,
-            node: 1,
-            reason: SnapshotReason::Restart,
-            state: StateReply::default(),
-        }];
+        // The restart snapshot already shows exchange 4 (answered before it).
+        let snapshots = vec![snapshot(
+            48,
+            1,
+            SnapshotReason::Restart,
+            &[("x", promised(1, 2)), ("y", promised(1, 1))],
+        )];
         let history = vec![Event {
             index: 0,
             time: 5,
@@ -267,8 +740,8 @@ mod tests {
             value: json!("1"),
             error: None,
         }];
-        let got = schedule(&messages, &nemesis, &snapshots, &history);
-        let items: Vec<(u64, Item)> = got.iter().map(|t| (t.time, t.item)).collect();
+        let got = plan(&messages, &nemesis, &snapshots, &history, BugSet::NONE);
+        let items: Vec<(u64, Item)> = got.items.iter().map(|t| (t.time, t.item)).collect();
         assert_eq!(
             items,
             vec![
@@ -285,7 +758,158 @@ mod tests {
                     }
                 ),
                 (45, Item::Deliver { exchange: 3 }),
+                (
+                    48,
+                    Item::Snapshot {
+                        node: 1,
+                        snapshot: 0
+                    }
+                ),
             ]
         );
+        assert_eq!(got.unexplained, vec![]);
+        // Node 1 came back with what it had before the kill, not the snapshot.
+        let back: BTreeMap<String, InstanceState> = [
+            ("x".to_string(), promised(1, 1)),
+            ("y".to_string(), promised(1, 1)),
+        ]
+        .into();
+        assert_eq!(got.restart_states, BTreeMap::from([(5, back)]));
+        assert_causal(&messages, &got.items);
+    }
+
+    #[test]
+    fn overlapping_exchanges_are_replayed_in_the_order_the_replies_show() {
+        // Node 0: prepare 1.1 granted; then accept 1.1 (forwarded first) and
+        // prepare 1.2 (forwarded second) overlap. The accept was refused with
+        // promise 1.2, so node 0 served the prepare first. Node 1: prepare
+        // 1.2 sent after node 0's answer to prepare 1.2 arrived, before the
+        // accept's answer.
+        let messages: Vec<Exchange> = vec![
+            Ex::prepare(1, 0, "x", b(1, 1), granted(b(1, 1))).at(10, Some(20)),
+            Ex::accept(
+                2,
+                0,
+                b(1, 1),
+                Some(json!({"ok": false, "promised": b(1, 2)})),
+            )
+            .at(29, Some(50)),
+            Ex::prepare(3, 0, "x", b(1, 2), granted(b(1, 2))).at(30, Some(40)),
+            Ex::prepare(4, 1, "x", b(1, 2), granted(b(1, 2))).at(41, Some(43)),
+        ]
+        .into_iter()
+        .map(Ex::build)
+        .collect();
+        let got = plan(&messages, &[], &[], &[], BugSet::NONE);
+        assert_eq!(got.unexplained, vec![]);
+        assert_eq!(delivered_ids(&messages, &got.items), vec![1, 3, 2, 4]);
+        assert_eq!(got.reordered, 2);
+        assert_causal(&messages, &got.items);
+
+        // The same replies when the prepare came only after the accept's
+        // answer: no order explains the refusal.
+        let mut late = messages.clone();
+        late[2].sent = 60;
+        late[2].delivered = Some(61);
+        late[2].replied = Some(70);
+        let got = plan(&late, &[], &[], &[], BugSet::NONE);
+        let unexplained = &got.unexplained;
+        assert_eq!(unexplained.len(), 1, "{unexplained:?}");
+        let u = &unexplained[0];
+        assert_eq!((u.node, u.key.as_str(), u.after), (0, "x", Some(0)));
+        assert_eq!(
+            u.candidates,
+            vec![Unfit {
+                exchange: Some(1),
+                snapshot: None,
+                recorded: json!({"status": 200, "response": {"ok": false, "promised": b(1, 2)}}),
+                simulated: json!({"status": 200, "response": {"ok": true, "promised": b(1, 1)}}),
+            }]
+        );
+        assert!(!u.exhausted);
+        assert_eq!(
+            u.describe(&late, &[]),
+            "no processing order explains node 0's replies on key \"x\": after exchange 1, the \
+             next step could be exchange 2 (/v1/accept recorded {\"response\":{\"ok\":false,\
+             \"promised\":{\"proposer\":2,\"round\":1}},\"status\":200}, the acceptor answers \
+             {\"response\":{\"ok\":true,\"promised\":{\"proposer\":1,\"round\":1}},\"status\":200})"
+        );
+        // The replay still gets every exchange, in delivered order from there.
+        assert_eq!(delivered_ids(&late, &got.items), vec![1, 2, 4, 3]);
+    }
+
+    #[test]
+    fn an_accept_in_flight_at_a_kill_is_left_out_when_the_node_never_served_it() {
+        // Node 0 promised 3.1; an accept 3.1 was in flight when it was
+        // killed; the restart snapshot shows nothing accepted.
+        let messages: Vec<Exchange> = vec![
+            Ex::prepare(1, 0, "x", b(3, 1), granted(b(3, 1))).at(10, Some(20)),
+            Ex::accept(2, 0, b(3, 1), None).at(25, None),
+            Ex::prepare(3, 0, "x", b(4, 1), granted(b(4, 1))).at(70, Some(75)),
+        ]
+        .into_iter()
+        .map(Ex::build)
+        .collect();
+        let nemesis = vec![
+            fault(30, FaultPhase::Start, "kill", 0),
+            fault(60, FaultPhase::Stop, "kill", 0),
+        ];
+        let snapshots = vec![
+            snapshot(55, 0, SnapshotReason::Restart, &[("x", promised(3, 1))]),
+            snapshot(90, 0, SnapshotReason::Final, &[("x", promised(4, 1))]),
+        ];
+        let got = plan(&messages, &nemesis, &snapshots, &[], BugSet::NONE);
+        assert_eq!(got.unexplained, vec![]);
+        assert_eq!(got.skipped, vec![1]);
+        assert_eq!(delivered_ids(&messages, &got.items), vec![1, 3]);
+        let restart = got
+            .items
+            .iter()
+            .position(|t| matches!(t.item, Item::Restart { .. }))
+            .unwrap();
+        assert_eq!(
+            got.restart_states[&restart],
+            BTreeMap::from([("x".to_string(), promised(3, 1))])
+        );
+        // Had the snapshot and the next prepare shown the acceptance, the accept was served.
+        let mut messages = messages;
+        messages[2].response = Some(json!({
+            "ok": true, "promised": b(4, 1), "accepted": {"ballot": b(3, 1), "value": "v"}
+        }));
+        let accepted = InstanceState {
+            accepted: Some(ballot_node::protocol::Accepted {
+                ballot: Ballot::new(3, 1),
+                value: "v".into(),
+            }),
+            ..promised(3, 1)
+        };
+        let snapshots = vec![snapshot(55, 0, SnapshotReason::Restart, &[("x", accepted)])];
+        let got = plan(&messages, &nemesis, &snapshots, &[], BugSet::NONE);
+        assert_eq!(got.unexplained, vec![]);
+        assert_eq!(got.skipped, Vec::<usize>::new());
+        assert_eq!(delivered_ids(&messages, &got.items), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_memory_only_node_comes_back_empty_whatever_it_promised() {
+        let messages: Vec<Exchange> = vec![
+            Ex::prepare(1, 0, "x", b(3, 1), granted(b(3, 1))).at(10, Some(20)),
+            Ex::prepare(2, 0, "x", b(2, 1), granted(b(2, 1))).at(70, Some(75)),
+        ]
+        .into_iter()
+        .map(Ex::build)
+        .collect();
+        let nemesis = vec![
+            fault(30, FaultPhase::Start, "kill", 0),
+            fault(60, FaultPhase::Stop, "kill", 0),
+        ];
+        let bugs = BugSet::of(&[ballot_node::bugs::NodeBug::MemoryOnly]);
+        let got = plan(&messages, &nemesis, &[], &[], bugs);
+        assert_eq!(got.unexplained, vec![]);
+        assert_eq!(got.restart_states.values().next(), Some(&BTreeMap::new()));
+        // The correct acceptor cannot explain the second grant.
+        let got = plan(&messages, &nemesis, &[], &[], BugSet::NONE);
+        assert_eq!(got.unexplained.len(), 1);
+        assert_eq!(got.unexplained[0].candidates[0].exchange, Some(1));
     }
 }

@@ -36,7 +36,7 @@ use ballot_workloads::F;
 
 use crate::cli::{EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_UNKNOWN};
 use crate::cluster::Cluster;
-use crate::replay::schedule::{schedule, Item, Timed};
+use crate::replay::schedule::{plan, Item, Timed};
 use crate::replay::{load_run, RunData};
 use ballot_checker::messages::MessageLog;
 
@@ -151,7 +151,9 @@ pub fn units(run: &RunData, items: &[Timed]) -> Vec<Unit> {
             }
             continue;
         }
-        out.push(vec![*t]);
+        if !matches!(t.item, Item::Snapshot { .. }) {
+            out.push(vec![*t]);
+        }
     }
     out
 }
@@ -163,7 +165,7 @@ fn item_key(run: &RunData, t: &Timed) -> Option<String> {
             .as_str()
             .map(str::to_string),
         Item::Event { event } => run.history[event].key.clone(),
-        Item::Kill { .. } | Item::Restart { .. } => None,
+        Item::Kill { .. } | Item::Restart { .. } | Item::Snapshot { .. } => None,
     }
 }
 
@@ -177,7 +179,7 @@ pub fn to_scenario(
     property: &str,
 ) -> Result<Scenario, RunError> {
     let mut items: Vec<Timed> = units.iter().flatten().copied().collect();
-    items.sort_by_key(|t| (t.time, rank(t.item)));
+    items.sort_by_key(|t| (t.time, t.item.rank()));
     let mut down = BTreeSet::new();
     let mut steps = Vec::new();
     let key_of = |k: &str| (k != key).then(|| k.to_string());
@@ -199,6 +201,8 @@ pub fn to_scenario(
                     });
                 }
             }
+            // The scenario engine records its own snapshots.
+            Item::Snapshot { .. } => {}
             Item::Deliver { exchange } => {
                 let ex = &run.messages[exchange];
                 let Some(phase) = Phase::from_path(&ex.path) else {
@@ -272,15 +276,6 @@ pub fn to_scenario(
         steps: steps.iter().map(Step::to_string).collect(),
     };
     Scenario::from_file(file).map_err(|e| RunError::Input(format!("shrunk scenario: {e}")))
-}
-
-fn rank(item: Item) -> u8 {
-    match item {
-        Item::Kill { .. } => 0,
-        Item::Restart { .. } => 1,
-        Item::Deliver { .. } => 2,
-        Item::Event { .. } => 3,
-    }
 }
 
 /// Runs candidates on one cluster, each on fresh keys.
@@ -374,7 +369,15 @@ pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Run
         ))
     })?;
     let (property, key) = violation;
-    let items = schedule(&run.messages, &run.nemesis, &run.snapshots, &run.history);
+    let bugs = ballot_node::bugs::BugSet::of(&run.bugs);
+    let items = plan(
+        &run.messages,
+        &run.nemesis,
+        &run.snapshots,
+        &run.history,
+        bugs,
+    )
+    .items;
     let all_units = units(&run, &items);
     let scenario_key = key.clone().unwrap_or_else(|| {
         items
@@ -474,7 +477,7 @@ async fn search(
         }
         return Err(RunError::Input(format!(
             "the violation of {} does not reproduce when the run's messages are replayed one \
-             at a time in delivery order; it cannot be shrunk",
+             at a time in the order the nodes processed them; it cannot be shrunk",
             oracle.property
         )));
     };

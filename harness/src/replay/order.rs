@@ -1,0 +1,833 @@
+//! In which order did one node process one key's exchanges? Pure: a
+//! bounded search over the orders real time allows, checked against the
+//! recorded replies with the pure acceptor ([`super::sim`]).
+//!
+//! # Why the proxy's order is not enough
+//!
+//! The proxy stamps `delivered` when it forwards a request, but the node
+//! serves several connections at once: two exchanges that overlap in time
+//! (A.delivered < B.delivered < A.replied) may reach the acceptor in either
+//! order, and the recorded replies say which. Replaying A before B when the
+//! node did B first gives different replies, and the replayed message log
+//! then shows accepts whose promises were (in the replay) refused.
+//!
+//! # The search
+//!
+//! The *steps* of one (node, key) are its exchanges and the state snapshots
+//! the run took of that node (right after each restart, and at the end),
+//! split into *epochs* by the node's kills. Each step has an interval:
+//! `[delivered, replied]` for an exchange (`replied` unknown: open-ended),
+//! `[snapshot request sent, restart recorded]` for a restart snapshot.
+//! Real time orders A before B whenever A's interval ends before B's
+//! starts; within that freedom the search picks, step by step, a step that
+//! may come next and whose simulated reply equals the recorded one (a
+//! snapshot: whose state equals the simulated state), depth first, trying
+//! candidates in `delivered` order and backtracking on a dead end. An
+//! exchange with no recorded reply fits any reply, and may also have never
+//! been processed at all (a request in flight when the node was killed):
+//! *skipping* it is tried last. Searched-out positions (done set, state) are
+//! remembered, so equivalent interleavings are not searched twice, and the
+//! whole search is bounded by a budget of steps tried.
+//!
+//! Keys are independent Paxos instances (the acceptor keeps nothing shared
+//! between them), so searching each key alone loses nothing and keeps the
+//! search small.
+//!
+//! # Restarts
+//!
+//! Between epochs the node was killed and restarted; what it recovered
+//! depends on its bugs ([`Recovery`]): a correct node keeps everything it
+//! processed; `memory-only` forgets everything; `promise-only` forgets
+//! accepted proposals; `reply-before-durable` keeps some prefix of what it
+//! processed since its last restart (the log is flushed in the background),
+//! so every such prefix is a candidate, newest first. The restart snapshot
+//! then tells which, as a step of the next epoch.
+//!
+//! If no order explains the replies, that is a finding: the search reports
+//! the end of the longest explained prefix ([`Stuck`]) and completes the
+//! order greedily from there, so the replay can still run.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use ballot_node::acceptor::Acceptor;
+use ballot_node::bugs::{BugSet, NodeBug};
+use ballot_node::protocol::InstanceState;
+use serde_json::{json, Value};
+
+use super::sim::{apply, Recorded, Request};
+
+/// Smallest search budget (steps tried) of one (node, key).
+pub const MIN_BUDGET: usize = 200_000;
+/// Budget per step of one (node, key), when that is larger.
+pub const BUDGET_PER_STEP: usize = 64;
+
+/// What one step of a (node, key) history is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum What {
+    /// A recorded exchange.
+    Exchange {
+        /// Index in `messages.jsonl`.
+        index: usize,
+        /// The parsed request.
+        request: Request,
+        /// The recorded answer.
+        recorded: Recorded,
+    },
+    /// A snapshot the run took of the node: the key's state at some instant of the interval.
+    Read {
+        /// Index in `snapshots.jsonl`.
+        snapshot: usize,
+        /// The key's recorded state (default when the snapshot lacks the key).
+        state: InstanceState,
+    },
+}
+
+/// One step: its epoch, its real-time interval, and what it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// How many kills of the node came before it.
+    pub epoch: usize,
+    /// Earliest time it can have happened (ns).
+    pub start: u64,
+    /// Latest time it can have happened (ns); `u64::MAX` when unknown.
+    pub end: u64,
+    /// The step.
+    pub what: What,
+}
+
+/// What a node keeps across a kill and restart, by its bugs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// Nothing survives (`memory-only`).
+    pub forget: bool,
+    /// Some prefix of what it processed since its last restart survives (`reply-before-durable`).
+    pub any_prefix: bool,
+    /// Accepted proposals do not survive (`promise-only`).
+    pub drop_accepted: bool,
+}
+
+impl Recovery {
+    /// The recovery model of a node running with `bugs`.
+    pub fn of(bugs: BugSet) -> Recovery {
+        Recovery {
+            forget: bugs.has(NodeBug::MemoryOnly),
+            any_prefix: bugs.has(NodeBug::ReplyBeforeDurable),
+            drop_accepted: bugs.has(NodeBug::PromiseOnly),
+        }
+    }
+
+    /// The states the node may come back with, most likely first, given its
+    /// current state and `trail`, its states since its last restart (oldest first).
+    fn alternatives(self, state: &InstanceState, trail: &[InstanceState]) -> Vec<InstanceState> {
+        let survive = |s: &InstanceState| InstanceState {
+            accepted: if self.drop_accepted {
+                None
+            } else {
+                s.accepted.clone()
+            },
+            ..s.clone()
+        };
+        let mut out: Vec<InstanceState> = Vec::new();
+        if self.forget {
+            out.push(InstanceState::default());
+        } else if self.any_prefix {
+            for s in trail.iter().rev() {
+                let s = survive(s);
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        } else {
+            out.push(survive(state));
+        }
+        out
+    }
+}
+
+/// A candidate at the point where the search got stuck, and what the acceptor makes of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Position in the steps.
+    pub step: usize,
+    /// The simulated reply (an exchange) or the simulated state (a snapshot).
+    pub simulated: Value,
+}
+
+/// Where no order explains the recorded replies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stuck {
+    /// The last step of the longest explained prefix (none: stuck at the start).
+    pub after: Option<usize>,
+    /// The epoch it got stuck in.
+    pub epoch: usize,
+    /// The steps that could come next; none of them fits.
+    pub candidates: Vec<Candidate>,
+    /// True when the budget ran out (some order might still exist); false
+    /// when every order real time allows was tried.
+    pub exhausted: bool,
+}
+
+/// The processing order found for one (node, key).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    /// Positions of the steps in processing order (exchanges and snapshots).
+    pub order: Vec<usize>,
+    /// Positions of unreplied exchanges the node never processed.
+    pub skipped: Vec<usize>,
+    /// The key's state right after each restart (entry `e - 1`: entering epoch `e`).
+    pub restarts: Vec<InstanceState>,
+    /// Set when no order explains the replies (the order is then completed greedily).
+    pub stuck: Option<Stuck>,
+    /// Steps tried.
+    pub tried: usize,
+}
+
+/// One move of the search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Choice {
+    /// Process the step (an exchange) or observe it (a snapshot).
+    Apply(usize),
+    /// An unreplied exchange the node never processed.
+    Skip(usize),
+    /// Restart into the next epoch with the n-th recovery alternative.
+    Restart(usize),
+}
+
+/// How a search ended: the path that explains every step, or the longest
+/// dead end found.
+struct Outcome {
+    path: Vec<Choice>,
+    explained: bool,
+    exhausted: bool,
+    tried: usize,
+}
+
+/// How to take a move back.
+#[derive(Clone, Debug)]
+struct Undo {
+    state: InstanceState,
+    first: usize,
+    epoch: usize,
+    trail: Option<Vec<InstanceState>>,
+    trail_len: usize,
+    step: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct Cursor {
+    done: Vec<bool>,
+    first: usize,
+    epoch: usize,
+    state: InstanceState,
+    trail: Vec<InstanceState>,
+    zobrist: u64,
+}
+
+/// A fixed pseudo-random value per position (splitmix64), for the done-set hash.
+fn zobrist(i: usize) -> u64 {
+    let mut z = (i as u64)
+        .wrapping_add(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn hash_state(s: &InstanceState, h: &mut DefaultHasher) {
+    s.promised.hash(h);
+    s.accepted.hash(h);
+    s.learned.hash(h);
+}
+
+struct Search<'a> {
+    steps: &'a [Step],
+    /// `[lo, hi)` of each epoch's steps.
+    bounds: Vec<(usize, usize)>,
+    key: &'a str,
+    bugs: BugSet,
+    recovery: Recovery,
+}
+
+impl Search<'_> {
+    fn fresh(&self) -> Cursor {
+        let mut c = Cursor {
+            done: vec![false; self.steps.len()],
+            first: 0,
+            epoch: 0,
+            state: InstanceState::default(),
+            trail: Vec::new(),
+            zobrist: 0,
+        };
+        if self.recovery.any_prefix {
+            c.trail.push(InstanceState::default());
+        }
+        c
+    }
+
+    fn finished(&self, c: &Cursor) -> bool {
+        c.epoch + 1 == self.bounds.len() && c.first == self.bounds[c.epoch].1
+    }
+
+    /// Runs an exchange on a copy of `state`: the reply and the new state.
+    fn simulate(
+        &self,
+        state: &InstanceState,
+        request: &Request,
+    ) -> (super::sim::Reply, InstanceState) {
+        let mut instances = BTreeMap::new();
+        instances.insert(self.key.to_string(), state.clone());
+        let mut acceptor = Acceptor::new(instances, self.bugs);
+        let reply = apply(&mut acceptor, request);
+        let after = acceptor
+            .instances()
+            .get(self.key)
+            .cloned()
+            .unwrap_or_default();
+        (reply, after)
+    }
+
+    /// The steps that may come next: not done, in the current epoch, and
+    /// not after the end of another step that is not done.
+    fn window(&self, c: &Cursor) -> Vec<usize> {
+        let hi = self.bounds[c.epoch].1;
+        let mut min_end = u64::MAX;
+        let mut seen = Vec::new();
+        for i in c.first..hi {
+            if c.done[i] {
+                continue;
+            }
+            let s = &self.steps[i];
+            if s.start > min_end {
+                break; // sorted by start: every later step starts later still
+            }
+            min_end = min_end.min(s.end);
+            seen.push(i);
+        }
+        seen.retain(|&i| self.steps[i].start <= min_end);
+        seen
+    }
+
+    /// Whether step `i` fits in state `state`.
+    fn fits(&self, state: &InstanceState, i: usize) -> bool {
+        match &self.steps[i].what {
+            What::Exchange {
+                request, recorded, ..
+            } => recorded.fits(&self.simulate(state, request).0),
+            What::Read { state: read, .. } => read == state,
+        }
+    }
+
+    fn choices(&self, c: &Cursor) -> Vec<Choice> {
+        if c.first == self.bounds[c.epoch].1 {
+            if c.epoch + 1 == self.bounds.len() {
+                return Vec::new();
+            }
+            let n = self.recovery.alternatives(&c.state, &c.trail).len();
+            return (0..n).map(Choice::Restart).collect();
+        }
+        let window = self.window(c);
+        let mut out: Vec<Choice> = window
+            .iter()
+            .filter(|&&i| self.fits(&c.state, i))
+            .map(|&i| Choice::Apply(i))
+            .collect();
+        out.extend(window.iter().filter_map(|&i| match &self.steps[i].what {
+            What::Exchange { recorded, .. } if recorded.is_nothing() => Some(Choice::Skip(i)),
+            _ => None,
+        }));
+        out
+    }
+
+    fn mark_done(&self, c: &mut Cursor, i: usize) {
+        c.done[i] = true;
+        c.zobrist ^= zobrist(i);
+        let hi = self.bounds[c.epoch].1;
+        while c.first < hi && c.done[c.first] {
+            c.first += 1;
+        }
+    }
+
+    fn apply(&self, c: &mut Cursor, choice: Choice) -> Undo {
+        let undo = Undo {
+            state: c.state.clone(),
+            first: c.first,
+            epoch: c.epoch,
+            trail: None,
+            trail_len: c.trail.len(),
+            step: None,
+        };
+        match choice {
+            Choice::Apply(i) => {
+                if let What::Exchange { request, .. } = &self.steps[i].what {
+                    let (_, after) = self.simulate(&c.state, request);
+                    if self.recovery.any_prefix && after != c.state {
+                        c.trail.push(after.clone());
+                    }
+                    c.state = after;
+                }
+                self.mark_done(c, i);
+                Undo {
+                    step: Some(i),
+                    ..undo
+                }
+            }
+            Choice::Skip(i) => {
+                self.mark_done(c, i);
+                Undo {
+                    step: Some(i),
+                    ..undo
+                }
+            }
+            Choice::Restart(n) => {
+                let alt = self
+                    .recovery
+                    .alternatives(&c.state, &c.trail)
+                    .swap_remove(n);
+                let old_trail = std::mem::take(&mut c.trail);
+                if self.recovery.any_prefix {
+                    c.trail.push(alt.clone());
+                }
+                c.state = alt;
+                c.epoch += 1;
+                c.first = self.bounds[c.epoch].0;
+                Undo {
+                    trail: Some(old_trail),
+                    ..undo
+                }
+            }
+        }
+    }
+
+    fn undo(&self, c: &mut Cursor, u: Undo) {
+        if let Some(i) = u.step {
+            c.done[i] = false;
+            c.zobrist ^= zobrist(i);
+        }
+        c.state = u.state;
+        c.first = u.first;
+        c.epoch = u.epoch;
+        match u.trail {
+            Some(t) => c.trail = t,
+            None => c.trail.truncate(u.trail_len),
+        }
+    }
+
+    fn memo_key(&self, c: &Cursor) -> (u64, u64) {
+        let mut h = DefaultHasher::new();
+        c.epoch.hash(&mut h);
+        hash_state(&c.state, &mut h);
+        c.trail.len().hash(&mut h);
+        for s in &c.trail {
+            hash_state(s, &mut h);
+        }
+        (c.zobrist, h.finish())
+    }
+
+    /// Depth-first search; the path of choices that explains every step,
+    /// or the longest dead end and whether the budget ran out.
+    fn search(&self, budget: usize) -> Outcome {
+        struct Frame {
+            key: (u64, u64),
+            choices: Vec<Choice>,
+            tried: usize,
+            undo: Option<Undo>,
+        }
+        let mut cur = self.fresh();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut memo: HashSet<(u64, u64)> = HashSet::new();
+        let mut best: Option<Vec<Choice>> = None;
+        let path = |stack: &[Frame]| -> Vec<Choice> {
+            stack
+                .iter()
+                .filter(|f| f.tried > 0)
+                .map(|f| f.choices[f.tried - 1])
+                .collect()
+        };
+        let mut spent = 0;
+        loop {
+            if self.finished(&cur) {
+                return Outcome {
+                    path: path(&stack),
+                    explained: true,
+                    exhausted: false,
+                    tried: spent,
+                };
+            }
+            let key = self.memo_key(&cur);
+            let choices = if memo.contains(&key) {
+                Vec::new()
+            } else {
+                self.choices(&cur)
+            };
+            if choices.is_empty() && best.as_ref().is_none_or(|b| b.len() < stack.len()) {
+                best = Some(path(&stack));
+            }
+            stack.push(Frame {
+                key,
+                choices,
+                tried: 0,
+                undo: None,
+            });
+            loop {
+                let Some(f) = stack.last_mut() else {
+                    return Outcome {
+                        path: best.unwrap_or_default(),
+                        explained: false,
+                        exhausted: false,
+                        tried: spent,
+                    };
+                };
+                if let Some(u) = f.undo.take() {
+                    self.undo(&mut cur, u);
+                }
+                if f.tried < f.choices.len() {
+                    if spent >= budget {
+                        return Outcome {
+                            path: best.unwrap_or_default(),
+                            explained: false,
+                            exhausted: true,
+                            tried: spent,
+                        };
+                    }
+                    let choice = f.choices[f.tried];
+                    f.tried += 1;
+                    spent += 1;
+                    f.undo = Some(self.apply(&mut cur, choice));
+                    break;
+                }
+                memo.insert(f.key);
+                stack.pop();
+            }
+        }
+    }
+
+    /// Follows `path`, then completes the order greedily: a fitting step if
+    /// there is one, else the earliest possible step regardless.
+    fn complete(&self, path: &[Choice], exhausted: bool) -> Found {
+        let mut cur = self.fresh();
+        let mut found = Found {
+            order: Vec::new(),
+            skipped: Vec::new(),
+            restarts: Vec::new(),
+            stuck: None,
+            tried: 0,
+        };
+        let take = |cur: &mut Cursor, found: &mut Found, choice: Choice| {
+            match choice {
+                Choice::Apply(i) => found.order.push(i),
+                Choice::Skip(i) => found.skipped.push(i),
+                Choice::Restart(_) => {}
+            }
+            self.apply(cur, choice);
+            if let Choice::Restart(_) = choice {
+                found.restarts.push(cur.state.clone());
+            }
+        };
+        for &choice in path {
+            take(&mut cur, &mut found, choice);
+        }
+        while !self.finished(&cur) {
+            if let Some(&choice) = self.choices(&cur).first() {
+                take(&mut cur, &mut found, choice);
+                continue;
+            }
+            // Nothing fits: this is where the replies stop being explained.
+            let window = self.window(&cur);
+            if found.stuck.is_none() {
+                found.stuck = Some(Stuck {
+                    after: found.order.last().copied(),
+                    epoch: cur.epoch,
+                    candidates: window
+                        .iter()
+                        .map(|&i| Candidate {
+                            step: i,
+                            simulated: match &self.steps[i].what {
+                                What::Exchange { request, .. } => {
+                                    self.simulate(&cur.state, request).0.to_json()
+                                }
+                                What::Read { .. } => json!(cur.state),
+                            },
+                        })
+                        .collect(),
+                    exhausted,
+                });
+            }
+            let next = window[0];
+            take(&mut cur, &mut found, Choice::Apply(next));
+        }
+        found
+    }
+}
+
+/// Finds the order in which a node processed `steps` (one key's exchanges
+/// and snapshots, sorted by epoch, then start), starting from a fresh
+/// node, with `epochs` epochs (kills + 1). See the module doc.
+pub fn find_order(steps: &[Step], epochs: usize, key: &str, bugs: BugSet, budget: usize) -> Found {
+    debug_assert!(steps
+        .windows(2)
+        .all(|w| (w[0].epoch, w[0].start) <= (w[1].epoch, w[1].start)));
+    let epochs = epochs.max(steps.last().map_or(1, |s| s.epoch + 1));
+    let mut bounds = Vec::with_capacity(epochs);
+    let mut lo = 0;
+    for e in 0..epochs {
+        let hi = lo + steps[lo..].iter().take_while(|s| s.epoch == e).count();
+        bounds.push((lo, hi));
+        lo = hi;
+    }
+    let search = Search {
+        steps,
+        bounds,
+        key,
+        bugs,
+        recovery: Recovery::of(bugs),
+    };
+    let outcome = search.search(budget);
+    let mut found = search.complete(&outcome.path, outcome.exhausted);
+    debug_assert!(!outcome.explained || found.stuck.is_none());
+    found.tried = outcome.tried;
+    found
+}
+
+/// The default budget for `n` steps.
+pub fn budget_for(n: usize) -> usize {
+    MIN_BUDGET.max(BUDGET_PER_STEP.saturating_mul(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::sim::Reply;
+    use ballot_node::protocol::{
+        AcceptReply, AcceptRequest, Accepted, Ballot, PrepareReply, PrepareRequest,
+    };
+
+    fn b(round: u64, proposer: u64) -> Ballot {
+        Ballot::new(round, proposer)
+    }
+
+    fn prepare(
+        index: usize,
+        epoch: usize,
+        span: (u64, u64),
+        ballot: Ballot,
+        reply: Option<PrepareReply>,
+    ) -> Step {
+        Step {
+            epoch,
+            start: span.0,
+            end: span.1,
+            what: What::Exchange {
+                index,
+                request: Request::Prepare(PrepareRequest {
+                    key: "x".into(),
+                    ballot,
+                }),
+                recorded: match reply {
+                    Some(r) => Recorded::Reply(200, Some(Reply::Prepare(r))),
+                    None => Recorded::Nothing,
+                },
+            },
+        }
+    }
+
+    fn accept(
+        index: usize,
+        epoch: usize,
+        span: (u64, u64),
+        ballot: Ballot,
+        ok: bool,
+        promised: Ballot,
+    ) -> Step {
+        Step {
+            epoch,
+            start: span.0,
+            end: span.1,
+            what: What::Exchange {
+                index,
+                request: Request::Accept(AcceptRequest {
+                    key: "x".into(),
+                    ballot,
+                    value: "v".into(),
+                }),
+                recorded: Recorded::Reply(200, Some(Reply::Accept(AcceptReply { ok, promised }))),
+            },
+        }
+    }
+
+    fn granted(ballot: Ballot, accepted: Option<(Ballot, &str)>) -> Option<PrepareReply> {
+        Some(PrepareReply {
+            ok: true,
+            promised: ballot,
+            accepted: accepted.map(|(ballot, v)| Accepted {
+                ballot,
+                value: v.into(),
+            }),
+        })
+    }
+
+    fn indices(steps: &[Step], positions: &[usize]) -> Vec<usize> {
+        positions
+            .iter()
+            .map(|&p| match &steps[p].what {
+                What::Exchange { index, .. } => *index,
+                What::Read { snapshot, .. } => 1000 + *snapshot,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlapping_exchanges_take_the_order_the_replies_show() {
+        // 0: prepare 1.1 (granted); then accept 1.1 (delivered first) and
+        // prepare 1.2 (delivered second) overlap; the accept was refused with
+        // promise 1.2, so the node did the prepare first.
+        let steps = vec![
+            prepare(0, 0, (10, 20), b(1, 1), granted(b(1, 1), None)),
+            accept(1, 0, (30, 50), b(1, 1), false, b(1, 2)),
+            prepare(2, 0, (31, 49), b(1, 2), granted(b(1, 2), None)),
+        ];
+        let found = find_order(&steps, 1, "x", BugSet::NONE, 1000);
+        assert_eq!(found.stuck, None);
+        assert_eq!(indices(&steps, &found.order), vec![0, 2, 1]);
+        // Without overlap (the prepare started after the accept's reply) no order fits.
+        let mut apart = steps.clone();
+        apart[2].start = 51;
+        apart[2].end = 60;
+        apart.swap(1, 2);
+        apart.swap(1, 2);
+        let found = find_order(&apart, 1, "x", BugSet::NONE, 1000);
+        let stuck = found
+            .stuck
+            .expect("no order explains a refusal before the higher prepare");
+        assert_eq!(stuck.after.map(|p| indices(&apart, &[p])[0]), Some(0));
+        assert_eq!(
+            indices(
+                &apart,
+                &stuck.candidates.iter().map(|c| c.step).collect::<Vec<_>>()
+            ),
+            vec![1]
+        );
+        assert!(!stuck.exhausted);
+        assert_eq!(indices(&apart, &found.order), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn backtracking_undoes_an_early_choice_that_fits_only_for_a_while() {
+        // Three overlapping prepares on a fresh key: 1.1, 1.2, 1.3. Replies:
+        // 1.1 granted, 1.3 granted, 1.2 refused with promise 1.3. Taking 1.1
+        // then 1.2 fits nothing later if 1.2 was granted; the search must
+        // find 1.1, 1.3, 1.2.
+        let refused = Some(PrepareReply {
+            ok: false,
+            promised: b(1, 3),
+            accepted: None,
+        });
+        let steps = vec![
+            prepare(0, 0, (10, 100), b(1, 1), granted(b(1, 1), None)),
+            prepare(1, 0, (11, 100), b(1, 2), refused),
+            prepare(2, 0, (12, 100), b(1, 3), granted(b(1, 3), None)),
+        ];
+        let found = find_order(&steps, 1, "x", BugSet::NONE, 1000);
+        assert_eq!(found.stuck, None);
+        assert_eq!(indices(&steps, &found.order), vec![0, 2, 1]);
+    }
+
+    #[test]
+    fn an_unreplied_exchange_goes_where_the_replies_and_snapshots_put_it() {
+        // A prepare 5.1 in flight (no reply) would have raised the promise;
+        // the later accept 2.1 was granted, so the node did not serve the
+        // prepare before it: after it, or never.
+        let steps = vec![
+            prepare(0, 0, (10, u64::MAX), b(5, 1), None),
+            accept(1, 0, (20, 30), b(2, 1), true, b(2, 1)),
+        ];
+        let found = find_order(&steps, 1, "x", BugSet::NONE, 1000);
+        assert_eq!(found.stuck, None);
+        assert_eq!(indices(&steps, &found.order), vec![1, 0]);
+        assert_eq!(found.skipped, Vec::<usize>::new());
+        // The final snapshot decides: promise 5.1 (served) or 2.1 (never
+        // served). An unreplied exchange is served before the final
+        // snapshot or never: its interval ends where the snapshot starts.
+        let mut steps = steps;
+        steps[0].end = 39;
+        let read = |promise: Ballot| Step {
+            epoch: 0,
+            start: 40,
+            end: u64::MAX,
+            what: What::Read {
+                snapshot: 0,
+                state: InstanceState {
+                    promised: Some(promise),
+                    accepted: Some(Accepted {
+                        ballot: b(2, 1),
+                        value: "v".into(),
+                    }),
+                    learned: None,
+                },
+            },
+        };
+        let mut served = steps.clone();
+        served.push(read(b(5, 1)));
+        let found = find_order(&served, 1, "x", BugSet::NONE, 1000);
+        assert_eq!(found.stuck, None);
+        assert_eq!(indices(&served, &found.order), vec![1, 0, 1000]);
+        let mut never = steps.clone();
+        never.push(read(b(2, 1)));
+        let found = find_order(&never, 1, "x", BugSet::NONE, 1000);
+        assert_eq!(found.stuck, None);
+        assert_eq!(indices(&never, &found.order), vec![1, 1000]);
+        assert_eq!(indices(&never, &found.skipped), vec![0]);
+    }
+
+    #[test]
+    fn restarts_recover_by_the_nodes_bugs() {
+        // epoch 0: prepare 3.1 granted; kill; epoch 1: prepare 2.1.
+        let run = |bugs: BugSet, second: Option<PrepareReply>| {
+            let steps = vec![
+                prepare(0, 0, (10, 20), b(3, 1), granted(b(3, 1), None)),
+                prepare(1, 1, (50, 60), b(2, 1), second),
+            ];
+            find_order(&steps, 2, "x", bugs, 1000)
+        };
+        let refused = Some(PrepareReply {
+            ok: false,
+            promised: b(3, 1),
+            accepted: None,
+        });
+        // A correct node keeps its promise: 2.1 is refused.
+        let found = run(BugSet::NONE, refused.clone());
+        assert_eq!(found.stuck, None);
+        assert_eq!(found.restarts[0].promised, Some(b(3, 1)));
+        // memory-only forgets it: 2.1 is granted, and a refusal is unexplained.
+        let memory_only = BugSet::of(&[NodeBug::MemoryOnly]);
+        assert_eq!(run(memory_only, granted(b(2, 1), None)).stuck, None);
+        assert!(run(memory_only, refused.clone()).stuck.is_some());
+        // reply-before-durable may have kept it or not: both are explained.
+        let rbd = BugSet::of(&[NodeBug::ReplyBeforeDurable]);
+        let kept = run(rbd, refused);
+        assert_eq!(kept.stuck, None);
+        assert_eq!(kept.restarts[0].promised, Some(b(3, 1)));
+        let lost = run(rbd, granted(b(2, 1), None));
+        assert_eq!(lost.stuck, None);
+        assert_eq!(lost.restarts[0], InstanceState::default());
+    }
+
+    #[test]
+    fn the_budget_bounds_the_search_and_says_so() {
+        // Eight mutually overlapping duplicate prepares of 1.1 (all granted)
+        // followed by an impossible refusal: every interleaving fits until
+        // the end; the memo visits each done-set once (2^8 sets, at most 8
+        // moves each) instead of 8! orders; a budget of 5 runs out.
+        let mut steps: Vec<Step> = (0..8)
+            .map(|i| prepare(i, 0, (10 + i as u64, 100), b(1, 1), granted(b(1, 1), None)))
+            .collect();
+        steps.push(accept(8, 0, (200, 210), b(1, 1), false, b(9, 9)));
+        let found = find_order(&steps, 1, "x", BugSet::NONE, 100_000);
+        let stuck = found.stuck.expect("the refusal fits no order");
+        assert!(!stuck.exhausted);
+        assert_eq!(found.tried, 8 << 7);
+        let found = find_order(&steps, 1, "x", BugSet::NONE, 5);
+        assert!(found.stuck.expect("budget").exhausted);
+        assert_eq!(found.order.len(), 9);
+    }
+}
