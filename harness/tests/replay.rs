@@ -1,5 +1,9 @@
 //! Replay and shrink against real `ballot-node` processes:
 //!
+//! - a valid `ballot test` run of correct nodes (no faults, and kills)
+//!   replays with zero divergences and a valid verdict, also when its
+//!   overlapping exchanges were stamped in the other order than the node
+//!   served them, and the schedule keeps real time across nodes;
 //! - a failing scenario run replays with no divergence to the same violation;
 //! - a real `ballot test` run with a node bug (memory-only + kill) replays to
 //!   the same violation (property and key);
@@ -9,14 +13,19 @@
 //!   with fewer steps, and `run_scenario` confirms it;
 //! - no node process is left behind.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use ballot::replay::{replay_run, ReplayOptions};
+use ballot::replay::schedule::{plan, reached_node, Item};
+use ballot::replay::{load_run, replay_run, ReplayOptions, ReplayReport};
 use ballot::scenario::{judge, load, run_scenario, RunOptions};
 use ballot::shrink::{shrink_run, ShrinkOptions};
+use ballot_checker::format::{Exchange, MESSAGES_FILE};
+use ballot_checker::verdict::Validity;
+use ballot_node::bugs::BugSet;
 use ballot_workloads::scenario::{Expect, Scenario, Step};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -92,6 +101,216 @@ fn failing_ballot_test(store: &Path, args: &[&str], property: &str) -> PathBuf {
         seen.push(judge::summary(&results));
     }
     panic!("no seed showed {property}: {seen:?}");
+}
+
+/// Makes the recorded `delivered` order disagree with the order the node
+/// served overlapping exchanges in, as the proxy's stamps can. For pairs of
+/// different requests A, B on one node and key, stamped A.delivered <
+/// B.delivered < A.replied: B is stamped at `b = max(B.sent, A.delivered)`
+/// and A just after it, at `b + 1` (before A's reply), provided no other
+/// exchange of that node and key was answered between A's old and new
+/// stamps. Moving B earlier only relaxes real time, and moving A later
+/// constrains it only by replies in that (empty) window, so the order the
+/// node served them in is still allowed and a faithful replay still finds
+/// it; a replay in stamp order now serves them the other way round.
+/// Returns the number of pairs restamped.
+fn stamp_overlaps_the_other_way(run: &Path) -> usize {
+    let path = run.join(MESSAGES_FILE);
+    let mut messages: Vec<Exchange> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let key = |m: &Exchange| (m.to, m.request["key"].as_str().map(str::to_string));
+    let mut groups: BTreeMap<_, Vec<usize>> = BTreeMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        if m.delivered.is_some() && m.replied.is_some() && key(m).1.is_some() {
+            groups.entry(key(m)).or_default().push(i);
+        }
+    }
+    let mut swapped = 0;
+    for group in groups.values_mut() {
+        group.sort_by_key(|&i| messages[i].delivered);
+        let mut w = 0;
+        while w + 1 < group.len() {
+            let (a, b) = (group[w], group[w + 1]);
+            let (ma, mb) = (&messages[a], &messages[b]);
+            let (da, db, ra) = (
+                ma.delivered.unwrap(),
+                mb.delivered.unwrap(),
+                ma.replied.unwrap(),
+            );
+            let new_b = mb.sent.max(da);
+            let new_a = new_b + 1;
+            let quiet = group
+                .iter()
+                .filter(|&&i| i != a && i != b)
+                .all(|&i| !(da..=new_a).contains(&messages[i].replied.unwrap()));
+            if da < db && db < ra && new_a < ra && ma.request != mb.request && quiet {
+                messages[a].delivered = Some(new_a);
+                messages[b].delivered = Some(new_b);
+                swapped += 1;
+                w += 2;
+            } else {
+                w += 1;
+            }
+        }
+    }
+    let text: String = messages
+        .iter()
+        .map(|m| serde_json::to_string(m).unwrap() + "\n")
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    swapped
+}
+
+/// Every exchange whose request was sent after another's reply arrived is
+/// replayed after it (`plan` with the run's bugs).
+fn assert_schedule_keeps_real_time(run: &Path) {
+    let data = load_run(run).unwrap();
+    let items = plan(
+        &data.messages,
+        &data.nemesis,
+        &data.snapshots,
+        &data.history,
+        BugSet::of(&data.bugs),
+    )
+    .items;
+    let mut position = vec![None; data.messages.len()];
+    for (p, t) in items.iter().enumerate() {
+        if let Item::Deliver { exchange } = t.item {
+            position[exchange] = Some(p);
+        }
+    }
+    // Replies sorted by arrival; for each request, the latest-placed exchange
+    // answered before it was sent must be placed before it.
+    let mut replies: Vec<(u64, usize)> = (0..data.messages.len())
+        .filter_map(|i| Some((data.messages[i].replied?, position[i]?)))
+        .collect();
+    replies.sort_unstable();
+    let mut latest = Vec::with_capacity(replies.len());
+    let mut max = 0;
+    for &(_, p) in &replies {
+        max = max.max(p);
+        latest.push(max);
+    }
+    for (i, m) in data.messages.iter().enumerate() {
+        let Some(p) = position[i] else { continue };
+        let before = replies.partition_point(|&(r, _)| r < m.sent);
+        if before > 0 {
+            assert!(
+                latest[before - 1] < p,
+                "exchange {} is replayed too early",
+                m.id
+            );
+        }
+    }
+}
+
+fn assert_faithful(report: &ReplayReport) {
+    assert_eq!(
+        report.divergences,
+        vec![],
+        "first: {:?}",
+        report.divergences.first()
+    );
+    assert_eq!(report.unexplained, vec![]);
+    assert_eq!(
+        report.original_results.valid,
+        Validity::Valid,
+        "{}",
+        judge::summary(&report.original_results)
+    );
+    assert_eq!(
+        report.results.valid,
+        Validity::Valid,
+        "{}",
+        judge::summary(&report.results)
+    );
+    // Every answer the run recorded was compared.
+    let data = load_run(&report.original).unwrap();
+    let answered = data
+        .messages
+        .iter()
+        .filter(|m| reached_node(m) && m.status.is_some())
+        .count();
+    assert_eq!(report.compared, answered);
+}
+
+#[tokio::test]
+async fn a_valid_run_replays_with_zero_divergences_and_a_valid_verdict() {
+    let _guard = serial().await;
+    let store = tempfile::tempdir().unwrap();
+    let run = ballot_test(
+        store.path(),
+        &[
+            "--time-limit",
+            "1",
+            "--rate",
+            "60",
+            "--nemesis",
+            "none",
+            "--seed",
+            "7",
+        ],
+    );
+    assert_schedule_keeps_real_time(&run);
+    let report = replay_run(&run, &ReplayOptions::default()).await.unwrap();
+    assert!(report.delivered > 200, "{}", report.delivered);
+    assert_faithful(&report);
+    assert!(report.restored.is_empty(), "{:?}", report.restored);
+
+    // The same run with overlapping pairs stamped the other way round: the
+    // replay finds the order the node really served them in.
+    let swapped = stamp_overlaps_the_other_way(&run);
+    assert!(swapped > 0, "no overlapping pair to swap");
+    let again = replay_run(&run, &ReplayOptions::default()).await.unwrap();
+    eprintln!(
+        "{swapped} pairs swapped; {} exchanges replayed out of delivered order (before: {})",
+        again.reordered, report.reordered
+    );
+    assert!(again.reordered > 0);
+    assert_faithful(&again);
+    assert_schedule_keeps_real_time(&run);
+    assert!(ballot::cluster::live_children().is_empty());
+}
+
+#[tokio::test]
+async fn a_valid_run_with_kills_replays_with_zero_divergences_and_a_valid_verdict() {
+    let _guard = serial().await;
+    let store = tempfile::tempdir().unwrap();
+    let run = ballot_test(
+        store.path(),
+        &[
+            "--time-limit",
+            "2",
+            "--rate",
+            "60",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "0.4",
+            "--seed",
+            "7",
+        ],
+    );
+    let data = load_run(&run).unwrap();
+    assert!(
+        data.nemesis.iter().any(|r| r.fault == "kill"),
+        "the run should kill nodes"
+    );
+    let swapped = stamp_overlaps_the_other_way(&run);
+    assert_schedule_keeps_real_time(&run);
+    let report = replay_run(&run, &ReplayOptions::default()).await.unwrap();
+    eprintln!(
+        "{swapped} pairs swapped; {} exchanges replayed out of delivered order; {} kills",
+        report.reordered,
+        data.nemesis.iter().filter(|r| r.fault == "kill").count() / 2
+    );
+    assert_faithful(&report);
+    // A correct node comes back with what it served: nothing to restore.
+    assert!(report.restored.is_empty(), "{:?}", report.restored);
+    assert!(ballot::cluster::live_children().is_empty());
 }
 
 #[tokio::test]
