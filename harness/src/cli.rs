@@ -57,6 +57,8 @@ pub enum Command {
     Shrink(crate::shrink::ShrinkArgs),
     /// Measure ops/s and latency of `register` and `kv`, through the proxy and direct.
     Bench(crate::bench::BenchArgs),
+    /// Run the bug catalogue and the false-alarm sweep; write the detection table.
+    Validate(crate::validate::ValidateArgs),
 }
 
 /// Flags of `ballot test`.

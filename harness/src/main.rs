@@ -21,6 +21,7 @@ fn main() {
         Command::Replay(args) => ballot::replay::replay_main(args),
         Command::Shrink(args) => ballot::shrink::shrink_main(args),
         Command::Bench(args) => ballot::bench::bench_main(args),
+        Command::Validate(args) => ballot::validate::validate_command(args),
     };
     std::process::exit(code);
 }
