@@ -568,8 +568,23 @@ fn bad_flags_exit_254_and_help_exits_0() {
         "--op-timeout",
         "--model",
         "--list-bugs",
+        "--direct",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let help = env.ballot(&["bench", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let help = text(&help.stdout);
+    for flag in [
+        "--seconds",
+        "--concurrency",
+        "--rate",
+        "--nodes",
+        "--seed",
+        "--store",
+        "--out",
+    ] {
+        assert!(help.contains(flag), "bench --help lacks {flag}");
     }
     let bugs = env.ballot(&["test", "--list-bugs"]);
     assert_eq!(bugs.status.code(), Some(0));
