@@ -108,7 +108,7 @@ impl BenchArgs {
         if self.store != Path::new("store") {
             words.push(format!(
                 "--store {}",
-                cli::shell_quote(&self.store.display().to_string())
+                crate::shell::quote(&self.store.display().to_string())
             ));
         }
         words.join(" ")

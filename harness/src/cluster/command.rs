@@ -5,7 +5,9 @@
 //! It is split into words with POSIX shell quoting rules (no expansion, no
 //! pipes: the program is run directly, not through `sh`), then `{id}`,
 //! `{port}` and `{data_dir}` are replaced inside each word, so a data dir
-//! with spaces stays one argument.
+//! with spaces stays one argument. Splitting is [`crate::shell::split_words`].
+
+use crate::shell::{split_words, SplitError};
 
 /// Why a node command template cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,80 +29,12 @@ pub enum TemplateError {
     UnknownPlaceholder(String),
 }
 
-/// Splits a command line into words, honouring single quotes, double quotes
-/// and backslash escapes as a POSIX shell does (without any expansion).
-pub fn split_words(line: &str) -> Result<Vec<String>, TemplateError> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err(TemplateError::UnterminatedQuote("single")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
-                            Some('\n') => {}
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err(TemplateError::UnterminatedQuote("double")),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err(TemplateError::UnterminatedQuote("double")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some('\n') => {}
-                    Some(c) => word.push(c),
-                    None => return Err(TemplateError::TrailingBackslash),
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
+impl From<SplitError> for TemplateError {
+    fn from(e: SplitError) -> Self {
+        match e {
+            SplitError::UnterminatedQuote(which) => TemplateError::UnterminatedQuote(which),
+            SplitError::TrailingBackslash => TemplateError::TrailingBackslash,
         }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
-}
-
-/// Quotes `word` so that [`split_words`] (or a shell) reads it back as one word.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -156,46 +90,6 @@ mod tests {
 
     fn words(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn splits_like_a_shell() {
-        let cases: &[(&str, &[&str])] = &[
-            ("a b  c", &["a", "b", "c"]),
-            ("  lead and trail  ", &["lead", "and", "trail"]),
-            ("'a b' c", &["a b", "c"]),
-            (r#""a \"b\" $x" c"#, &[r#"a "b" $x"#, "c"]),
-            (r#""keep \n backslash""#, &[r"keep \n backslash"]),
-            (r"a\ b c", &["a b", "c"]),
-            ("x''y", &["xy"]),
-            ("''", &[""]),
-            (r#"'it'\''s'"#, &["it's"]),
-            ("", &[]),
-            ("a\tb\nc", &["a", "b", "c"]),
-        ];
-        for (line, want) in cases {
-            assert_eq!(split_words(line).unwrap(), words(want), "{line:?}");
-        }
-    }
-
-    #[test]
-    fn bad_quoting_is_an_error() {
-        assert_eq!(
-            split_words("a 'b"),
-            Err(TemplateError::UnterminatedQuote("single"))
-        );
-        assert_eq!(
-            split_words(r#"a "b"#),
-            Err(TemplateError::UnterminatedQuote("double"))
-        );
-        assert_eq!(split_words(r"a \"), Err(TemplateError::TrailingBackslash));
-    }
-
-    #[test]
-    fn quoting_round_trips() {
-        for w in ["plain", "/a b/c", "it's", "", "$HOME", "a\"b", "{data_dir}"] {
-            assert_eq!(split_words(&shell_quote(w)).unwrap(), words(&[w]), "{w:?}");
-        }
     }
 
     #[test]

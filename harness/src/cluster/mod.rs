@@ -244,7 +244,7 @@ pub fn default_node_cmd() -> Result<String, ClusterError> {
     let bin = default_node_binary()?;
     Ok(format!(
         "{} {DEFAULT_NODE_ARGS}",
-        command::shell_quote(&bin.to_string_lossy())
+        crate::shell::quote(&bin.to_string_lossy())
     ))
 }
 
@@ -280,7 +280,7 @@ impl NodeProc {
     fn command_line(&self) -> String {
         self.argv
             .iter()
-            .map(|w| command::shell_quote(w))
+            .map(|w| crate::shell::quote(w))
             .collect::<Vec<_>>()
             .join(" ")
     }

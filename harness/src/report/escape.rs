@@ -1,4 +1,4 @@
-//! Escaping for HTML, XML and the shell, and small text helpers.
+//! Escaping for HTML and XML, and small text helpers (shell words: [`crate::shell`]).
 //!
 //! Everything that comes from a run folder (keys, values, explanations,
 //! parameters) is untrusted text: it goes through [`html`] or [`xml`] before
@@ -45,79 +45,6 @@ pub fn xml(text: &str) -> String {
 /// XML 1.0's `Char` production (tab, newline and CR are handled by the caller).
 fn xml_char_allowed(c: char) -> bool {
     matches!(c, '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-/// Quotes one word for a POSIX shell, only when it needs quoting.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./,:=+@%".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-/// Splits a command line into words the way a POSIX shell would for simple
-/// input: whitespace separates, single quotes are literal, double quotes
-/// allow `\"` and `\\`, a backslash outside quotes escapes the next character.
-pub fn shell_split(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                for c in chars.by_ref() {
-                    if c == '\'' {
-                        break;
-                    }
-                    word.push(c);
-                }
-            }
-            '"' => {
-                in_word = true;
-                while let Some(c) = chars.next() {
-                    match c {
-                        '"' => break,
-                        '\\' => match chars.next() {
-                            Some(n @ ('"' | '\\' | '$' | '`')) => word.push(n),
-                            Some(n) => {
-                                word.push('\\');
-                                word.push(n);
-                            }
-                            None => word.push('\\'),
-                        },
-                        c => word.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(n) = chars.next() {
-                    word.push(n);
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
 }
 
 /// Cuts text to at most `max` characters, marking the cut with an ellipsis.
@@ -174,36 +101,6 @@ mod tests {
         assert_eq!(xml("nul\u{0}bell\u{7}"), "nul\u{FFFD}bell\u{FFFD}");
         assert_eq!(xml("two\nlines\ttab"), "two&#10;lines&#9;tab");
         assert_eq!(xml("\u{FFFE}"), "\u{FFFD}");
-    }
-
-    #[test]
-    fn shell_quoting_round_trips_through_split() {
-        let table = [
-            ("plain", "plain"),
-            ("--nemesis=kill,partition", "--nemesis=kill,partition"),
-            ("two words", "'two words'"),
-            ("it's", r"'it'\''s'"),
-            ("", "''"),
-            ("ballot-node --id {id}", "'ballot-node --id {id}'"),
-        ];
-        for (word, quoted) in table {
-            assert_eq!(shell_quote(word), quoted, "quoting {word:?}");
-            assert_eq!(shell_split(&shell_quote(word)), vec![word.to_string()]);
-        }
-    }
-
-    #[test]
-    fn shell_split_handles_quotes_and_escapes() {
-        let table: [(&str, &[&str]); 5] = [
-            ("ballot test --seed 3", &["ballot", "test", "--seed", "3"]),
-            ("  a   b ", &["a", "b"]),
-            (r#"--node-cmd "x \"y\" z""#, &["--node-cmd", r#"x "y" z"#]),
-            (r"a\ b 'c d'e", &["a b", "c de"]),
-            ("'unterminated", &["unterminated"]),
-        ];
-        for (line, words) in table {
-            assert_eq!(shell_split(line), words, "splitting {line:?}");
-        }
     }
 
     #[test]

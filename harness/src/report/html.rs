@@ -280,7 +280,7 @@ fn rerun_section(page: &mut String, run: &Run) {
                 page,
                 r#"<pre><code id="rerun-command">{}</code></pre><button id="copy-rerun" type="button">copy</button> <span class="note">Re-check offline: <code>ballot check {}</code></span>"#,
                 esc(&cmd),
-                esc(&escape::shell_quote(&run.dir.display().to_string()))
+                esc(&crate::shell::quote(&run.dir.display().to_string()))
             );
         }
         None => page.push_str(

@@ -8,8 +8,8 @@
 
 use serde_json::{Map, Value};
 
-use super::escape::{shell_quote, shell_split};
 use super::load::param;
+use crate::shell;
 
 /// `test.json` fields that map onto `ballot test` flags, in the order printed.
 const FLAGS: [(&str, &str); 10] = [
@@ -30,7 +30,7 @@ pub fn command(test: Option<&Map<String, Value>>) -> Option<String> {
     let test = test?;
     let seed = param(Some(test), "seed").map(flag_value);
     let recorded = match param(Some(test), "command") {
-        Some(Value::String(line)) => Some(shell_split(line)),
+        Some(Value::String(line)) => Some(shell::split_lenient(line)),
         Some(Value::Array(words)) => Some(words.iter().map(flag_value).collect()),
         _ => None,
     };
@@ -41,7 +41,7 @@ pub fn command(test: Option<&Map<String, Value>>) -> Option<String> {
     Some(
         words
             .iter()
-            .map(|w| shell_quote(w))
+            .map(|w| shell::quote(w))
             .collect::<Vec<_>>()
             .join(" "),
     )

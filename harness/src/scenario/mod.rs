@@ -404,7 +404,7 @@ pub async fn scenario_command(args: &ScenarioArgs) -> i32 {
     match run_scenario(&scenario, &opts).await {
         Ok(report) => {
             print_report(&report);
-            let mut rerun = format!("ballot scenario {}", crate::cli::shell_quote(source));
+            let mut rerun = format!("ballot scenario {}", crate::shell::quote(source));
             for b in &args.bugs {
                 rerun.push_str(&format!(" --bug {b}"));
             }
