@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use ballot::replay::schedule::{plan, reached_node, Item};
@@ -27,30 +26,9 @@ use ballot_checker::format::{Exchange, MESSAGES_FILE};
 use ballot_checker::verdict::Validity;
 use ballot_node::bugs::BugSet;
 use ballot_workloads::scenario::{Expect, Scenario, Step};
-use tokio::sync::{Mutex, MutexGuard};
 
-fn ensure_node_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["build", "-p", "ballot-node", "--bin", "ballot-node"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run cargo build -p ballot-node");
-        assert!(
-            out.status.success(),
-            "cargo build -p ballot-node failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-}
-
-/// Runs process-heavy tests one at a time.
-async fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::const_new(());
-    LOCK.lock().await
-}
+mod common;
+use common::{ensure_node_built, serial_async};
 
 /// Runs a built-in scenario into `store` and returns its run folder.
 async fn scenario_run(store: &Path, name: &str) -> PathBuf {
@@ -239,7 +217,7 @@ fn assert_faithful(report: &ReplayReport) {
 
 #[tokio::test]
 async fn a_valid_run_replays_with_zero_divergences_and_a_valid_verdict() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let run = ballot_test(
         store.path(),
@@ -277,7 +255,7 @@ async fn a_valid_run_replays_with_zero_divergences_and_a_valid_verdict() {
 
 #[tokio::test]
 async fn a_valid_run_with_kills_replays_with_zero_divergences_and_a_valid_verdict() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let run = ballot_test(
         store.path(),
@@ -315,7 +293,7 @@ async fn a_valid_run_with_kills_replays_with_zero_divergences_and_a_valid_verdic
 
 #[tokio::test]
 async fn a_failing_scenario_run_replays_without_divergence_to_the_same_violation() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let run = scenario_run(store.path(), "S12-most-frequent").await;
     let report = replay_run(&run, &ReplayOptions::default()).await.unwrap();
@@ -339,7 +317,7 @@ async fn a_failing_scenario_run_replays_without_divergence_to_the_same_violation
 
 #[tokio::test]
 async fn a_ballot_test_run_with_a_node_bug_replays_to_the_same_violation() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let run = failing_ballot_test(
         store.path(),
@@ -377,7 +355,7 @@ async fn a_ballot_test_run_with_a_node_bug_replays_to_the_same_violation() {
 
 #[tokio::test]
 async fn timing_dependent_loss_is_restored_to_the_recorded_state_and_replays_the_same() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let run = failing_ballot_test(
         store.path(),
@@ -422,7 +400,7 @@ async fn timing_dependent_loss_is_restored_to_the_recorded_state_and_replays_the
 
 #[tokio::test]
 async fn shrink_cuts_a_ballot_test_run_with_a_node_bug_to_a_small_scenario() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let run = failing_ballot_test(
         store.path(),
@@ -469,7 +447,7 @@ async fn shrink_cuts_a_ballot_test_run_with_a_node_bug_to_a_small_scenario() {
 
 #[tokio::test]
 async fn shrink_turns_a_failing_run_into_a_smaller_scenario_that_still_fails() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let run = scenario_run(store.path(), "S12-most-frequent").await;
     let opts = ShrinkOptions {

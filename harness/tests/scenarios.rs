@@ -9,38 +9,13 @@
 //! time (two cores, and each owns its processes).
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::OnceLock;
-
-use tokio::sync::{Mutex, MutexGuard};
 
 use ballot::scenario::{load, run_scenario, RunError, RunOptions, ScenarioReport};
 use ballot_checker::format::{HISTORY_FILE, MESSAGES_FILE};
 use ballot_workloads::scenario::Scenario;
 
-/// Builds `ballot-node` once, so the default node command finds it beside the test binary.
-fn ensure_node_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["build", "-p", "ballot-node", "--bin", "ballot-node"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run cargo build -p ballot-node");
-        assert!(
-            out.status.success(),
-            "cargo build -p ballot-node failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-}
-
-/// Runs process-heavy tests one at a time (an async lock: it is held across awaits).
-async fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::const_new(());
-    LOCK.lock().await
-}
+mod common;
+use common::{ensure_node_built, serial_async};
 
 async fn run_in(store: &Path, scenario: &Scenario) -> Result<ScenarioReport, RunError> {
     ensure_node_built();
@@ -49,7 +24,7 @@ async fn run_in(store: &Path, scenario: &Scenario) -> Result<ScenarioReport, Run
 
 /// Runs a built-in scenario and asserts that every assertion held.
 async fn passes(name: &str) -> ScenarioReport {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let scenario = load(name).unwrap();
     let report = run_in(store.path(), &scenario)
@@ -104,7 +79,7 @@ builtin_tests! {
 
 #[tokio::test]
 async fn a_client_bug_flag_makes_the_correct_scenario_fail_its_assertions() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let scenario = load("S12").unwrap();
     let mut opts = RunOptions::new(store.path(), "S12");
@@ -125,7 +100,7 @@ async fn a_client_bug_flag_makes_the_correct_scenario_fail_its_assertions() {
 
 #[tokio::test]
 async fn a_step_that_cannot_run_is_a_harness_error_and_leaves_no_process() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let scenario = Scenario::parse(
         r#"{"name": "bad", "nodes": 3,
@@ -143,7 +118,7 @@ async fn a_step_that_cannot_run_is_a_harness_error_and_leaves_no_process() {
 
 #[tokio::test]
 async fn two_runs_of_one_scenario_record_the_same_messages_and_history() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let scenario = load("S06").unwrap();
     let mut texts = Vec::new();
     for _ in 0..2 {
@@ -159,7 +134,7 @@ async fn two_runs_of_one_scenario_record_the_same_messages_and_history() {
 
 #[tokio::test]
 async fn pause_queues_messages_until_resume() {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let scenario = Scenario::parse(
         r#"{"name": "pause", "nodes": 3,
@@ -194,7 +169,7 @@ async fn pause_queues_messages_until_resume() {
 /// Runs an inline scenario, asserts every assertion held, and returns the
 /// report with the store that holds its run folder.
 async fn inline_passes(json: &str) -> (tempfile::TempDir, ScenarioReport) {
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
     let scenario = Scenario::parse(json).unwrap();
     let report = run_in(store.path(), &scenario).await.unwrap();
@@ -354,7 +329,7 @@ fn args(scenario: Option<&str>, store: &Path) -> ballot::scenario::ScenarioArgs 
 #[tokio::test]
 async fn the_command_exits_0_when_assertions_hold_1_when_one_fails_254_for_a_bad_name() {
     use ballot::scenario::scenario_command;
-    let _guard = serial().await;
+    let _guard = serial_async().await;
     ensure_node_built();
     let store = tempfile::tempdir().unwrap();
     assert_eq!(scenario_command(&args(Some("S11"), store.path())).await, 0);

@@ -43,6 +43,13 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs process-heavy async tests one at a time (an async lock: it is held
+/// across awaits). A test binary uses either this or [`serial`], not both.
+pub async fn serial_async() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// True when no process with this pid exists any more (reaped; not a zombie).
 pub fn pid_gone(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None) == Err(Errno::ESRCH)
