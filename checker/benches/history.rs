@@ -9,6 +9,9 @@
 //! with `--measure FILE` so the peak memory (VmHWM) is that of reading and
 //! checking alone, not of generating.
 
+mod common;
+use common::{cpu_seconds, vm_hwm};
+
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -122,32 +125,6 @@ fn generate(path: &Path, ops: u64, keys: u64, seed: u64) -> std::io::Result<u64>
     }
     out.flush()?;
     Ok(std::fs::metadata(path)?.len())
-}
-
-/// Peak resident memory of this process, from /proc/self/status.
-fn vm_hwm() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l["VmHWM:".len()..].trim().to_string())
-        })
-        .unwrap_or_else(|| "unavailable".into())
-}
-
-/// CPU time (user + system) this process has used, from /proc/self/stat
-/// (less sensitive than wall time to other load on the machine).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which ends with ')'): utime is the
-    // 12th and stime the 13th, in clock ticks of 1/100 s.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<f64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
-    (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
 /// Reads and checks the history at `path`, printing the figures.

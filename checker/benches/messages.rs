@@ -17,6 +17,9 @@
 #[path = "messages/synth.rs"]
 mod synth;
 
+mod common;
+use common::{cpu_seconds, vm_hwm};
+
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -168,32 +171,4 @@ fn check_whole_run(dir: &Path) {
         Validity::Valid,
         "a false alarm on a valid run"
     );
-}
-
-/// User plus system CPU time of this process so far (less sensitive than
-/// wall time to other work on the machine).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses).
-    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line: indices 11 and 12 here.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn vm_hwm() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l["VmHWM:".len()..].trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".to_string())
 }

@@ -8,6 +8,9 @@
 //! reported. Files are checked one after another, each using every core for
 //! its keys, as Porcupine's tests do.
 
+mod common;
+use common::cpu_seconds;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -128,15 +131,4 @@ fn main() {
         ms(median(walls)),
         cpu * 1e3
     );
-}
-
-/// CPU time (user + system) of this process, from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<f64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
-    (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
 }
