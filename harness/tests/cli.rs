@@ -753,20 +753,6 @@ fn the_python_example_acceptor_passes() {
 
 // ---------------------------------------------------------------- power failure
 
-/// Whether lazyfs can mount here; skips (printing why) unless `CI` is set.
-fn can_mount() -> bool {
-    match ballot::lazyfs::available() {
-        Ok(()) => true,
-        Err(reason) if std::env::var_os("CI").is_some() => {
-            panic!("lazyfs must be available under CI: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("SKIPPED: lazyfs cannot mount on this machine: {reason}");
-            false
-        }
-    }
-}
-
 /// Lazyfs mounts at or under `dir` (mounts are shared by every process of
 /// this mount namespace, so the `ballot` child's show up here).
 fn lazyfs_mounts_under(dir: &Path) -> Vec<PathBuf> {
@@ -804,7 +790,7 @@ fn assert_unmounted_with_files_in_data(env: &Env, run: &Path, nodes: usize) {
 
 #[test]
 fn a_power_fail_run_on_the_correct_node_is_valid_and_leaves_nothing_mounted() {
-    if !can_mount() {
+    if !common::can_mount() {
         return;
     }
     let env = Env::new();
@@ -881,7 +867,7 @@ fn a_power_fail_run_on_the_correct_node_is_valid_and_leaves_nothing_mounted() {
 
 #[test]
 fn power_failures_catch_a_node_that_replies_before_its_state_is_durable() {
-    if !can_mount() {
+    if !common::can_mount() {
         return;
     }
     let env = Env::new();
@@ -926,7 +912,7 @@ fn power_failures_catch_a_node_that_replies_before_its_state_is_durable() {
 
 #[test]
 fn the_python_example_acceptor_survives_power_failures() {
-    if !can_mount() {
+    if !common::can_mount() {
         return;
     }
     let script =
@@ -964,7 +950,7 @@ fn the_python_example_acceptor_survives_power_failures() {
 
 #[test]
 fn a_second_sigint_kills_the_nodes_and_detaches_every_mount() {
-    if !can_mount() {
+    if !common::can_mount() {
         return;
     }
     let env = Env::new();
@@ -1073,7 +1059,7 @@ fn power_fail_without_fuse_rights_is_a_one_line_harness_failure() {
 
 #[test]
 fn only_a_power_failure_catches_a_foreign_node_that_never_fsyncs() {
-    if !can_mount() {
+    if !common::can_mount() {
         return;
     }
     let script =

@@ -31,7 +31,7 @@ use ballot_checker::format::{
     Event, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
 };
 use ballot_node::protocol::{Ballot, PrepareReply, StateReply, PROCESS_HEADER};
-use common::{assert_gone, http, pid_gone, read_jsonl, serial, wait_for_records, Run};
+use common::{assert_gone, can_mount, http, pid_gone, read_jsonl, serial, wait_for_records, Run};
 use serde_json::json;
 
 fn prepare_body(key: &str, round: u64) -> serde_json::Value {
@@ -688,20 +688,6 @@ async fn cancel_leaves_the_fault_for_heal_everything() {
 }
 
 // ---------------------------------------------------------------- power failure
-
-/// Whether lazyfs can mount here; skips (printing why) unless `CI` is set.
-fn can_mount() -> bool {
-    match lazyfs::available() {
-        Ok(()) => true,
-        Err(reason) if std::env::var_os("CI").is_some() => {
-            panic!("lazyfs must be available under CI: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("SKIPPED: lazyfs cannot mount on this machine: {reason}");
-            false
-        }
-    }
-}
 
 /// Lazyfs mounts at or under `dir`, from `/proc/self/mountinfo`.
 fn lazyfs_mounts_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -33,19 +33,8 @@ use ballot_node::protocol::{
 };
 use tempfile::TempDir;
 
-/// Whether to run: true if lazyfs can mount here; under CI a failure to mount panics.
-fn can_mount() -> bool {
-    match lazyfs::available() {
-        Ok(()) => true,
-        Err(reason) if std::env::var_os("CI").is_some() => {
-            panic!("lazyfs must be available under CI: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("SKIPPED: lazyfs cannot mount on this machine: {reason}");
-            false
-        }
-    }
-}
+mod common;
+use common::can_mount;
 
 /// A mount in a fresh temporary directory; unmounts before the directory goes.
 struct Mounted {

@@ -50,6 +50,21 @@ pub async fn serial_async() -> tokio::sync::MutexGuard<'static, ()> {
     LOCK.lock().await
 }
 
+/// Whether lazyfs can mount here; skips (printing why) unless `CI` is set,
+/// where a failure to mount panics.
+pub fn can_mount() -> bool {
+    match ballot::lazyfs::available() {
+        Ok(()) => true,
+        Err(reason) if std::env::var_os("CI").is_some() => {
+            panic!("lazyfs must be available under CI: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("SKIPPED: lazyfs cannot mount on this machine: {reason}");
+            false
+        }
+    }
+}
+
 /// True when no process with this pid exists any more (reaped; not a zombie).
 pub fn pid_gone(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None) == Err(Errno::ESRCH)
