@@ -14,9 +14,10 @@
 //!   delayed, duplicated or dropped messages, so requests of different
 //!   ballots reach a node out of order.
 //! - **proposer bugs**: the *contention profile* (one hot key at a time,
-//!   12 paced clients staggered a few milliseconds apart, so proposers
-//!   overlap on every fresh key) with partitions or drops, which leave
-//!   proposals accepted by a minority; 4 nodes for the even-quorum bug.
+//!   paced clients staggered a few milliseconds apart, so proposers often
+//!   overlap on a fresh key) with partitions or drops, which leave
+//!   proposals accepted by a minority; 4 nodes for the even-quorum bug, 5
+//!   for the majority-vote bug (whose S12 history needs two leftovers).
 //!
 //! The unit tests check that every bug of [`NodeBug::ALL`] and
 //! [`ClientBug::ALL`] has exactly one entry, that every configuration parses
@@ -174,13 +175,13 @@ pub fn catalogue() -> Vec<BugCase> {
             kind: BugKind::Node,
             class: "acceptor",
             args: &[
-                "--workload", "kv", "--rate", "0", "--nemesis", "delay,duplicate",
+                "--workload", "kv", "--rate", "0", "--nemesis", "drop,delay,duplicate",
                 "--nemesis-interval", "1", "--time-limit", "10",
             ],
             expect: &["p1a-promise-order"],
-            how: "Delayed and duplicated requests reorder accepts of different ballots at a \
-                  node; after acking a higher accept it still acks a lower one, going back \
-                  on the ballot it accepted.",
+            how: "A dropped prepare lets a node accept a ballot it never promised; with its \
+                  promise left behind, a delayed or duplicated lower accept is then acked \
+                  too, going back on the higher proposal it accepted.",
         },
         BugCase {
             name: NodeBug::PrepareReportsFirst.name(),
@@ -208,21 +209,32 @@ pub fn catalogue() -> Vec<BugCase> {
             name: ClientBug::MostFrequent.name(),
             kind: BugKind::Client,
             class: "proposer",
-            args: contention!("--nemesis", "partition", "--nemesis-interval", "1", "--time-limit", "15"),
+            args: &[
+                "--nodes", "5", "--workload", "kv", "--window", "1", "--ops-per-key", "10",
+                "--concurrency", "10", "--rate", "100", "--nemesis", "partition",
+                "--nemesis-interval", "1", "--time-limit", "30",
+            ],
             expect: &["p2c-justified-accept"],
-            how: "Ring and bridge partitions let overlapping proposers on different hosts \
-                  reach different majorities, leaving a lower-ballot leftover beside the \
-                  chosen value; a quorum that reports both as often (or the leftover more \
-                  often) makes the proposer pick the leftover (S12).",
+            how: "5 nodes, one hot key at a time: during a ring or bridge partition two \
+                  overlapping proposers on hosts whose majorities share one node leave the \
+                  loser's value accepted on two nodes while the winner's is chosen on three; \
+                  the loser's retry hears from both leftovers and the one shared node and \
+                  adopts the leftover by majority vote (S12). Needs a race on a fresh key \
+                  inside a ring or bridge, so it is the slowest row.",
         },
         BugCase {
             name: ClientBug::SameBallot.name(),
             kind: BugKind::Client,
             class: "proposer",
-            args: contention!("--nemesis", "delay", "--nemesis-interval", "1", "--time-limit", "8"),
+            args: &[
+                "--workload", "kv", "--rate", "0", "--nemesis", "delay",
+                "--nemesis-interval", "1", "--time-limit", "8",
+            ],
             expect: &["one-value-per-ballot"],
-            how: "Overlapping proposers that saw the same rounds pick the same ballot with \
-                  different values.",
+            how: "Unpaced clients start together on the same fresh keys and, after each \
+                  rejection, move to the round just above the promise they were shown; two \
+                  proposers that saw the same rounds pick the same ballot with different \
+                  values.",
         },
         BugCase {
             name: ClientBug::HalfQuorum.name(),

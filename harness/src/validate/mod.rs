@@ -386,6 +386,20 @@ fn sweep_line(s: &SweepOutcome) -> String {
     )
 }
 
+/// The `ballot` binary the runs use: this program when it is `ballot`,
+/// else a `ballot` beside it or one folder up (a Cargo example or test).
+pub fn ballot_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the ballot binary: {e}"))?;
+    if exe.file_stem().is_some_and(|s| s == "ballot") {
+        return Ok(exe);
+    }
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    [dir.join("ballot"), dir.join("..").join("ballot")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("no ballot binary beside {}", exe.display()))
+}
+
 /// `ballot validate`: runs the catalogue and the sweep, writes the report,
 /// returns the exit code.
 pub fn validate_command(args: &ValidateArgs) -> i32 {
@@ -396,10 +410,10 @@ pub fn validate_command(args: &ValidateArgs) -> i32 {
             return crate::cli::EXIT_BAD_ARGS;
         }
     };
-    let ballot = match std::env::current_exe() {
+    let ballot = match ballot_binary() {
         Ok(exe) => exe,
         Err(e) => {
-            eprintln!("ballot validate: cannot find the ballot binary: {e}");
+            eprintln!("ballot validate: {e}");
             return EXIT_HARNESS_FAILURE;
         }
     };
