@@ -228,14 +228,26 @@ pub async fn run_clients(
         next_process: settings.concurrency,
         ..ClientsReport::default()
     };
+    join_all(workers, |done| {
+        report.keys.extend(done.keys);
+        report.next_process = report.next_process.max(done.next_process);
+        report.ops += done.ops;
+    })
+    .await?;
+    Ok(report)
+}
+
+/// Awaits every task in `tasks`, handing each one's result to `fold`; then
+/// returns the first error any task returned (or a task's panic), if any.
+/// Every task is awaited even after an error, so none outlives the call.
+async fn join_all<T: 'static>(
+    mut tasks: JoinSet<Result<T, ClientsError>>,
+    mut fold: impl FnMut(T),
+) -> Result<(), ClientsError> {
     let mut first_error = None;
-    while let Some(joined) = workers.join_next().await {
+    while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(Ok(done)) => {
-                report.keys.extend(done.keys);
-                report.next_process = report.next_process.max(done.next_process);
-                report.ops += done.ops;
-            }
+            Ok(Ok(done)) => fold(done),
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }
@@ -244,7 +256,7 @@ pub async fn run_clients(
             }
         }
     }
-    first_error.map_or(Ok(report), Err)
+    first_error.map_or(Ok(()), Err)
 }
 
 /// One worker's loop state.
@@ -403,22 +415,12 @@ pub async fn final_reads(
         });
     }
     let mut total = FinalReads::default();
-    let mut first_error = None;
-    while let Some(joined) = readers.join_next().await {
-        match joined {
-            Ok(Ok(seen)) => {
-                total.ok += seen.ok;
-                total.not_ok += seen.not_ok;
-            }
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error.get_or_insert(ClientsError::Worker(e.to_string()));
-            }
-        }
-    }
-    first_error.map_or(Ok(total), Err)
+    join_all(readers, |seen| {
+        total.ok += seen.ok;
+        total.not_ok += seen.not_ok;
+    })
+    .await?;
+    Ok(total)
 }
 
 #[cfg(test)]
