@@ -24,7 +24,6 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ballot::lazyfs::{self, LazyFs, LazyFsHandle};
@@ -34,7 +33,7 @@ use ballot_node::protocol::{
 use tempfile::TempDir;
 
 mod common;
-use common::can_mount;
+use common::{can_mount, node_bin};
 
 /// A mount in a fresh temporary directory; unmounts before the directory goes.
 struct Mounted {
@@ -63,6 +62,16 @@ fn read(path: &Path) -> Vec<u8> {
     fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
+/// Creates a new file at `path`, open for reading and writing.
+fn create_rw(path: &Path) -> File {
+    OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
 fn mounted_in_mountinfo(path: &Path) -> bool {
     let info = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let needle = format!(" {} ", path.display());
@@ -78,12 +87,7 @@ fn fsynced_data_survives_and_unsynced_data_is_lost() {
     }
     let m = Mounted::new();
     let path = m.path("a");
-    let mut f = OpenOptions::new()
-        .create_new(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let mut f = create_rw(&path);
     f.write_all(b"synced").unwrap();
     f.sync_all().unwrap();
     f.write_all(b"-unsynced").unwrap();
@@ -144,12 +148,7 @@ fn unsynced_mmap_writes_are_lost() {
     }
     let m = Mounted::new();
     let path = m.path("mapped");
-    let f = OpenOptions::new()
-        .create_new(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let f = create_rw(&path);
     f.set_len(4096).unwrap();
     f.sync_all().unwrap();
     // SAFETY: maps 4096 bytes of a file that is 4096 bytes long; the mapping
@@ -295,12 +294,7 @@ fn truncate_overwrite_and_sparse_writes_read_back_like_a_disk() {
     }
     let m = Mounted::new();
     let path = m.path("t");
-    let f = OpenOptions::new()
-        .create_new(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let f = create_rw(&path);
     f.write_all_at(b"0123456789", 0).unwrap();
     f.sync_all().unwrap();
     f.write_all_at(b"abcdefghij", 10).unwrap(); // unsynced tail
@@ -537,27 +531,6 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// Builds `ballot-node` once per test binary and returns its path.
-fn node_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "ballot-node"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build -p ballot-node");
-        assert!(status.success(), "cargo build -p ballot-node failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let bin = target.join("debug/ballot-node");
-        assert!(bin.exists(), "{} missing after the build", bin.display());
-        bin
-    })
 }
 
 fn free_port() -> u16 {

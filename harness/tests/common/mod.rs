@@ -37,6 +37,21 @@ pub fn ensure_node_built() {
     });
 }
 
+/// Builds `ballot-node` (once) and returns its path in the workspace's target dir.
+pub fn node_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        ensure_node_built();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let bin = target.join("debug/ballot-node");
+        assert!(bin.exists(), "{} missing after the build", bin.display());
+        bin
+    })
+}
+
 /// Runs process-heavy tests one at a time.
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
