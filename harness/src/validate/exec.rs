@@ -123,6 +123,12 @@ fn spawn_and_wait(
     budget: Duration,
 ) -> Result<Option<i32>, String> {
     std::fs::create_dir_all(store).map_err(|e| format!("{}: {e}", store.display()))?;
+    // A `latest` left by an earlier run in a reused store must not be read
+    // as this run's verdict if this run makes no folder.
+    let latest = store.join("latest");
+    if latest.symlink_metadata().is_ok() {
+        std::fs::remove_file(&latest).map_err(|e| format!("{}: {e}", latest.display()))?;
+    }
     let output_path = store.join("output.txt");
     let output =
         File::create(&output_path).map_err(|e| format!("{}: {e}", output_path.display()))?;
@@ -227,6 +233,11 @@ mod tests {
     fn a_missing_binary_is_a_harness_error_not_a_verdict() {
         let store =
             std::env::temp_dir().join(format!("ballot-validate-exec-{}", std::process::id()));
+        // An earlier run's verdict in a reused store must not be taken for this run's.
+        let old = store.join("old-run");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join(RESULTS_FILE), r#"{"valid":false,"checkers":[]}"#).unwrap();
+        std::os::unix::fs::symlink("old-run", store.join("latest")).unwrap();
         let r = run_test(
             Path::new("/nonexistent/ballot"),
             &[],
@@ -236,7 +247,8 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&store);
         assert_eq!(r.exit, None);
-        assert!(r.results.is_none());
+        assert!(r.results.is_none(), "read a stale verdict");
+        assert!(r.dir.is_none());
         assert!(r
             .error
             .unwrap()
