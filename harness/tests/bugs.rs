@@ -2,10 +2,10 @@
 //! configuration, and the correct node and proposer raise no false alarm.
 //!
 //! - one test per bug of `ballot::validate::catalogue()`: the real `ballot`
-//!   binary runs the bug's configuration with one fixed seed; it must exit 1
+//!   binary runs the bug's configuration with fixed seeds; it must exit 1
 //!   with `results.json` naming one of the bug's expected properties, with
-//!   evidence. If a bug stops being caught, its test fails. (most-frequent,
-//!   which needs a rare race, may use up to three seeds.)
+//!   evidence, in one of a few seeds (detection depends on timing, and a
+//!   loaded CI machine shifts it). If a bug stops being caught, its test fails.
 //! - `catalogue_and_tests_agree`: every catalogued bug has a test here.
 //! - `no_false_alarm_under_every_fault`: the correct node and proposer,
 //!   two seeds x 5 s with `--nemesis all`, through `validate::run` and its
@@ -36,9 +36,15 @@ fn case(name: &str) -> BugCase {
         .unwrap_or_else(|| panic!("{name} is not in the catalogue"))
 }
 
-/// Runs `name`'s configuration with [`SEED`] and asserts it is caught.
+/// Seeds a bug test may try: detection depends on timing (a busy 2-core CI
+/// machine shifts it), so a test tries up to this many seeds and asserts the
+/// bug is caught in one of them; a bug that stopped being caught misses all.
+const SEEDS_PER_TEST: u64 = 4;
+
+/// Runs `name`'s configuration with seeds from [`SEED`] and asserts it is
+/// caught by one of the first [`SEEDS_PER_TEST`].
 fn assert_caught(name: &str) {
-    assert_caught_within(name, 1);
+    assert_caught_within(name, SEEDS_PER_TEST);
 }
 
 /// Like [`assert_caught`], but tries seeds `SEED .. SEED + seeds` and
@@ -112,10 +118,10 @@ macro_rules! bug_tests {
 
 /// Most-frequent needs two overlapping proposers on a fresh key inside a
 /// ring or bridge partition; one seed catches it about 4 times in 5, so the
-/// test allows three seeds (a miss of all three is a real regression).
+/// test allows one seed more than the others (a miss of all is a regression).
 #[test]
 fn most_frequent_is_caught() {
-    assert_caught_within("most-frequent", 3);
+    assert_caught_within("most-frequent", SEEDS_PER_TEST + 1);
 }
 
 bug_tests! {
