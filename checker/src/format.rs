@@ -201,6 +201,10 @@ pub struct Snapshot {
     /// When the state request was sent (nanoseconds since the test began).
     /// Everything the node acknowledged before this time is in `state`.
     pub time: u64,
+    /// When the answer had been read (absent in older logs). Everything in
+    /// `state` had happened by this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replied: Option<u64>,
     /// The node.
     pub node: NodeId,
     /// Why it was taken.

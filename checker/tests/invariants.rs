@@ -188,6 +188,7 @@ type State<'a> = (
 fn snapshot(time: u64, node: u64, reason: SnapshotReason, keys: &[(&str, State<'_>)]) -> Snapshot {
     Snapshot {
         time,
+        replied: Some(time),
         node,
         reason,
         state: StateReply {
@@ -771,6 +772,15 @@ fn learners_agree_table() {
             &[(K, (Some((1, 1)), Some(((1, 1), "a")), Some(v)))],
         )
     };
+    let learned_by = |node, time, replied| Snapshot {
+        replied,
+        ..snapshot(
+            time,
+            node,
+            SnapshotReason::Restart,
+            &[(K, (Some((1, 1)), Some(((1, 1), "a")), Some("a")))],
+        )
+    };
     run_table(vec![
         Case {
             snapshots: vec![final_learned(A, "a"), final_learned(B, "a")],
@@ -814,6 +824,41 @@ fn learners_agree_table() {
                 P,
                 log(chosen()),
                 vec![(K, vec![], vec![]), (K, vec![], vec![])],
+            )
+        },
+        Case {
+            // The state request left at 15, before "a" was chosen (22), but
+            // was answered at 40, after C's learn (sent at 30): no alarm.
+            snapshots: vec![learned_by(C, 15, Some(40))],
+            ..case(
+                "learned while the state request was on its way",
+                P,
+                log(join(vec![
+                    chosen(),
+                    vec![X::learn(3, C, K, (1, 1), "a").learned()],
+                ])),
+                vec![],
+            )
+        },
+        Case {
+            // Answered at 18, before a majority accepted "a" (22).
+            snapshots: vec![learned_by(C, 5, Some(18))],
+            ..case(
+                "learned before the value was chosen, by the state's answer",
+                P,
+                log(chosen()),
+                vec![(K, vec![], vec![])],
+            )
+        },
+        Case {
+            // An older log without `replied`: the state only shows "a" was
+            // learned at some time, and "a" was chosen.
+            snapshots: vec![learned_by(C, 5, None)],
+            ..case(
+                "learned at an unrecorded time, of a chosen value",
+                P,
+                log(chosen()),
+                vec![],
             )
         },
         Case {

@@ -158,6 +158,7 @@ fn write_run(dir: &Path, kind: Kind) {
     std::fs::write(dir.join("nemesis.jsonl"), jsonl(&nemesis)).unwrap();
     let snapshots = vec![Snapshot {
         time: 310_000_000,
+        replied: Some(310_500_000),
         node: 1,
         reason: SnapshotReason::Restart,
         state: StateReply {

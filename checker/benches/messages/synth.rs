@@ -614,6 +614,7 @@ impl Sim<'_> {
         }
         let snapshot = Snapshot {
             time: self.now,
+            replied: Some(self.now),
             node: node as u64,
             reason,
             state: StateReply {

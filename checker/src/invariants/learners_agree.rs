@@ -14,7 +14,10 @@
 //! Then:
 //! 1. every learn request carries a value chosen no later than it was sent;
 //! 2. the `learned` values in all state snapshots agree per key, and each
-//!    was chosen no later than its snapshot;
+//!    was chosen no later than its snapshot's answer was read (`replied`:
+//!    the node may have learned it while the state request was on its
+//!    way; a snapshot without `replied` only shows the value was chosen
+//!    at some time);
 //! 3. every `ok` propose or read in the history that returned a value
 //!    returned one chosen no later than the op completed.
 
@@ -149,16 +152,27 @@ pub fn check_global(ev: &Evidence<'_>, sink: &mut Sink) {
     returned_values(ev, sink);
 }
 
+/// When a snapshot's answer had been read, for explanations.
+fn read_by(time: u64) -> String {
+    if time == u64::MAX {
+        "read at an unrecorded time".to_string()
+    } else {
+        format!("read by time {time}")
+    }
+}
+
 /// Part 2: one violation per key whose snapshots learned different values,
 /// and one per (key, value) learned but not chosen by its snapshot's time
 /// (unless a learn request already showed it).
 fn snapshots(ev: &Evidence<'_>, sink: &mut Sink) {
-    // key -> (value, node, time) of every snapshot that learned something.
+    // key -> (value, node, time by which the node had learned it) of every
+    // snapshot that learned something.
     let mut learned: BTreeMap<&str, Vec<(&str, NodeId, u64)>> = BTreeMap::new();
     for s in ev.snapshots {
         for (key, state) in &s.state.instances {
             if let Some(v) = &state.learned {
-                learned.entry(key).or_default().push((v, s.node, s.time));
+                let by = s.replied.unwrap_or(u64::MAX);
+                learned.entry(key).or_default().push((v, s.node, by));
             }
         }
     }
@@ -168,14 +182,14 @@ fn snapshots(ev: &Evidence<'_>, sink: &mut Sink) {
             sink.report(|| {
                 let first = list[0];
                 let explanation = format!(
-                    "Node {} learned {:?} (state at time {}) but node {} learned {:?} (state at \
-                     time {}); {}. All learners must learn the same value.",
+                    "Node {} learned {:?} (state {}) but node {} learned {:?} (state {}); {}. All \
+                     learners must learn the same value.",
                     first.1,
                     first.0,
-                    first.2,
+                    read_by(first.2),
                     other.1,
                     other.0,
-                    other.2,
+                    read_by(other.2),
                     chosen_text(ev, key_id, None, u64::MAX),
                 );
                 let shown = key_id
@@ -207,9 +221,10 @@ fn snapshots(ev: &Evidence<'_>, sink: &mut Sink) {
             }
             sink.report(|| {
                 let explanation = format!(
-                    "Node {node}'s state at time {t} says it learned {v:?}, but the message log \
-                     does not show a majority accepting {v:?} by then; {}. A node must only \
-                     learn a chosen value.",
+                    "Node {node}'s state ({}) says it learned {v:?}, but the message log does \
+                     not show a majority accepting {v:?} by then; {}. A node must only learn a \
+                     chosen value.",
+                    read_by(t),
                     chosen_text(ev, key_id, ids.map(|i| i.1), t),
                 );
                 let shown = key_id

@@ -747,7 +747,8 @@ impl Cluster {
     }
 
     /// Fetches the node's `/v1/state` over the side channel and writes it to
-    /// the snapshot log; `time` is when the request was sent.
+    /// the snapshot log; `time` is when the request was sent, `replied` when
+    /// the answer had been read.
     pub async fn snapshot(
         &self,
         id: usize,
@@ -769,6 +770,7 @@ impl Cluster {
         let state: StateReply = resp.json().await.map_err(|e| fail(error_chain(&e)))?;
         let snapshot = Snapshot {
             time,
+            replied: Some(self.clock.now()),
             node: id as NodeId,
             reason,
             state,

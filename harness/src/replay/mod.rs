@@ -406,12 +406,14 @@ impl Replayer<'_> {
                         // No recorded snapshot to place: record the state here.
                         let mut snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
                         snap.time = t.time;
+                        snap.replied = Some(t.time);
                         self.snapshots.push(snap);
                     }
                 }
                 Item::Snapshot { node, snapshot } => {
                     let mut snap = cluster.snapshot(node, SnapshotReason::Restart).await?;
                     snap.time = self.run.snapshots[snapshot].time;
+                    snap.replied = self.run.snapshots[snapshot].replied;
                     self.snapshots.push(snap);
                 }
                 Item::Deliver { exchange } => self.deliver(cluster, exchange).await?,
@@ -432,6 +434,7 @@ impl Replayer<'_> {
                 .find(|s| s.node == node as u64 && s.reason == SnapshotReason::Final);
             let mut snap = cluster.snapshot(node, SnapshotReason::Final).await?;
             snap.time = recorded.map_or(last_time + 1, |s| s.time);
+            snap.replied = recorded.map_or(Some(snap.time), |s| s.replied);
             self.snapshots.push(snap);
         }
         Ok(())

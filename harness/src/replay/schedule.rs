@@ -631,6 +631,7 @@ mod tests {
     ) -> Snapshot {
         Snapshot {
             time,
+            replied: Some(time),
             node,
             reason,
             state: StateReply {

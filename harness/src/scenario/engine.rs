@@ -773,6 +773,7 @@ impl Engine<'_> {
     ) -> Result<BTreeMap<String, InstanceState>, RunError> {
         let mut snap = self.cluster.snapshot(node, reason).await?;
         snap.time = self.out.records.tick();
+        snap.replied = Some(snap.time);
         let keys = &self.out.keys;
         snap.state.instances.retain(|k, _| keys.contains(k));
         let instances = snap.state.instances.clone();
