@@ -13,9 +13,13 @@
 //! worker continues as a fresh process `p + concurrency`.
 //!
 //! Ops are paced per worker: with a total `--rate` of `r` ops/s over `c`
-//! workers, a worker starts an op at most every `c / r` seconds. A worker
-//! that fell behind (a slow op) starts its next op at once but never
-//! bursts to catch up. Workers stop starting ops at the time limit or when
+//! workers, a worker's step `i` is due at `i * c / r` seconds after its
+//! first start (the workers' first starts are staggered over one period).
+//! A worker that fell behind (a slow op, a partition) starts its next op at
+//! once, as the step of the slot it is in: it skips the steps it missed
+//! and never bursts to catch up. So every worker stays on the same step
+//! grid and, with the kv workload, on the same hot keys as the others,
+//! however long it was stalled. Workers stop starting ops at the time limit or when
 //! asked to stop; an op already running finishes (bounded by the op
 //! timeout), so the history has no dangling invocations.
 
@@ -124,13 +128,28 @@ pub fn pacing_period(rate: f64, concurrency: u64) -> Option<Duration> {
         .then(|| Duration::from_secs_f64((concurrency as f64 / rate).min(1e6)))
 }
 
-/// When a worker whose previous op started at `prev` may start the next:
-/// one period after it, but never before `now` (no catching up in bursts).
-pub fn next_start(prev: Instant, now: Instant, period: Option<Duration>) -> Instant {
-    match period {
-        Some(p) => (prev + p).max(now),
-        None => now,
+/// The next step to run and when to start it, after step `step` of a
+/// worker whose step 0 was due at `first`. Paced (`period`), step `i` is
+/// due at `first + i * period`; a worker past its next step's slot starts
+/// at once with the step of the slot it is in (the missed ones are
+/// skipped). Unpaced, the next step starts at once.
+pub fn next_step(
+    first: Instant,
+    step: u64,
+    now: Instant,
+    period: Option<Duration>,
+) -> (u64, Instant) {
+    let Some(p) = period.filter(|p| !p.is_zero()) else {
+        return (step + 1, now);
+    };
+    let due = |i: u64| first + p.mul_f64(i as f64);
+    let next = step + 1;
+    if now <= due(next) {
+        return (next, due(next));
     }
+    let elapsed = now.saturating_duration_since(first).as_secs_f64();
+    let slot = (elapsed / p.as_secs_f64()).floor() as u64;
+    (slot.max(next), now)
 }
 
 /// The proposer's random stream (backoff jitter) for `process`.
@@ -287,18 +306,19 @@ impl Worker {
         )?;
         let mut keys = BTreeSet::new();
         // Stagger the first ops so the workers do not start in lockstep.
-        let mut start = Instant::now()
+        let first = Instant::now()
             + period.map_or(Duration::ZERO, |p| {
                 p.mul_f64(self.worker as f64 / concurrency as f64)
             });
+        let mut start = first;
         let mut step = 0;
+        let mut ops = 0;
         loop {
             if !self.wait_until(start).await {
                 break;
             }
             let op = self.generator.op(self.worker, step, process);
             keys.insert(op.key.clone());
-            let began = Instant::now();
             let outcome = run_op(
                 &mut client,
                 &op,
@@ -308,7 +328,7 @@ impl Worker {
             )
             .await?;
             self.stats.count(&outcome);
-            step += 1;
+            ops += 1;
             if outcome.retires_process() {
                 retirements += 1;
                 process = ballot_workloads::op::process_for(self.worker, concurrency, retirements);
@@ -322,12 +342,12 @@ impl Worker {
                 )?;
                 client.set_last_round(floor);
             }
-            start = next_start(began, Instant::now(), period);
+            (step, start) = next_step(first, step, Instant::now(), period);
         }
         Ok(ClientsReport {
             keys,
             next_process: process + concurrency,
-            ops: step,
+            ops,
         })
     }
 
@@ -451,18 +471,26 @@ mod tests {
     }
 
     #[test]
-    fn a_late_worker_starts_at_once_but_never_bursts() {
+    fn a_late_worker_skips_the_steps_it_missed_but_never_bursts() {
         let t0 = Instant::now();
-        let p = Some(Duration::from_millis(100));
-        // On time: one period after the previous start.
-        assert_eq!(
-            next_start(t0, t0 + Duration::from_millis(30), p),
-            t0 + Duration::from_millis(100)
-        );
-        // Late (slow op): now, not the missed slots.
-        let late = t0 + Duration::from_millis(450);
-        assert_eq!(next_start(t0, late, p), late);
-        assert_eq!(next_start(t0, late, None), late);
+        let ms = Duration::from_millis;
+        let p = Some(ms(100));
+        // On time: the next step is due one period after the previous one's
+        // slot, however long the op took.
+        assert_eq!(next_step(t0, 0, t0 + ms(30), p), (1, t0 + ms(100)));
+        assert_eq!(next_step(t0, 4, t0 + ms(430), p), (5, t0 + ms(500)));
+        // Exactly at the slot: still on time.
+        assert_eq!(next_step(t0, 0, t0 + ms(100), p), (1, t0 + ms(100)));
+        // Late (a slow op): now, as the step of the slot it is in.
+        let late = t0 + ms(450);
+        assert_eq!(next_step(t0, 0, late, p), (4, late));
+        // Then back on the grid: the following step at its own slot.
+        assert_eq!(next_step(t0, 4, late, p), (5, t0 + ms(500)));
+        // Never a step twice, even just past the next slot.
+        assert_eq!(next_step(t0, 1, t0 + ms(201), p), (2, t0 + ms(201)));
+        // Unpaced: the next step at once.
+        assert_eq!(next_step(t0, 7, late, None), (8, late));
+        assert_eq!(next_step(t0, 7, late, Some(Duration::ZERO)), (8, late));
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! contention from several processes; then the window slides on, the lowest
 //! key retires for good, and a fresh one joins.
 //!
-//! The window is a pure function of the worker's own step, so the schedule
-//! does not depend on timing. With `c` workers advancing at about the same
-//! pace, the window slides by one key every `r = ops_per_key / c` steps of a
+//! The window is a pure function of the worker's step, so the op at each
+//! step does not depend on timing. Paced clients keep every worker on one
+//! step grid (a worker stalled by a fault skips the steps it missed, see
+//! the harness's `clients` module), so the workers hit the same hot keys at
+//! the same time. With `c` workers advancing at the same pace, the window
+//! slides by one key every `r = ops_per_key / c` steps of a
 //! worker. During those steps the workers run `c * r` ops spread over
 //! `window` keys, and a key stays hot for `window` slides, so each key
 //! receives about `c * r = ops_per_key` ops in total:
