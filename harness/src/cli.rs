@@ -120,6 +120,11 @@ pub struct TestArgs {
     #[arg(long, value_name = "TARGETS", default_value = "minority", value_parser = check_targets)]
     pub nemesis_targets: String,
 
+    /// Partition shapes the partition fault draws from, comma-separated:
+    /// halves, isolate-one, ring, bridge, one-way, or `all`.
+    #[arg(long, value_name = "LIST", default_value = "all", value_parser = check_shapes)]
+    pub partition_shapes: String,
+
     /// Seed of the op and fault schedules (default: random, printed and stored).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -264,6 +269,7 @@ impl TestArgs {
             ("--nemesis", one(self.nemesis.clone())),
             ("--nemesis-interval", one(self.nemesis_interval.to_string())),
             ("--nemesis-targets", one(self.nemesis_targets.clone())),
+            ("--partition-shapes", one(self.partition_shapes.clone())),
             ("--node-cmd", self.node_cmd.iter().cloned().collect()),
             ("--bug", self.bugs.iter().map(|b| b.to_string()).collect()),
             (
@@ -334,6 +340,11 @@ fn check_nemesis(s: &str) -> Result<String, String> {
 
 fn check_targets(s: &str) -> Result<String, String> {
     s.parse::<Targets>().map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+fn check_shapes(s: &str) -> Result<String, String> {
+    crate::partition::parse_shapes(s).map_err(|e| e.to_string())?;
     Ok(s.to_string())
 }
 
@@ -453,6 +464,10 @@ mod tests {
             (&["--window", "0"], "--window"),
             (&["--nemesis", "kill,fire"], "unknown fault"),
             (&["--nemesis-targets", "most"], "unknown targets"),
+            (
+                &["--partition-shapes", "ring,moon"],
+                "unknown partition shape \"moon\"",
+            ),
             (&["--model", "bank"], "unknown model"),
             (&["--base-port", "70000"], "70000"),
         ] {
@@ -511,9 +526,12 @@ mod tests {
             "--test-count",
             "4",
             "--direct",
+            "--partition-shapes",
+            "ring,bridge",
         ])
         .unwrap();
         assert!(given.rerun_args(11).contains(&"--direct".to_string()));
+        assert!(given.rerun_args(11).contains(&"ring,bridge".to_string()));
         let mut rerun = test_args(
             &given
                 .rerun_args(11)

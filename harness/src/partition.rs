@@ -86,6 +86,25 @@ impl FromStr for PartitionKind {
     }
 }
 
+/// Parses a comma-separated list of shapes (`all` for every shape), in
+/// the order given, without repeats.
+pub fn parse_shapes(list: &str) -> Result<Vec<PartitionKind>, UnknownShape> {
+    let mut shapes = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let add: Vec<PartitionKind> = if name == "all" {
+            PartitionKind::ALL.to_vec()
+        } else {
+            vec![name.parse()?]
+        };
+        for shape in add {
+            if !shapes.contains(&shape) {
+                shapes.push(shape);
+            }
+        }
+    }
+    Ok(shapes)
+}
+
 /// A partition: its shape, the cut links, and a description for records.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Partition {
@@ -427,6 +446,17 @@ mod tests {
             assert_eq!(kind.name().parse::<PartitionKind>(), Ok(kind));
         }
         assert!("majority".parse::<PartitionKind>().is_err());
+    }
+
+    #[test]
+    fn shape_lists() {
+        use PartitionKind::*;
+        assert_eq!(parse_shapes("all"), Ok(PartitionKind::ALL.to_vec()));
+        assert_eq!(parse_shapes("ring,bridge"), Ok(vec![Ring, Bridge]));
+        assert_eq!(parse_shapes("bridge, ring,bridge"), Ok(vec![Bridge, Ring]));
+        assert_eq!(parse_shapes("ring,all").map(|s| s.len()), Ok(5));
+        assert_eq!(parse_shapes("ring,moon"), Err(UnknownShape("moon".into())));
+        assert_eq!(parse_shapes(""), Err(UnknownShape("".into())));
     }
 
     #[test]

@@ -162,7 +162,8 @@ impl Plan {
             faults: FaultKind::parse_list(&args.nemesis).map_err(parse)?,
             interval: args.nemesis_interval(),
             targets: args.nemesis_targets.parse::<Targets>().map_err(parse)?,
-            ..NemesisConfig::default()
+            partitions: crate::partition::parse_shapes(&args.partition_shapes)
+                .map_err(|e| HarnessError::Config(e.to_string()))?,
         };
         if args.direct {
             let link: Vec<&str> = nemesis
@@ -224,6 +225,7 @@ impl Plan {
             "nemesis": a.nemesis,
             "nemesis_interval": a.nemesis_interval,
             "nemesis_targets": a.nemesis_targets,
+            "partition_shapes": a.partition_shapes,
             "node_cmd": self.node_cmd,
             "bug": a.bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
             "client_bug": a.client_bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
@@ -745,6 +747,7 @@ mod tests {
             "nemesis",
             "nemesis_interval",
             "nemesis_targets",
+            "partition_shapes",
             "op_timeout",
             "model",
             "schedule",
