@@ -55,6 +55,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use tokio::sync::watch;
 
 use crate::acceptor::{apply_change, Change};
@@ -62,6 +64,8 @@ use crate::protocol::InstanceState;
 
 /// File name of the log inside the data directory.
 pub const LOG_FILE: &str = "acceptor.log";
+/// File name of the lock that keeps a second node out of the data directory.
+pub const LOCK_FILE: &str = "LOCK";
 /// File name of a snapshot being written by compaction.
 pub const TMP_FILE: &str = "acceptor.log.tmp";
 /// Default size past which the log is compacted (64 MiB).
@@ -83,6 +87,17 @@ pub enum StorageError {
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// Another process holds the data directory's lock.
+    #[error(
+        "data dir {} is in use by another process (it holds the lock on {}); \
+         two nodes must not share a data dir",
+        dir.display(),
+        dir.join(LOCK_FILE).display()
+    )]
+    InUse {
+        /// The data directory.
+        dir: PathBuf,
     },
     /// The log is damaged somewhere other than a torn final record.
     #[error("corrupt log {} at byte offset {offset}: {reason}", path.display())]
@@ -162,6 +177,8 @@ pub struct Storage {
     shared: Arc<Shared>,
     status: watch::Receiver<Status>,
     writer: Option<JoinHandle<()>>,
+    /// Held until the writer has stopped (fields drop after `Drop::drop`).
+    _lock: Flock<File>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -179,6 +196,7 @@ impl Storage {
     ) -> Result<(Storage, BTreeMap<String, InstanceState>), StorageError> {
         let dir = &config.dir;
         fs::create_dir_all(dir).map_err(io_err("create data dir", dir))?;
+        let lock = lock_dir(dir)?;
         let tmp = dir.join(TMP_FILE);
         if tmp.exists() {
             // A compaction that never reached its rename: the log is intact.
@@ -251,6 +269,7 @@ impl Storage {
                 shared,
                 status: rx,
                 writer: Some(handle),
+                _lock: lock,
             },
             state,
         ))
@@ -433,6 +452,31 @@ impl Writer {
         tracing::info!(file = %self.path.display(), bytes = self.len, "compacted log");
         Ok(())
     }
+}
+
+/// Takes the data directory's exclusive lock (released when the process
+/// exits, however it exits), or says who has it.
+fn lock_dir(dir: &Path) -> Result<Flock<File>, StorageError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err("open", &path))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        if errno == Errno::EWOULDBLOCK {
+            StorageError::InUse {
+                dir: dir.to_owned(),
+            }
+        } else {
+            StorageError::Io {
+                op: "lock",
+                path,
+                source: errno.into(),
+            }
+        }
+    })
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StorageError + 'a {

@@ -5,7 +5,7 @@
 //!   promise and acceptance is still there; storage failure at run time;
 //! - recovery: torn tail, flipped byte, empty and missing data dir;
 //! - input: every class of malformed request gets `400 {"error"}`;
-//! - process: port in use, unknown bug, SIGTERM;
+//! - process: port in use, a data dir in use, unknown bug, SIGTERM;
 //! - node bugs: each durability bug loses exactly what it names.
 
 mod common;
@@ -492,6 +492,47 @@ fn a_port_in_use_is_one_clear_error() {
     );
     // Nothing was created for a node that never started.
     assert!(!dir.path().join("d").exists());
+}
+
+#[tokio::test]
+async fn a_second_node_on_the_same_data_dir_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = http_client();
+    let first = NodeProcess::start(1, dir.path(), &[]);
+    let prep = post(
+        &client,
+        &first,
+        "/v1/prepare",
+        json!({"key": "x", "ballot": ballot(3, 1)}),
+    )
+    .await;
+    assert_eq!(prep["ok"], true);
+    let log = dir.path().join(LOG_FILE);
+    let before = std::fs::read(&log).unwrap();
+
+    let dir_arg = dir.path().display().to_string();
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let (status, stderr) =
+        run_node_to_exit(&["--id", "2", "--listen", &listen, "--data-dir", &dir_arg]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let expected = format!(
+        "ballot-node: data dir {dir_arg} is in use by another process (it holds the lock on \
+         {dir_arg}/LOCK); two nodes must not share a data dir"
+    );
+    assert!(
+        stderr.lines().any(|l| l == expected),
+        "expected {expected:?} in:\n{stderr}"
+    );
+    // The refused node wrote nothing; the first still serves its state.
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    let s = state(&client, &first).await;
+    assert_eq!(instance(&s, "x").promised, Some(Ballot::new(3, 1)));
+
+    // Once the first node is gone (even by SIGKILL), the lock is free.
+    drop(first);
+    let again = NodeProcess::start(3, dir.path(), &[]);
+    let s = state(&client, &again).await;
+    assert_eq!(instance(&s, "x").promised, Some(Ballot::new(3, 1)));
 }
 
 #[test]
