@@ -41,16 +41,10 @@ fn case(name: &str) -> BugCase {
 /// bug is caught in one of them; a bug that stopped being caught misses all.
 const SEEDS_PER_TEST: u64 = 4;
 
-/// Runs `name`'s configuration with seeds from [`SEED`] and asserts it is
-/// caught by one of the first [`SEEDS_PER_TEST`].
+/// Runs `name`'s configuration with seeds `SEED .. SEED + SEEDS_PER_TEST`
+/// and asserts on the first that catches the bug (or the last).
 fn assert_caught(name: &str) {
-    assert_caught_within(name, SEEDS_PER_TEST);
-}
-
-/// Like [`assert_caught`], but tries seeds `SEED .. SEED + seeds` and
-/// asserts on the first that catches the bug (or the last). Only for a
-/// bug whose detection needs a rare race (see `docs/bugs.md`).
-fn assert_caught_within(name: &str, seeds: u64) {
+    let seeds = SEEDS_PER_TEST;
     let _serial = common::serial();
     common::ensure_node_built();
     let case = case(name);
@@ -111,20 +105,9 @@ macro_rules! bug_tests {
             }
         )*
 
-        /// The bugs this file tests, in catalogue order (most-frequent below).
+        /// The bugs this file tests, in catalogue order.
         const TESTED: &[&str] = &[$($name),*];
     };
-}
-
-/// Most-frequent needs two overlapping proposers on a fresh key inside a
-/// ring or bridge partition; one seed catches it about 4 times in 5, so the
-/// test allows one seed more than the others (a miss of all is a regression).
-#[test]
-#[ignore = "needs a rare race: missed 5 of 5 seeds on a loaded CI machine; \
-            S12-most-frequent in tests/scenarios.rs catches it deterministically; \
-            run with --ignored or `ballot validate --bugs most-frequent`"]
-fn most_frequent_is_caught() {
-    assert_caught_within("most-frequent", SEEDS_PER_TEST + 1);
 }
 
 bug_tests! {
@@ -135,6 +118,7 @@ bug_tests! {
     accept_keeps_promise_is_caught => "accept-keeps-promise",
     prepare_reports_first_is_caught => "prepare-reports-first",
     own_value_is_caught => "own-value",
+    most_frequent_is_caught => "most-frequent",
     same_ballot_is_caught => "same-ballot",
     half_quorum_is_caught => "half-quorum",
     minority_fail_is_caught => "minority-fail",
@@ -144,13 +128,8 @@ bug_tests! {
 
 #[test]
 fn catalogue_and_tests_agree() {
-    let names: Vec<&str> = catalogue()
-        .iter()
-        .map(|c| c.name)
-        .filter(|n| *n != "most-frequent")
-        .collect();
+    let names: Vec<&str> = catalogue().iter().map(|c| c.name).collect();
     assert_eq!(names, TESTED);
-    assert!(catalogue().iter().any(|c| c.name == "most-frequent"));
 }
 
 #[test]

@@ -17,7 +17,9 @@
 //!   paced clients staggered a few milliseconds apart, so proposers often
 //!   overlap on a fresh key) with partitions or drops, which leave
 //!   proposals accepted by a minority; 4 nodes for the even-quorum bug, 5
-//!   for the majority-vote bug (whose S12 history needs two leftovers).
+//!   for the majority-vote bug (whose S12 history needs two leftovers, and
+//!   proposers racing on a fresh key: a fresh key every 10 ms, proposers
+//!   started 1 ms apart).
 //!
 //! The unit tests check that every bug of [`NodeBug::ALL`] and
 //! [`ClientBug::ALL`] has exactly one entry, that every configuration parses
@@ -211,16 +213,15 @@ pub fn catalogue() -> Vec<BugCase> {
             class: "proposer",
             args: &[
                 "--nodes", "5", "--workload", "kv", "--window", "1", "--ops-per-key", "10",
-                "--concurrency", "10", "--rate", "100", "--nemesis", "partition",
-                "--nemesis-interval", "1", "--time-limit", "30",
+                "--concurrency", "10", "--rate", "1000", "--nemesis", "partition",
+                "--nemesis-interval", "1", "--time-limit", "20",
             ],
             expect: &["p2c-justified-accept"],
-            how: "5 nodes, one hot key at a time: during a ring or bridge partition two \
-                  overlapping proposers on hosts whose majorities share one node leave the \
-                  loser's value accepted on two nodes while the winner's is chosen on three; \
-                  the loser's retry hears from both leftovers and the one shared node and \
-                  adopts the leftover by majority vote (S12). Needs a race on a fresh key \
-                  inside a ring or bridge, so it is the slowest row.",
+            how: "5 nodes, one fresh key every 10 ms raced by proposers started 1 ms apart. \
+                  During a ring or bridge partition, where the majorities of two hosts share \
+                  one node, two racing proposers leave the loser's value accepted on two nodes \
+                  while the winner's is chosen on three; a later round on that key hears both \
+                  leftovers and the shared node and adopts the leftover by majority vote (S12).",
         },
         BugCase {
             name: ClientBug::SameBallot.name(),
