@@ -13,13 +13,11 @@
 //! - **acceptor bugs**: contention (all clients as fast as they can) with
 //!   delayed, duplicated or dropped messages, so requests of different
 //!   ballots reach a node out of order.
-//! - **proposer bugs**: the *contention profile* (one hot key at a time,
-//!   paced clients staggered a few milliseconds apart, so proposers often
-//!   overlap on a fresh key) with partitions or drops, which leave
+//! - **proposer bugs**: the *race profile* (one fresh key every 10 ms,
+//!   raced by 10 paced proposers started 1 ms apart, so the first few
+//!   overlap on every key) with partitions, delays or drops, which leave
 //!   proposals accepted by a minority; 4 nodes for the even-quorum bug, 5
-//!   for the majority-vote bug (whose S12 history needs two leftovers, and
-//!   proposers racing on a fresh key: a fresh key every 10 ms, proposers
-//!   started 1 ms apart).
+//!   for the majority-vote bug (whose S12 history needs two leftovers).
 //!
 //! The unit tests check that every bug of [`NodeBug::ALL`] and
 //! [`ClientBug::ALL`] has exactly one entry, that every configuration parses
@@ -107,13 +105,14 @@ pub fn flag_value<'a>(args: &[&'a str], flag: &str) -> Option<&'a str> {
         .copied()
 }
 
-/// The contention profile's flags, spelled out in each case that uses it so
+/// The race profile's flags (a fresh key every 10 ms, raced by 10
+/// proposers started 1 ms apart), spelled out in each case that uses it so
 /// every row reads as the exact command it runs.
-macro_rules! contention {
+macro_rules! race {
     ($($rest:literal),* $(,)?) => {
         &[
-            "--workload", "kv", "--window", "1", "--ops-per-key", "12",
-            "--concurrency", "12", "--rate", "120", $($rest),*
+            "--workload", "kv", "--window", "1", "--ops-per-key", "10",
+            "--concurrency", "10", "--rate", "1000", $($rest),*
         ]
     };
 }
@@ -202,7 +201,7 @@ pub fn catalogue() -> Vec<BugCase> {
             name: ClientBug::OwnValue.name(),
             kind: BugKind::Client,
             class: "proposer",
-            args: contention!("--nemesis", "drop,delay", "--nemesis-interval", "1", "--time-limit", "8"),
+            args: race!("--nemesis", "drop,delay", "--nemesis-interval", "1", "--time-limit", "8"),
             expect: &["p2c-justified-accept"],
             how: "Overlapping proposers on every fresh key: the later one is told of an \
                   accepted value and proposes its own anyway.",
@@ -211,11 +210,10 @@ pub fn catalogue() -> Vec<BugCase> {
             name: ClientBug::MostFrequent.name(),
             kind: BugKind::Client,
             class: "proposer",
-            args: &[
-                "--nodes", "5", "--workload", "kv", "--window", "1", "--ops-per-key", "10",
-                "--concurrency", "10", "--rate", "1000", "--nemesis", "partition",
-                "--nemesis-interval", "1", "--time-limit", "20",
-            ],
+            args: race!(
+                "--nodes", "5", "--nemesis", "partition", "--nemesis-interval", "1",
+                "--time-limit", "20"
+            ),
             expect: &["p2c-justified-accept"],
             how: "5 nodes, one fresh key every 10 ms raced by proposers started 1 ms apart. \
                   During a ring or bridge partition, where the majorities of two hosts share \
@@ -227,15 +225,11 @@ pub fn catalogue() -> Vec<BugCase> {
             name: ClientBug::SameBallot.name(),
             kind: BugKind::Client,
             class: "proposer",
-            args: &[
-                "--workload", "kv", "--rate", "0", "--nemesis", "delay",
-                "--nemesis-interval", "1", "--time-limit", "8",
-            ],
+            args: race!("--nemesis", "delay", "--nemesis-interval", "1", "--time-limit", "8"),
             expect: &["one-value-per-ballot"],
-            how: "Unpaced clients start together on the same fresh keys and, after each \
-                  rejection, move to the round just above the promise they were shown; two \
-                  proposers that saw the same rounds pick the same ballot with different \
-                  values.",
+            how: "Proposers race on every fresh key and, after each rejection, move to the \
+                  round just above the promise they were shown; two proposers that saw the \
+                  same rounds pick the same ballot with different values.",
         },
         BugCase {
             name: ClientBug::HalfQuorum.name(),
@@ -253,7 +247,7 @@ pub fn catalogue() -> Vec<BugCase> {
             name: ClientBug::MinorityFail.name(),
             kind: BugKind::Client,
             class: "proposer",
-            args: contention!(
+            args: race!(
                 "--nemesis", "drop", "--nemesis-targets", "all", "--nemesis-interval", "1",
                 "--time-limit", "10"
             ),
@@ -266,7 +260,7 @@ pub fn catalogue() -> Vec<BugCase> {
             name: ClientBug::ReadNoPhase2.name(),
             kind: BugKind::Client,
             class: "reads",
-            args: contention!(
+            args: race!(
                 "--read-fraction", "0.5", "--nemesis", "drop", "--nemesis-targets", "all",
                 "--nemesis-interval", "1", "--time-limit", "10"
             ),

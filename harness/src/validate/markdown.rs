@@ -130,9 +130,10 @@ fn render_sweep(out: &mut String, v: &Validation) {
     let _ = writeln!(
         out,
         "The correct node and proposer, no bug flag, {} run(s) of {} s per nemesis \
-         combination, seed `i` on workload profile `i % 4` (register; kv with \
-         contention; kv on 5 nodes with majority-sized faults and half reads; kv with \
-         contention on 4 nodes). Every run must be valid.\n",
+         combination, seed `i` on workload profile `i % 4` (register; kv race profile, \
+         a fresh key every 10 ms raced by 10 proposers; kv on 5 nodes with \
+         majority-sized faults and half reads; kv with contention on 4 nodes). Every run \
+         must be valid.\n",
         v.sweep_seeds, v.sweep_seconds
     );
     let mut rows: Vec<(&str, [usize; 4])> = Vec::new();

@@ -4,7 +4,7 @@
 //! harness bug), an unknown one a run that proved nothing.
 //!
 //! Seed `i` of the sweep (counting from 0) runs profile `i % 4`, so a few
-//! seeds already cover the one-key register, the contended kv profile the
+//! seeds already cover the one-key register, the kv race profile the
 //! proposer bugs use, 5 nodes with majority-sized faults and more reads,
 //! and an even cluster. The nemesis interval scales with the run length
 //! (`seconds / 8`, between 0.5 and 3 s) so even short runs see several
@@ -41,10 +41,10 @@ pub const PROFILES: [Profile; 4] = [
         args: &["--workload", "register"],
     },
     Profile {
-        name: "kv-contention",
+        name: "kv-race",
         args: &[
-            "--workload", "kv", "--window", "1", "--ops-per-key", "12", "--concurrency", "12",
-            "--rate", "120",
+            "--workload", "kv", "--window", "1", "--ops-per-key", "10", "--concurrency", "10",
+            "--rate", "1000",
         ],
     },
     Profile {
@@ -132,7 +132,7 @@ mod tests {
             first,
             vec![
                 ("none", 100, "register"),
-                ("none", 101, "kv-contention"),
+                ("none", 101, "kv-race"),
                 ("none", 102, "kv-5-nodes"),
                 ("none", 103, "kv-4-nodes"),
                 ("none", 104, "register"),
