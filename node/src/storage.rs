@@ -177,8 +177,8 @@ pub struct Storage {
     shared: Arc<Shared>,
     status: watch::Receiver<Status>,
     writer: Option<JoinHandle<()>>,
-    /// Held until the writer has stopped (fields drop after `Drop::drop`).
-    _lock: Flock<File>,
+    /// The data dir's lock, released once the writer has stopped.
+    lock: Option<Flock<File>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -269,7 +269,7 @@ impl Storage {
                 shared,
                 status: rx,
                 writer: Some(handle),
-                _lock: lock,
+                lock: Some(lock),
             },
             state,
         ))
@@ -287,6 +287,15 @@ impl Storage {
         drop(q);
         self.shared.wake.notify_one();
         seq
+    }
+
+    /// Lets go of the handle the way a crash would (no flush, no clean
+    /// stop of the writer) but releases the data dir's lock, which only the
+    /// process's exit would release otherwise, so a test can reopen.
+    #[cfg(test)]
+    fn abandon(mut self) {
+        drop(self.lock.take());
+        std::mem::forget(self);
     }
 
     /// Sequence number of the last change queued so far.
@@ -350,6 +359,8 @@ impl Storage {
 impl Drop for Storage {
     fn drop(&mut self) {
         self.stop();
+        // Only now that the writer has stopped may another node open the dir.
+        drop(self.lock.take());
     }
 }
 
@@ -703,7 +714,7 @@ mod tests {
         storage.wait_durable(last).await.unwrap();
         assert_eq!(storage.position(), 20);
         // Forget the handle without a clean close: what is durable must be there.
-        std::mem::forget(storage);
+        storage.abandon();
         let (_storage, state) = Storage::open(config(tmp.path())).unwrap();
         assert_eq!(state, replay(&changes));
     }
