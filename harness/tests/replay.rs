@@ -64,10 +64,11 @@ fn ballot_test(store: &Path, args: &[&str]) -> PathBuf {
 /// A `ballot test` run (with `args` and seeds 1, 2, 3... until one) whose
 /// checker reports `property`: a short run with a node bug and kills almost
 /// always shows it with the first seed, but timing decides, so a few seeds
-/// are tried (bounded). Durability runs use the kv workload: on the one-key
-/// register, client traffic can re-populate a restarted node's key before
-/// its restart snapshot is taken, hiding the loss from `durability` (the
-/// run is still invalid, by `promise-reports-highest`).
+/// are tried (bounded). Durability runs use kv, or the register at a low
+/// rate: on the one-key register at full rate, client traffic can
+/// re-populate a restarted node's key before its restart snapshot is taken,
+/// hiding the loss from `durability` (the run is still invalid, by
+/// `promise-reports-highest`).
 fn failing_ballot_test(store: &Path, args: &[&str], property: &str) -> PathBuf {
     let mut seen = Vec::new();
     for seed in 1..=4 {
@@ -385,8 +386,8 @@ async fn timing_dependent_loss_is_restored_to_the_recorded_state_and_replays_the
             "3",
             "--time-limit",
             "3",
-            "--workload",
-            "kv",
+            "--rate",
+            "20",
             "--bug",
             "reply-before-durable",
             "--nemesis",
