@@ -19,9 +19,11 @@
 //! once, as the step of the slot it is in: it skips the steps it missed
 //! and never bursts to catch up. So every worker stays on the same step
 //! grid and, with the kv workload, on the same hot keys as the others,
-//! however long it was stalled. Workers stop starting ops at the time limit or when
-//! asked to stop; an op already running finishes (bounded by the op
-//! timeout), so the history has no dangling invocations.
+//! however long it was stalled.
+//!
+//! Workers stop starting ops at the time limit or when asked to stop; an
+//! op already running finishes (bounded by the op timeout), so the history
+//! has no dangling invocations.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
