@@ -16,10 +16,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use ballot_checker::format::{Event, EventType, Process};
 use ballot_checker::history::read_history;
 use ballot_checker::linear::{check, Bounds};
 use ballot_checker::models::Model;
+use ballot_core::records::{Event, EventType, Process};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
@@ -149,7 +149,7 @@ fn measure(path: &Path) {
     println!("stats {}", result.stats);
     assert_eq!(
         result.valid,
-        ballot_checker::verdict::Validity::Valid,
+        ballot_core::verdict::Validity::Valid,
         "{result:#?}"
     );
 }

@@ -26,10 +26,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use ballot_checker::format::{Snapshot, HISTORY_FILE, MESSAGES_FILE, SNAPSHOTS_FILE};
 use ballot_checker::invariants::{check_learners, check_paxos, Evidence};
 use ballot_checker::messages::MessageLog;
-use ballot_checker::verdict::Validity;
+use ballot_core::records::{Snapshot, HISTORY_FILE, MESSAGES_FILE, SNAPSHOTS_FILE};
+use ballot_core::verdict::Validity;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -14,11 +14,11 @@ use common::cpu_seconds;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ballot_checker::format::Event;
 use ballot_checker::import::{read_jepsen_etcd, read_porcupine_kv};
 use ballot_checker::linear::{check, Bounds};
 use ballot_checker::models::Model;
-use ballot_checker::verdict::Validity;
+use ballot_core::records::Event;
+use ballot_core::verdict::Validity;
 
 /// One file's figures: name, model, median parse + check, median check only.
 struct Row {

@@ -30,7 +30,7 @@ use std::io::Read;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::format::{Event, EventType, Process};
+use ballot_core::records::{Event, EventType, Process};
 
 /// Why a history could not be read or paired.
 #[derive(Debug, Error)]

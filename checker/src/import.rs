@@ -19,8 +19,8 @@
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::format::{Event, EventType, Process};
 use crate::models::Model;
+use ballot_core::records::{Event, EventType, Process};
 
 /// A line that does not follow the format.
 #[derive(Debug, Error)]

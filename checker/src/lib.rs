@@ -2,9 +2,9 @@
 //!
 //! # Layout
 //!
-//! - [`format`]: the store's record formats (`history.jsonl`, `messages.jsonl`,
-//!   `nemesis.jsonl`, `snapshots.jsonl`) as typed records.
-//! - [`verdict`]: `results.json`: validity, per-checker results, violations with evidence.
+//! The record formats it reads and the verdict it writes are in
+//! [`ballot_core::records`] and [`ballot_core::verdict`].
+//!
 //! - [`history`]: pairing invocations with completions into operations.
 //! - [`import`]: readers for Jepsen (etcd) and Porcupine (kv) logs.
 //! - [`models`]: sequential specifications (write-once, register, cas-register, kv).
@@ -13,7 +13,6 @@
 //! - [`invariants`]: Paxos safety invariants on the message log, one module each.
 //! - [`run`]: checks a whole run folder and produces `results.json`.
 
-pub mod format;
 pub mod history;
 pub mod import;
 pub mod invariants;
@@ -21,4 +20,3 @@ pub mod linear;
 pub mod messages;
 pub mod models;
 pub mod run;
-pub mod verdict;

@@ -26,11 +26,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::sync::{mpsc, Arc, Mutex};
 
-use ballot_node::protocol::{Ballot, NodeId, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH};
+use ballot_core::protocol::{Ballot, NodeId, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::format::{Exchange, Fate};
+use ballot_core::records::{Exchange, Fate};
 
 /// Index of an interned key in a [`MessageLog`].
 pub type KeyId = u32;

@@ -30,8 +30,8 @@ use std::str::FromStr;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::format::Event;
 use crate::history::{Op, Outcome};
+use ballot_core::records::Event;
 
 /// The sequential specification a history is checked against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -629,7 +629,7 @@ impl Strings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{EventType, Process};
+    use ballot_core::records::{EventType, Process};
     use serde_json::json;
 
     #[test]

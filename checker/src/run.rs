@@ -22,16 +22,16 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::format::{
-    Event, EventType, NemesisRecord, Phase, Process, Snapshot, HISTORY_FILE, MESSAGES_FILE,
-    NEMESIS_FILE, RESULTS_FILE, SNAPSHOTS_FILE, TEST_FILE,
-};
 use crate::import::Format;
 use crate::invariants::{check_learners, check_paxos, Evidence};
 use crate::linear::Bounds;
 use crate::messages::{MessageLog, ReadError};
 use crate::models::Model;
-use crate::verdict::{CheckerResult, Results, Validity};
+use ballot_core::records::{
+    Event, EventType, NemesisRecord, Phase, Process, Snapshot, HISTORY_FILE, MESSAGES_FILE,
+    NEMESIS_FILE, RESULTS_FILE, SNAPSHOTS_FILE, TEST_FILE,
+};
+use ballot_core::verdict::{CheckerResult, Results, Validity};
 
 /// How to check a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

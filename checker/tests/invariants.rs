@@ -11,11 +11,11 @@
 #[path = "../benches/messages/synth.rs"]
 mod synth;
 
-use ballot_checker::format::{Event, EventType, Exchange, Fate, Process, Snapshot, SnapshotReason};
 use ballot_checker::invariants::{check_learners, check_paxos, Evidence, Property};
 use ballot_checker::messages::MessageLog;
-use ballot_checker::verdict::{Validity, Violation};
-use ballot_node::protocol::{Accepted, Ballot, InstanceState, StateReply};
+use ballot_core::protocol::{Accepted, Ballot, InstanceState, StateReply};
+use ballot_core::records::{Event, EventType, Exchange, Fate, Process, Snapshot, SnapshotReason};
+use ballot_core::verdict::{Validity, Violation};
 use serde_json::{json, Value};
 
 // ---- building logs ------------------------------------------------------------

@@ -7,10 +7,10 @@
 //!   single corrupted output always fails, and the write-once fast path
 //!   agrees with the general search.
 
-use ballot_checker::format::{Event, EventType, Process};
 use ballot_checker::linear::{check, check_by_search, Bounds, NAME};
 use ballot_checker::models::Model;
-use ballot_checker::verdict::{CheckerResult, Validity};
+use ballot_core::records::{Event, EventType, Process};
+use ballot_core::verdict::{CheckerResult, Validity};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};

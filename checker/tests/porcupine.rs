@@ -12,7 +12,7 @@ use ballot_checker::history;
 use ballot_checker::import::{read_jepsen_etcd, read_porcupine_kv};
 use ballot_checker::linear::{check, Bounds};
 use ballot_checker::models::Model;
-use ballot_checker::verdict::Validity;
+use ballot_core::verdict::Validity;
 
 fn corpus() -> PathBuf {
     let dir = PathBuf::from(concat!(

@@ -13,12 +13,12 @@ mod synth;
 
 use std::path::Path;
 
-use ballot_checker::format::RESULTS_FILE;
 use ballot_checker::import::Format;
 use ballot_checker::linear::Bounds;
 use ballot_checker::models::Model;
 use ballot_checker::run::{check_history_file, check_run, write_results, CheckError, CheckOptions};
-use ballot_checker::verdict::{Results, Validity};
+use ballot_core::records::RESULTS_FILE;
+use ballot_core::verdict::{Results, Validity};
 use serde_json::{json, Value};
 
 fn ballot(b: (u64, u64)) -> Value {
@@ -241,7 +241,7 @@ fn a_proposer_bug_is_named_with_its_evidence() {
         vec![5, 6, 7]
     );
     // The evidence is the records exactly as logged.
-    let logged: ballot_checker::format::Exchange =
+    let logged: ballot_core::records::Exchange =
         serde_json::from_value(messages[6].clone()).unwrap();
     assert_eq!(p2c.messages[2], logged);
     // The final snapshots say 7 was learned, but 7 was never chosen.

@@ -20,8 +20,8 @@ use ballot::clock::Clock;
 use ballot::cluster::{Cluster, ClusterSpec};
 use ballot::proxy::Mesh;
 use ballot::store::JsonlWriter;
-use ballot_checker::format::Exchange;
-use ballot_node::protocol::PROCESS_HEADER;
+use ballot_core::protocol::PROCESS_HEADER;
+use ballot_core::records::Exchange;
 
 const NODES: usize = 3;
 

@@ -45,9 +45,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use ballot_checker::format::{Event, EventType, Exchange, Process, HISTORY_FILE, MESSAGES_FILE};
-use ballot_checker::verdict::Validity;
-use ballot_node::protocol::{ACCEPT_PATH, PREPARE_PATH};
+use ballot_core::protocol::{ACCEPT_PATH, PREPARE_PATH};
+use ballot_core::records::{Event, EventType, Exchange, Process, HISTORY_FILE, MESSAGES_FILE};
+use ballot_core::verdict::Validity;
 use ballot_workloads::WorkloadKind;
 use clap::Args;
 
@@ -635,7 +635,7 @@ mod tests {
             sent,
             delivered: Some(delivered),
             replied: Some(replied),
-            fate: ballot_checker::format::Fate::Ok,
+            fate: ballot_core::records::Fate::Ok,
             duplicate_of: None,
         }
     }

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ballot_checker::models::Model;
-use ballot_node::bugs::NodeBug;
-use ballot_node::proposer::ClientBug;
+use ballot_core::bugs::NodeBug;
+use ballot_core::proposer::ClientBug;
 use ballot_workloads::WorkloadKind;
 use clap::{Args, Parser, Subcommand};
 

@@ -31,9 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballot_checker::format::EventType;
+use ballot_core::proposer::{ClientBug, Outcome as ProposerOutcome};
+use ballot_core::records::EventType;
 use ballot_node::client::{http_client, ClientConfig, ClientError, ProposerClient};
-use ballot_node::proposer::{ClientBug, Outcome as ProposerOutcome};
 use ballot_workloads::{Generator, Op, Outcome, F};
 use rand::rngs::ChaCha8Rng;
 use rand::SeedableRng;

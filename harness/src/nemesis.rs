@@ -37,8 +37,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ballot_checker::format::{NemesisRecord, Phase};
-use ballot_node::protocol::NodeId;
+use ballot_core::protocol::NodeId;
+use ballot_core::records::{NemesisRecord, Phase};
 use rand::rngs::ChaCha8Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{RngExt, SeedableRng};

@@ -51,11 +51,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballot_checker::format::{
+use ballot_core::records::{
     Exchange, NemesisRecord, Snapshot, SnapshotReason, HISTORY_FILE, MESSAGES_FILE, NEMESIS_FILE,
     SNAPSHOTS_FILE,
 };
-use ballot_checker::verdict::Results;
+use ballot_core::verdict::Results;
 use ballot_workloads::{ConfigError, WorkloadSpec};
 use serde_json::{json, Value};
 use tokio::sync::watch;

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ballot_checker::format::{Event, EventType, Process};
-use ballot_node::protocol::NodeId;
+use ballot_core::protocol::NodeId;
+use ballot_core::records::{Event, EventType, Process};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -168,7 +168,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Writes `test.json` (pretty-printed) into `dir`, via a temporary file and a rename.
 pub fn write_test_json(dir: &Path, test: &Value) -> Result<(), StoreError> {
-    let path = dir.join(ballot_checker::format::TEST_FILE);
+    let path = dir.join(ballot_core::records::TEST_FILE);
     let tmp = dir.join(".test.json.tmp");
     let mut text = serde_json::to_vec_pretty(test).map_err(|source| StoreError::Serialize {
         path: path.clone(),

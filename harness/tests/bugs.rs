@@ -20,7 +20,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use ballot::validate::{self, catalogue, markdown, sweep, BugCase, Plan};
-use ballot_checker::verdict::{Validity, Violation};
+use ballot_core::verdict::{Validity, Violation};
 
 /// The seed every bug test uses.
 const SEED: u64 = 1;

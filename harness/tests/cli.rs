@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot_checker::format::{Event, EventType, NemesisRecord, Phase, Process};
+use ballot_core::records::{Event, EventType, NemesisRecord, Phase, Process};
 use serde_json::Value;
 
 const BALLOT: &str = env!("CARGO_BIN_EXE_ballot");

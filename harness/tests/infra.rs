@@ -27,10 +27,10 @@ use ballot::links::{Link, LinkBehaviour};
 use ballot::nemesis::{FaultKind, FaultParams, Nemesis, Recorders, Schedule, Step};
 use ballot::partition::{Partition, PartitionKind};
 use ballot::proxy::{Mesh, MeshOptions};
-use ballot_checker::format::{
+use ballot_core::protocol::{Ballot, PrepareReply, StateReply, PROCESS_HEADER};
+use ballot_core::records::{
     Event, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
 };
-use ballot_node::protocol::{Ballot, PrepareReply, StateReply, PROCESS_HEADER};
 use common::{assert_gone, can_mount, http, pid_gone, read_jsonl, serial, wait_for_records, Run};
 use serde_json::json;
 

@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ballot::lazyfs::{self, LazyFs, LazyFsHandle};
-use ballot_node::protocol::{
+use ballot_core::protocol::{
     AcceptReply, AcceptRequest, Accepted, Ballot, PrepareReply, PrepareRequest, StateReply,
 };
 use tempfile::TempDir;

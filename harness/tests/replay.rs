@@ -22,9 +22,9 @@ use ballot::replay::schedule::{plan, reached_node, Item};
 use ballot::replay::{load_run, replay_run, ReplayOptions, ReplayReport};
 use ballot::scenario::{judge, load, run_scenario, RunOptions};
 use ballot::shrink::{shrink_run, ShrinkOptions};
-use ballot_checker::format::{Exchange, MESSAGES_FILE};
-use ballot_checker::verdict::Validity;
-use ballot_node::bugs::BugSet;
+use ballot_core::bugs::BugSet;
+use ballot_core::records::{Exchange, MESSAGES_FILE};
+use ballot_core::verdict::Validity;
 use ballot_workloads::scenario::{Expect, Scenario, Step};
 
 mod common;

@@ -11,11 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ballot::report::{self, serve};
-use ballot_checker::format::{
+use ballot_core::protocol::StateReply;
+use ballot_core::records::{
     Event, EventType, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
 };
-use ballot_checker::verdict::{CheckerResult, Results, Validity, Violation};
-use ballot_node::protocol::StateReply;
+use ballot_core::verdict::{CheckerResult, Results, Validity, Violation};
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use ballot::scenario::{load, run_scenario, RunError, RunOptions, ScenarioReport};
-use ballot_checker::format::{HISTORY_FILE, MESSAGES_FILE};
+use ballot_core::records::{HISTORY_FILE, MESSAGES_FILE};
 use ballot_workloads::scenario::Scenario;
 
 mod common;

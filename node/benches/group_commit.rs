@@ -26,8 +26,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use ballot_core::protocol::{Ballot, PrepareReply, PrepareRequest, PREPARE_PATH};
 use ballot_node::client::http_client;
-use ballot_node::protocol::{Ballot, PrepareReply, PrepareRequest, PREPARE_PATH};
 
 const NODE: &str = env!("CARGO_BIN_EXE_ballot-node");
 /// Client counts measured, one fresh node each.

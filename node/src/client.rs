@@ -15,7 +15,7 @@
 //!
 //! # What a missing answer means
 //!
-//! The fail-versus-info rule ([`crate::proposer::outcome`]) needs to know,
+//! The fail-versus-info rule ([`ballot_core::proposer::outcome`]) needs to know,
 //! for every request without a usable answer, whether it can have reached
 //! the acceptor. Only certainty counts as "not delivered":
 //!
@@ -38,10 +38,10 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::proposer::{
+use ballot_core::proposer::{
     Action, ClientBug, Event, Op, Outcome, Phase, Proposer, ProposerConfig, Undelivered,
 };
-use crate::protocol::{
+use ballot_core::protocol::{
     validate_key, validate_value, AcceptReply, AcceptRequest, Ballot, LearnReply, LearnRequest,
     NodeId, PrepareReply, PrepareRequest, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH, PROCESS_HEADER,
 };
@@ -538,7 +538,7 @@ mod tests {
             client.propose("", "v").await,
             Outcome::Fail("invalid key: key must not be empty".into())
         );
-        let big = "v".repeat(crate::protocol::MAX_VALUE_BYTES + 1);
+        let big = "v".repeat(ballot_core::protocol::MAX_VALUE_BYTES + 1);
         assert!(matches!(client.propose("k", &big).await, Outcome::Fail(_)));
         assert_eq!(client.last_round(), 0);
     }

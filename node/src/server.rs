@@ -34,13 +34,13 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::acceptor::{Acceptor, Change};
-use crate::bugs::{BugSet, NodeBug};
-use crate::protocol::{
+use crate::storage::{Seq, Storage, StorageConfig, StorageError, WriteFailed};
+use ballot_core::acceptor::{Acceptor, Change};
+use ballot_core::bugs::{BugSet, NodeBug};
+use ballot_core::protocol::{
     self, AcceptRequest, ErrorReply, HealthReply, LearnReply, LearnRequest, NodeId, PrepareRequest,
     StateReply, MAX_BODY_BYTES,
 };
-use crate::storage::{Seq, Storage, StorageConfig, StorageError, WriteFailed};
 
 /// How often the `reply-before-durable` bug flushes its buffered records.
 pub const LAZY_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -354,7 +354,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Ballot;
+    use ballot_core::protocol::Ballot;
 
     /// An app whose log only becomes durable after 30 s (or at close).
     fn slow_app(dir: &std::path::Path) -> App {
@@ -416,7 +416,7 @@ mod tests {
             .retry(reqwest::retry::never())
             .build()
             .unwrap();
-        let reply: crate::protocol::AcceptReply = client
+        let reply: ballot_core::protocol::AcceptReply = client
             .post(format!("http://{addr}{}", protocol::ACCEPT_PATH))
             .json(&AcceptRequest {
                 key: "k".into(),
@@ -436,7 +436,7 @@ mod tests {
         let (_storage, recovered) = Storage::open(StorageConfig::new(dir.path())).unwrap();
         assert_eq!(
             recovered["k"],
-            crate::protocol::InstanceState {
+            ballot_core::protocol::InstanceState {
                 promised: Some(Ballot::new(3, 1)),
                 accepted: None,
                 learned: None

@@ -59,8 +59,8 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use tokio::sync::watch;
 
-use crate::acceptor::{apply_change, Change};
-use crate::protocol::InstanceState;
+use ballot_core::acceptor::{apply_change, Change};
+use ballot_core::protocol::InstanceState;
 
 /// File name of the log inside the data directory.
 pub const LOG_FILE: &str = "acceptor.log";
@@ -578,7 +578,7 @@ pub fn decode_log(bytes: &[u8]) -> Result<Decoded, (u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Accepted, Ballot};
+    use ballot_core::protocol::{Accepted, Ballot};
 
     fn change(i: u64) -> Change {
         Change {

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ballot_core::proposer::Outcome;
+use ballot_core::protocol::{AcceptRequest, Ballot, StateReply, ACCEPT_PATH, STATE_PATH};
 use ballot_node::client::{http_client, ClientConfig, ProposerClient};
-use ballot_node::proposer::Outcome;
-use ballot_node::protocol::{AcceptRequest, Ballot, StateReply, ACCEPT_PATH, STATE_PATH};
 use common::{free_port, NodeProcess, START_TIMEOUT};
 use rand::rngs::ChaCha8Rng;
 use rand::SeedableRng;

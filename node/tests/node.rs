@@ -15,8 +15,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ballot_node::acceptor::Change;
-use ballot_node::protocol::{
+use ballot_core::acceptor::Change;
+use ballot_core::protocol::{
     AcceptReply, Accepted, Ballot, ErrorReply, HealthReply, InstanceState, PrepareReply,
     StateReply, MAX_BODY_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };

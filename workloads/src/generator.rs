@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ballot_node::protocol::InputError;
+use ballot_core::protocol::InputError;
 
 use crate::kv::Kv;
 use crate::op::Op;

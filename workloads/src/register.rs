@@ -27,7 +27,7 @@ pub struct Register {
 impl Register {
     /// A register workload on `key` whose steps are reads with probability `read_fraction`.
     pub fn new(seed: u64, key: &str, read_fraction: f64) -> Result<Self, ConfigError> {
-        ballot_node::protocol::validate_key(key).map_err(ConfigError::Key)?;
+        ballot_core::protocol::validate_key(key).map_err(ConfigError::Key)?;
         crate::generator::check_fraction(read_fraction)?;
         Ok(Register {
             seed,

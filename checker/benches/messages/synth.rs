@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use ballot_checker::format::{Snapshot, SnapshotReason};
-use ballot_node::protocol::{Accepted, Ballot, InstanceState, StateReply};
+use ballot_core::protocol::{Accepted, Ballot, InstanceState, StateReply};
+use ballot_core::records::{Snapshot, SnapshotReason};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 

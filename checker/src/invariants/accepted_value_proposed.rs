@@ -11,9 +11,9 @@
 use std::collections::HashSet;
 
 use super::{Evidence, Property, Sink};
-use crate::format::EventType;
 use crate::messages::{KeyId, Kind, ValueId};
-use crate::verdict::Violation;
+use ballot_core::records::EventType;
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "accepted-value-proposed";

@@ -10,7 +10,7 @@
 
 use super::{Evidence, Property, Sink};
 use crate::messages::KeyId;
-use crate::verdict::Violation;
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "chosen-unique";

@@ -16,12 +16,12 @@
 //! ballot of every acked accept. One sweep per (key, node) over replies
 //! sorted by `replied` and that node's snapshots sorted by time.
 
-use ballot_node::protocol::InstanceState;
+use ballot_core::protocol::InstanceState;
 
 use super::{p1a_promise_order::floor, Evidence, Property, Sink};
-use crate::format::SnapshotReason;
 use crate::messages::{KeyId, Kind, Rank};
-use crate::verdict::Violation;
+use ballot_core::records::SnapshotReason;
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "durability";

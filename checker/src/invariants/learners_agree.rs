@@ -23,12 +23,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ballot_node::protocol::NodeId;
+use ballot_core::protocol::NodeId;
 
 use super::{process_name, Evidence, Property, Sink};
-use crate::format::{EventType, Process};
 use crate::messages::{KeyId, Kind, ValueId};
-use crate::verdict::Violation;
+use ballot_core::records::{EventType, Process};
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "learners-agree";

@@ -33,12 +33,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ballot_node::protocol::{Ballot, NodeId};
+use ballot_core::protocol::{Ballot, NodeId};
 use serde_json::json;
 
-use crate::format::{Event, EventType, Snapshot};
 use crate::messages::{KeyId, Kind, MessageLog, Rank, ValueId};
-use crate::verdict::{CheckerResult, Violation};
+use ballot_core::records::{Event, EventType, Snapshot};
+use ballot_core::verdict::{CheckerResult, Violation};
 
 pub mod accepted_value_proposed;
 pub mod chosen_unique;

@@ -11,7 +11,7 @@
 
 use super::{process_name, Evidence, Property, Sink};
 use crate::messages::{KeyId, Kind, Rank};
-use crate::verdict::Violation;
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "one-value-per-ballot";

@@ -19,7 +19,7 @@
 
 use super::{surely_before, Evidence, Property, Sink};
 use crate::messages::{KeyId, Kind, Msg, Rank};
-use crate::verdict::Violation;
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "p1a-promise-order";

@@ -13,7 +13,7 @@
 
 use super::{process_name, Evidence, Property, Sink};
 use crate::messages::{KeyId, Kind, Rank};
-use crate::verdict::Violation;
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "p2b-chosen-value-persists";

@@ -27,12 +27,12 @@
 //! value go to the proposer: it may have picked either). Exchanges whose
 //! `process` is unknown cannot be matched with promises and are skipped.
 
-use ballot_node::protocol::NodeId;
+use ballot_core::protocol::NodeId;
 
 use super::{node_list, Evidence, Property, Sink};
-use crate::format::Fate;
 use crate::messages::{KeyId, Kind, Rank, ValueId};
-use crate::verdict::Violation;
+use ballot_core::records::Fate;
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "p2c-justified-accept";

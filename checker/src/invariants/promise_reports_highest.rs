@@ -21,7 +21,7 @@
 
 use super::{surely_before, Evidence, Property, Sink};
 use crate::messages::{KeyId, Kind, Rank, ValueId};
-use crate::verdict::Violation;
+use ballot_core::verdict::Violation;
 
 /// Stable name of the property.
 pub const PROPERTY: &str = "promise-reports-highest";

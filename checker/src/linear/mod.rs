@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::format::Event;
 use crate::history::{self, Op, Outcome};
 use crate::models::{Machine, Model};
-use crate::verdict::{CheckerResult, Validity, Violation};
+use ballot_core::records::Event;
+use ballot_core::verdict::{CheckerResult, Validity, Violation};
 
 use search::{Deepest, Limits, SearchOp};
 use write_once::KeyOp;

@@ -35,10 +35,10 @@
 
 use std::collections::HashMap;
 
-use crate::format::Event;
 use crate::history::Op;
 use crate::models::{Machine, Step};
-use crate::verdict::Violation;
+use ballot_core::records::Event;
+use ballot_core::verdict::Violation;
 
 use super::describe_call;
 

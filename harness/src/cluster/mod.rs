@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot_checker::format::{Snapshot, SnapshotReason};
-use ballot_node::protocol::{HealthReply, NodeId, StateReply, HEALTH_PATH, STATE_PATH};
+use ballot_core::protocol::{HealthReply, NodeId, StateReply, HEALTH_PATH, STATE_PATH};
+use ballot_core::records::{Snapshot, SnapshotReason};
 use nix::sys::signal::Signal;
 
 pub use children::{kill_all_children, live_children};

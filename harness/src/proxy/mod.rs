@@ -53,8 +53,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use ballot_checker::format::{Exchange, Fate};
-use ballot_node::protocol::{NodeId, PROCESS_HEADER};
+use ballot_core::protocol::{NodeId, PROCESS_HEADER};
+use ballot_core::records::{Exchange, Fate};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;

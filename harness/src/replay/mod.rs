@@ -43,16 +43,16 @@ pub mod sim;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ballot_checker::format::{
+use ballot_checker::history::read_history;
+use ballot_core::bugs::{BugSet, NodeBug};
+use ballot_core::protocol::{
+    Ballot, InstanceState, StateReply, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH, PROCESS_HEADER,
+};
+use ballot_core::records::{
     Event, Exchange, NemesisRecord, Snapshot, SnapshotReason, HISTORY_FILE, MESSAGES_FILE,
     NEMESIS_FILE, SNAPSHOTS_FILE,
 };
-use ballot_checker::history::read_history;
-use ballot_checker::verdict::Results;
-use ballot_node::bugs::{BugSet, NodeBug};
-use ballot_node::protocol::{
-    Ballot, InstanceState, StateReply, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH, PROCESS_HEADER,
-};
+use ballot_core::verdict::Results;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 

@@ -50,9 +50,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use ballot_node::acceptor::Acceptor;
-use ballot_node::bugs::{BugSet, NodeBug};
-use ballot_node::protocol::InstanceState;
+use ballot_core::acceptor::Acceptor;
+use ballot_core::bugs::{BugSet, NodeBug};
+use ballot_core::protocol::InstanceState;
 use serde_json::{json, Value};
 
 use super::sim::{apply, Recorded, Request};
@@ -598,7 +598,7 @@ pub fn budget_for(n: usize) -> usize {
 mod tests {
     use super::*;
     use crate::replay::sim::Reply;
-    use ballot_node::protocol::{
+    use ballot_core::protocol::{
         AcceptReply, AcceptRequest, Accepted, Ballot, PrepareReply, PrepareRequest,
     };
 

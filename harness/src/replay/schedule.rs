@@ -46,11 +46,11 @@
 
 use std::collections::BTreeMap;
 
-use ballot_checker::format::{
+use ballot_core::bugs::BugSet;
+use ballot_core::protocol::InstanceState;
+use ballot_core::records::{
     Event, Exchange, Fate, NemesisRecord, Phase as FaultPhase, Process, Snapshot, SnapshotReason,
 };
-use ballot_node::bugs::BugSet;
-use ballot_node::protocol::InstanceState;
 use serde_json::{json, Value};
 
 use super::order::{budget_for, find_order, Found, Step, What};
@@ -525,8 +525,8 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballot_checker::format::EventType;
-    use ballot_node::protocol::{Ballot, StateReply};
+    use ballot_core::protocol::{Ballot, StateReply};
+    use ballot_core::records::EventType;
 
     fn b(round: u64, proposer: u64) -> Value {
         json!({"round": round, "proposer": proposer})
@@ -878,7 +878,7 @@ mod tests {
             "ok": true, "promised": b(4, 1), "accepted": {"ballot": b(3, 1), "value": "v"}
         }));
         let accepted = InstanceState {
-            accepted: Some(ballot_node::protocol::Accepted {
+            accepted: Some(ballot_core::protocol::Accepted {
                 ballot: Ballot::new(3, 1),
                 value: "v".into(),
             }),
@@ -904,7 +904,7 @@ mod tests {
             fault(30, FaultPhase::Start, "kill", 0),
             fault(60, FaultPhase::Stop, "kill", 0),
         ];
-        let bugs = BugSet::of(&[ballot_node::bugs::NodeBug::MemoryOnly]);
+        let bugs = BugSet::of(&[ballot_core::bugs::NodeBug::MemoryOnly]);
         let got = plan(&messages, &nemesis, &[], &[], bugs);
         assert_eq!(got.unexplained, vec![]);
         assert_eq!(got.restart_states.values().next(), Some(&BTreeMap::new()));

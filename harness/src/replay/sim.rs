@@ -1,5 +1,5 @@
 //! One recorded exchange run through the pure acceptor
-//! (`ballot_node::acceptor`), the protocol's executable spec: what the node
+//! (`ballot_core::acceptor`), the protocol's executable spec: what the node
 //! should have answered in a given state, and whether that is what the run
 //! recorded. Pure: no I/O.
 //!
@@ -9,12 +9,12 @@
 //! A request that is not a protocol request (unknown path) never touches
 //! the state and is not predicted.
 
-use ballot_checker::format::Exchange;
-use ballot_node::acceptor::Acceptor;
-use ballot_node::protocol::{
+use ballot_core::acceptor::Acceptor;
+use ballot_core::protocol::{
     self, AcceptReply, AcceptRequest, LearnRequest, PrepareReply, PrepareRequest, ACCEPT_PATH,
     LEARN_PATH, PREPARE_PATH,
 };
+use ballot_core::records::Exchange;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -191,9 +191,9 @@ impl Recorded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballot_checker::format::Fate;
-    use ballot_node::bugs::BugSet;
-    use ballot_node::protocol::Ballot;
+    use ballot_core::bugs::BugSet;
+    use ballot_core::protocol::Ballot;
+    use ballot_core::records::Fate;
 
     fn ex(path: &str, request: Value, status: Option<u16>, response: Option<Value>) -> Exchange {
         Exchange {

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use ballot_checker::verdict::Violation;
-use ballot_node::protocol::NodeId;
+use ballot_core::protocol::NodeId;
+use ballot_core::verdict::Violation;
 
 use super::faults::{self, Effects, Interval, NodeFaults};
 use super::load::Run;

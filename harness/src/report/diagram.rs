@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use ballot_checker::format::{Exchange, Fate};
-use ballot_checker::verdict::Violation;
+use ballot_core::records::{Exchange, Fate};
+use ballot_core::verdict::Violation;
 use serde_json::Value;
 
 use super::escape::{html as esc, truncate};

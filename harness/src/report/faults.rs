@@ -10,10 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use ballot_checker::format::{
+use ballot_core::protocol::NodeId;
+use ballot_core::records::{
     Event, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
 };
-use ballot_node::protocol::NodeId;
 use serde_json::Value;
 
 use super::ops::Counts;
@@ -281,7 +281,7 @@ mod tests {
             index: 0,
             time: 5,
             process: Process::nemesis(),
-            kind: ballot_checker::format::EventType::Info,
+            kind: ballot_core::records::EventType::Info,
             f: f.into(),
             key: None,
             value,

@@ -10,8 +10,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use ballot_checker::format::{Event, Exchange, Process};
-use ballot_checker::verdict::{CheckerResult, Validity, Violation};
+use ballot_core::records::{Event, Exchange, Process};
+use ballot_core::verdict::{CheckerResult, Validity, Violation};
 
 use super::analysis::Analysis;
 use super::diagram::{self, fate_label, reply_label, request_label};

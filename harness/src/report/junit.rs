@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use ballot_checker::verdict::{CheckerResult, Validity};
+use ballot_core::verdict::{CheckerResult, Validity};
 
 use super::escape::{value, xml};
 use super::load::Run;

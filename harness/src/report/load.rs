@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use ballot_checker::format::{
+use ballot_core::records::{
     Event, Exchange, NemesisRecord, Snapshot, HISTORY_FILE, MESSAGES_FILE, NEMESIS_FILE,
     RESULTS_FILE, SNAPSHOTS_FILE, TEST_FILE,
 };
-use ballot_checker::verdict::{Results, Validity};
+use ballot_core::verdict::{Results, Validity};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use ballot_checker::format::{Event, EventType, Process};
+use ballot_core::records::{Event, EventType, Process};
 use serde_json::Value;
 
 /// How an operation ended.

@@ -23,8 +23,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ballot_checker::format::{RESULTS_FILE, TEST_FILE};
-use ballot_checker::verdict::Results;
+use ballot_core::records::{RESULTS_FILE, TEST_FILE};
+use ballot_core::verdict::Results;
 use serde_json::Value;
 
 use super::escape::{html as esc, value};

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use ballot_checker::verdict::Validity;
+use ballot_core::verdict::Validity;
 
 use super::analysis::Analysis;
 use super::escape::{html as esc, truncate};

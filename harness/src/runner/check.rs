@@ -14,12 +14,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ballot_checker::format::{MESSAGES_FILE, TEST_FILE};
 use ballot_checker::import::Format;
 use ballot_checker::linear::Bounds;
 use ballot_checker::models::Model;
 use ballot_checker::run::{check_history_file, check_run, write_results, CheckOptions};
-use ballot_checker::verdict::{Results, Validity};
+use ballot_core::records::{MESSAGES_FILE, TEST_FILE};
+use ballot_core::verdict::{Results, Validity};
 
 use super::{output, HarnessError};
 use crate::cli::{CheckArgs, EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_direct_run_says_why_its_message_log_checks_are_unknown() {
-        use ballot_checker::verdict::CheckerResult;
+        use ballot_core::verdict::CheckerResult;
         let unknown = |name: &str| CheckerResult {
             name: name.to_string(),
             valid: Validity::Unknown,

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use ballot_checker::verdict::{Results, Validity};
-use ballot_node::bugs::NodeBug;
-use ballot_node::proposer::ClientBug;
+use ballot_core::bugs::NodeBug;
+use ballot_core::proposer::ClientBug;
+use ballot_core::verdict::{Results, Validity};
 
 use super::{HarnessError, Plan};
 use crate::clients::{ClientStats, ClientsReport, FinalReads};
@@ -162,7 +162,7 @@ pub fn print_bug_list() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballot_checker::verdict::{CheckerResult, Violation};
+    use ballot_core::verdict::{CheckerResult, Violation};
 
     #[test]
     fn an_invalid_verdict_names_the_first_violation_and_how_to_reproduce() {

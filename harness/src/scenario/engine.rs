@@ -1,7 +1,7 @@
 //! The step executor: pure proposers, real nodes, one message at a time.
 //!
 //! The engine owns each scripted proposer as a pure state machine
-//! ([`ballot_node::proposer::Proposer`]) and carries every message itself,
+//! ([`ballot_core::proposer::Proposer`]) and carries every message itself,
 //! straight to the node over HTTP, in the order the script says. So "hold"
 //! is a message built but not yet sent, "release" sends it, "drop-request"
 //! never sends it, "drop-response" sends it but tells the proposer nothing
@@ -19,15 +19,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ballot_checker::format::{
-    EventType, Exchange, Fate, Phase as FaultPhase, Process, SnapshotReason,
-};
-use ballot_node::proposer::{
+use ballot_core::proposer::{
     Action, ClientBug, Event, Op, Outcome, Phase as ProposerPhase, Proposer, ProposerConfig,
     Undelivered,
 };
-use ballot_node::protocol::{
+use ballot_core::protocol::{
     AcceptReply, Ballot, InstanceState, NodeId, PrepareReply, PROCESS_HEADER,
+};
+use ballot_core::records::{
+    EventType, Exchange, Fate, Phase as FaultPhase, Process, SnapshotReason,
 };
 use ballot_workloads::scenario::{
     step::node_name, BallotRef, Completion, Expect, Fault, HistoryStep, MessageStep, Phase,

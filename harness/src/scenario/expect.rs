@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ballot_checker::format::Exchange;
-use ballot_node::proposer::Outcome;
-use ballot_node::protocol::{
+use ballot_core::proposer::Outcome;
+use ballot_core::protocol::{
     AcceptReply, AcceptRequest, Accepted, Ballot, InstanceState, NodeId, ACCEPT_PATH,
 };
+use ballot_core::records::Exchange;
 use ballot_workloads::scenario::ExpectedOutcome;
 
 /// The values chosen for `key` according to `messages`: a value is chosen
@@ -99,7 +99,7 @@ pub fn state_text(state: &InstanceState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballot_checker::format::Fate;
+    use ballot_core::records::Fate;
     use serde_json::json;
 
     fn accept(id: u64, to: NodeId, round: u64, value: &str, ok: bool) -> Exchange {

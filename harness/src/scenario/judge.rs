@@ -6,13 +6,13 @@
 
 use std::path::Path;
 
-use ballot_checker::format::{Event, Snapshot};
 use ballot_checker::invariants::{check_learners, check_paxos, Evidence};
 use ballot_checker::linear::{self, Bounds};
 use ballot_checker::messages::MessageLog;
 use ballot_checker::models::Model;
 use ballot_checker::run::{check_run, CheckOptions};
-use ballot_checker::verdict::{Results, Validity, Violation};
+use ballot_core::records::{Event, Snapshot};
+use ballot_core::verdict::{Results, Validity, Violation};
 
 /// Checks the run folder `dir` exactly as `ballot check` does
 /// ([`ballot_checker::run::check_run`], write-once model, default bounds).

@@ -28,10 +28,10 @@ pub mod record;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ballot_checker::format::TEST_FILE;
-use ballot_checker::verdict::Results;
-use ballot_node::bugs::NodeBug;
-use ballot_node::proposer::ClientBug;
+use ballot_core::bugs::NodeBug;
+use ballot_core::proposer::ClientBug;
+use ballot_core::records::TEST_FILE;
+use ballot_core::verdict::Results;
 use ballot_workloads::scenario::{builtin, Expect, Scenario, ScenarioError};
 use serde_json::{json, Value};
 
@@ -301,7 +301,7 @@ pub fn finish(
     for (step, e) in execution.verdicts {
         let (passed, line) = match &e {
             Expect::Valid => (
-                results.valid == ballot_checker::verdict::Validity::Valid,
+                results.valid == ballot_core::verdict::Validity::Valid,
                 "expect valid".to_string(),
             ),
             Expect::Invalid(p) => (
@@ -328,7 +328,7 @@ pub fn finish(
 
 /// Writes `results.json` into `dir`.
 pub fn write_results(dir: &Path, results: &Results) -> Result<(), RunError> {
-    let path = dir.join(ballot_checker::format::RESULTS_FILE);
+    let path = dir.join(ballot_core::records::RESULTS_FILE);
     let mut text = serde_json::to_vec_pretty(results)
         .map_err(|e| RunError::Check(format!("cannot serialise results: {e}")))?;
     text.push(b'\n');

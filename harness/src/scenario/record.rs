@@ -15,11 +15,11 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use ballot_checker::format::{
+use ballot_core::protocol::NodeId;
+use ballot_core::records::{
     Event, EventType, Exchange, NemesisRecord, Phase as FaultPhase, Process, Snapshot,
     HISTORY_FILE, MESSAGES_FILE, NEMESIS_FILE, SNAPSHOTS_FILE,
 };
-use ballot_node::protocol::NodeId;
 use serde::Serialize;
 use serde_json::{json, Value};
 

@@ -27,8 +27,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ballot_checker::format::{EventType, Fate, Process};
-use ballot_node::protocol::Ballot;
+use ballot_core::protocol::Ballot;
+use ballot_core::records::{EventType, Fate, Process};
 use ballot_workloads::scenario::{
     Completion, Expect, HistoryStep, MessageStep, Phase, Scenario, Sender, Step, Verb,
 };
@@ -332,7 +332,7 @@ impl Oracle<Unit> for Candidates<'_> {
 /// invariant (`paxos`, then `learners`: they point at the protocol step
 /// that broke), else the first of any checker (e.g. `linearizable`).
 fn preferred_violation(
-    results: &ballot_checker::verdict::Results,
+    results: &ballot_core::verdict::Results,
     property: Option<&str>,
 ) -> Option<(String, Option<String>)> {
     let found = |checker: Option<&str>| {
@@ -369,7 +369,7 @@ pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Run
         ))
     })?;
     let (property, key) = violation;
-    let bugs = ballot_node::bugs::BugSet::of(&run.bugs);
+    let bugs = ballot_core::bugs::BugSet::of(&run.bugs);
     let items = plan(
         &run.messages,
         &run.nemesis,

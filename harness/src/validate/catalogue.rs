@@ -26,8 +26,8 @@
 
 use std::fmt;
 
-use ballot_node::bugs::NodeBug;
-use ballot_node::proposer::ClientBug;
+use ballot_core::bugs::NodeBug;
+use ballot_core::proposer::ClientBug;
 
 /// Where a bug lives: in the acceptor node or in the clients' proposer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -19,9 +19,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ballot_checker::format::Exchange;
-use ballot_checker::verdict::{Results, Validity, Violation};
-use ballot_node::protocol::NodeId;
+use ballot_core::protocol::NodeId;
+use ballot_core::records::Exchange;
+use ballot_core::verdict::{Results, Validity, Violation};
 
 /// The property whose evidence is completed by a state snapshot.
 const DURABILITY: &str = "durability";
@@ -131,7 +131,7 @@ pub fn median(values: &[Duration]) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ballot_checker::verdict::CheckerResult;
+    use ballot_core::verdict::CheckerResult;
     use serde_json::json;
 
     fn exchange(to: NodeId, sent: u64, delivered: Option<u64>, replied: Option<u64>) -> Exchange {
@@ -143,7 +143,7 @@ mod tests {
         .unwrap()
     }
 
-    fn op_at(time: u64) -> ballot_checker::format::Event {
+    fn op_at(time: u64) -> ballot_core::records::Event {
         serde_json::from_value(json!({
             "index": 0, "time": time, "process": 1, "type": "ok", "f": "propose",
             "key": "x", "value": "v",

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot_checker::format::{RESULTS_FILE, SNAPSHOTS_FILE};
-use ballot_checker::verdict::Results;
+use ballot_core::records::{RESULTS_FILE, SNAPSHOTS_FILE};
+use ballot_core::verdict::Results;
 
 use super::detect::SnapshotTime;
 use crate::cli::shell_quote;

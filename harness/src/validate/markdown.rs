@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ballot_checker::verdict::Validity;
+use ballot_core::verdict::Validity;
 
 use super::exec::rerun_command;
 use super::{BugOutcome, SweepOutcome, Validation};
@@ -248,7 +248,7 @@ mod tests {
     use crate::validate::detect::Detection;
     use crate::validate::exec::RunRecord;
     use crate::validate::sweep::{SweepRun, PROFILES};
-    use ballot_checker::verdict::Results;
+    use ballot_core::verdict::Results;
 
     fn record(seed: u64, exit: i32, wall_ms: u64, valid: Validity) -> RunRecord {
         RunRecord {

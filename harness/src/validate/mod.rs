@@ -28,7 +28,7 @@ pub mod sweep;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use ballot_checker::verdict::Validity;
+use ballot_core::verdict::Validity;
 use clap::Args;
 
 pub use catalogue::{catalogue, BugCase, BugKind};

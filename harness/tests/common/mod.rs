@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ballot::clock::Clock;
 use ballot::cluster::{Cluster, ClusterSpec};
 use ballot::store::{HistoryWriter, JsonlWriter, RunDir};
-use ballot_checker::format::{Exchange, NemesisRecord, Snapshot};
+use ballot_core::records::{Exchange, NemesisRecord, Snapshot};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ballot_node::bugs::{BugSet, NodeBug};
+use ballot_core::bugs::{BugSet, NodeBug};
 use ballot_node::server::{Node, ServerConfig};
 use ballot_node::storage::DEFAULT_COMPACT_BYTES;
 use clap::Parser;

@@ -40,9 +40,9 @@ pub mod step;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ballot_node::bugs::NodeBug;
-use ballot_node::proposer::ClientBug;
-use ballot_node::protocol::{validate_key, validate_value};
+use ballot_core::bugs::NodeBug;
+use ballot_core::proposer::ClientBug;
+use ballot_core::protocol::{validate_key, validate_value};
 use serde::{Deserialize, Serialize};
 
 pub use step::{

@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use ballot_node::protocol::Ballot;
+use ballot_core::protocol::Ballot;
 
 use crate::op::F;
 
@@ -49,7 +49,7 @@ impl Phase {
 
     /// The request path.
     pub const fn path(self) -> &'static str {
-        use ballot_node::protocol::{ACCEPT_PATH, LEARN_PATH, PREPARE_PATH};
+        use ballot_core::protocol::{ACCEPT_PATH, LEARN_PATH, PREPARE_PATH};
         match self {
             Phase::Prepare => PREPARE_PATH,
             Phase::Accept => ACCEPT_PATH,

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use ballot_node::protocol::{NodeId, StateReply};
+use crate::protocol::{NodeId, StateReply};
 
 /// File name of the operation history in a run folder.
 pub const HISTORY_FILE: &str = "history.jsonl";

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::format::{Event, Exchange};
+use crate::records::{Event, Exchange};
 
 /// A checker's answer: valid, invalid, or unknown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
