@@ -342,7 +342,7 @@ pub fn stats(
     }
     let mut faults: BTreeMap<&str, u64> = BTreeMap::new();
     for n in nemesis.iter().filter(|n| n.phase == Phase::Start) {
-        *faults.entry(n.fault.as_str()).or_default() += 1;
+        *faults.entry(n.fault.name()).or_default() += 1;
     }
     let mut result = CheckerResult::from_violations("stats", Vec::new());
     result.stats = json!({

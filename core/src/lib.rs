@@ -8,6 +8,7 @@
 //! - [`acceptor`]: the acceptor as a pure state machine (Lamport's P1a, P2b).
 //! - [`proposer`]: the proposer as a pure state machine (ballots, quorums, value choice).
 //! - [`bugs`]: the catalogue of deliberately broken node variants (`--bug`).
+//! - [`fault`]: the kinds of fault a run records (`kill`, `partition`, ... `crash`).
 //! - [`records`]: the run folder's record formats (history, messages, nemesis, snapshots).
 //! - [`verdict`]: `results.json`: validity, per-checker results, violations with evidence.
 //!
@@ -34,6 +35,7 @@
 
 pub mod acceptor;
 pub mod bugs;
+pub mod fault;
 pub mod proposer;
 pub mod protocol;
 pub mod records;

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::fault::FaultKind;
 use crate::protocol::{NodeId, StateReply};
 
 /// File name of the operation history in a run folder.
@@ -174,8 +175,8 @@ pub struct NemesisRecord {
     pub time: u64,
     /// start or stop.
     pub phase: Phase,
-    /// `kill`, `pause`, `partition`, `drop`, `delay`, `duplicate`, `restart`, `power-fail`...
-    pub fault: String,
+    /// Which fault: `kill`, `pause`, `partition`, `drop`, `delay`, `duplicate`, `power-fail` or `crash`.
+    pub fault: FaultKind,
     /// Nodes the fault acts on (for link faults: the nodes whose links it touches).
     #[serde(default)]
     pub nodes: Vec<NodeId>,

@@ -33,10 +33,10 @@
 //! a majority untouched. Partitions take their shape from
 //! [`NemesisConfig::partitions`] instead.
 
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use ballot_core::fault::FaultKind;
 use ballot_core::protocol::NodeId;
 use ballot_core::records::{NemesisRecord, Phase};
 use rand::rngs::ChaCha8Rng;
@@ -51,106 +51,6 @@ use crate::links::{Link, LinkBehaviour, LinkError};
 use crate::partition::{Partition, PartitionKind};
 use crate::proxy::Mesh;
 use crate::store::{HistoryWriter, JsonlWriter, StoreError};
-
-/// A kind of fault the nemesis can inject.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FaultKind {
-    /// SIGKILL nodes; the stop restarts them on the same port and data dir.
-    Kill,
-    /// SIGSTOP nodes; the stop SIGCONTs them.
-    Pause,
-    /// Cut links in one of the partition shapes.
-    Partition,
-    /// Drop requests and responses on the links to some nodes.
-    Drop,
-    /// Delay requests (with jitter) on the links to some nodes.
-    Delay,
-    /// Deliver requests twice on the links to some nodes.
-    Duplicate,
-    /// SIGKILL nodes and drop their unsynced writes (needs lazyfs mounts);
-    /// the stop restarts them. Last, so adding it changed no older schedule.
-    PowerFail,
-}
-
-impl FaultKind {
-    /// What `--nemesis all` means: every fault that needs nothing special
-    /// from the machine (so not [`FaultKind::PowerFail`]), in a fixed order.
-    pub const ALL: [FaultKind; 6] = [
-        FaultKind::Kill,
-        FaultKind::Pause,
-        FaultKind::Partition,
-        FaultKind::Drop,
-        FaultKind::Delay,
-        FaultKind::Duplicate,
-    ];
-
-    /// Every fault there is, `all` plus the opt-in ones, in a fixed order.
-    pub const EVERY: [FaultKind; 7] = [
-        FaultKind::Kill,
-        FaultKind::Pause,
-        FaultKind::Partition,
-        FaultKind::Drop,
-        FaultKind::Delay,
-        FaultKind::Duplicate,
-        FaultKind::PowerFail,
-    ];
-
-    /// The fault's name in flags and records.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Kill => "kill",
-            FaultKind::Pause => "pause",
-            FaultKind::Partition => "partition",
-            FaultKind::Drop => "drop",
-            FaultKind::Delay => "delay",
-            FaultKind::Duplicate => "duplicate",
-            FaultKind::PowerFail => "power-fail",
-        }
-    }
-
-    /// Whether the fault needs the nodes' data dirs on lazyfs mounts.
-    pub fn needs_lazyfs(self) -> bool {
-        self == FaultKind::PowerFail
-    }
-
-    /// Parses a `--nemesis` list: comma-separated names, `all` or `none`.
-    /// Duplicates are removed; the result is in [`FaultKind::EVERY`] order.
-    pub fn parse_list(list: &str) -> Result<Vec<FaultKind>, NemesisError> {
-        let mut faults = Vec::new();
-        for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            match word {
-                "all" => faults.extend(FaultKind::ALL),
-                "none" => {}
-                name => faults.push(name.parse()?),
-            }
-        }
-        faults.sort();
-        faults.dedup();
-        Ok(faults)
-    }
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for FaultKind {
-    type Err = NemesisError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FaultKind::EVERY
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                NemesisError::Parse(format!(
-                    "unknown fault {s:?}; known: kill, pause, partition, drop, delay, duplicate, \
-                     power-fail, all (every fault but power-fail), none"
-                ))
-            })
-    }
-}
 
 /// How many nodes a kill, pause or link fault touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -354,9 +254,11 @@ impl Schedule {
             let duration = around(config.interval, &mut rng).min(time_limit - t);
             let k = config.targets.count(n);
             let (nodes, params) = match fault {
-                FaultKind::Kill | FaultKind::Pause | FaultKind::PowerFail => {
-                    (pick(n, k, &mut rng), FaultParams::None)
-                }
+                FaultKind::Kill
+                | FaultKind::Pause
+                | FaultKind::PowerFail
+                | FaultKind::Crash
+                | FaultKind::Links => (pick(n, k, &mut rng), FaultParams::None),
                 FaultKind::Partition => {
                     let shape = *shapes.choose(&mut rng).expect("shapes is not empty");
                     let p = Partition::generate(shape, n, &mut rng);
@@ -411,6 +313,9 @@ pub enum NemesisError {
     /// A `--nemesis` or targets value is not understood.
     #[error("{0}")]
     Parse(String),
+    /// A `--nemesis` list names an unknown fault.
+    #[error(transparent)]
+    UnknownFault(#[from] ballot_core::fault::UnknownFault),
     /// Killing, pausing, resuming or restarting a node failed.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
@@ -495,7 +400,8 @@ impl Nemesis {
         }
         let mut detail = step.to_json();
         match step.fault {
-            FaultKind::Kill => {
+            // A crash is never drawn by the schedule; asked for, it is a kill.
+            FaultKind::Kill | FaultKind::Crash => {
                 let mut pids = Vec::new();
                 for &id in &step.nodes {
                     if cluster.is_running(id) {
@@ -526,9 +432,11 @@ impl Nemesis {
                 let (links, behaviour) = step.link_changes(mesh.hosts());
                 mesh.set_links(links, behaviour)?;
             }
+            // Never drawn: the final heal's record of links left faulty.
+            FaultKind::Links => {}
         }
         self.active = Some(Active { step: step.clone() });
-        record(out, Phase::Start, step.fault.name(), &step.nodes, detail)
+        record(out, Phase::Start, step.fault, &step.nodes, detail)
     }
 
     /// Heals the fault in force (if any) and records its stop.
@@ -571,7 +479,7 @@ impl Nemesis {
         if let Err(e) = &result {
             detail["error"] = json!(e.to_string());
         }
-        record(out, Phase::Stop, step.fault.name(), &step.nodes, detail)?;
+        record(out, Phase::Stop, step.fault, &step.nodes, detail)?;
         result
     }
 
@@ -596,7 +504,7 @@ impl Nemesis {
             record(
                 out,
                 Phase::Stop,
-                "links",
+                FaultKind::Links,
                 &nodes,
                 json!({ "healed": links }),
             )?;
@@ -605,16 +513,28 @@ impl Nemesis {
             let nodes = [exit.node];
             let detail =
                 json!({ "pid": exit.pid, "status": exit.status, "stderr": exit.stderr_tail });
-            record(out, Phase::Start, "crash", &nodes, detail)?;
+            record(out, Phase::Start, FaultKind::Crash, &nodes, detail)?;
         }
         for id in 0..cluster.len() {
             if cluster.is_paused(id) {
                 let pid = cluster.resume(id)?;
-                record(out, Phase::Stop, "pause", &[id], json!({ "pids": [pid] }))?;
+                record(
+                    out,
+                    Phase::Stop,
+                    FaultKind::Pause,
+                    &[id],
+                    json!({ "pids": [pid] }),
+                )?;
             }
             if !cluster.is_running(id) {
                 let pid = cluster.restart(id).await?;
-                record(out, Phase::Stop, "crash", &[id], json!({ "pids": [pid] }))?;
+                record(
+                    out,
+                    Phase::Stop,
+                    FaultKind::Crash,
+                    &[id],
+                    json!({ "pids": [pid] }),
+                )?;
             }
         }
         Ok(())
@@ -660,7 +580,7 @@ async fn wait_until(deadline: Instant, cancel: &mut watch::Receiver<bool>) -> bo
 fn record(
     out: Recorders<'_>,
     phase: Phase,
-    fault: &str,
+    fault: FaultKind,
     nodes: &[usize],
     detail: Value,
 ) -> Result<(), NemesisError> {
@@ -672,7 +592,7 @@ fn record(
     out.log.write(&NemesisRecord {
         time: event.time,
         phase,
-        fault: fault.to_string(),
+        fault,
         nodes: nodes.iter().map(|&n| n as NodeId).collect(),
         detail,
     })?;

@@ -158,8 +158,9 @@ impl Plan {
         };
         workload.build()?;
         let parse = |e: NemesisError| HarnessError::Config(e.to_string());
+        let unknown = |e: ballot_core::fault::UnknownFault| HarnessError::Config(e.to_string());
         let nemesis = NemesisConfig {
-            faults: FaultKind::parse_list(&args.nemesis).map_err(parse)?,
+            faults: FaultKind::parse_list(&args.nemesis).map_err(unknown)?,
             interval: args.nemesis_interval(),
             targets: args.nemesis_targets.parse::<Targets>().map_err(parse)?,
             partitions: crate::partition::parse_shapes(&args.partition_shapes)
@@ -250,10 +251,7 @@ impl Plan {
 
 /// Whether a fault acts on links, which only the proxy mesh can do.
 pub fn needs_proxy(fault: FaultKind) -> bool {
-    match fault {
-        FaultKind::Partition | FaultKind::Drop | FaultKind::Delay | FaultKind::Duplicate => true,
-        FaultKind::Kill | FaultKind::Pause | FaultKind::PowerFail => false,
-    }
+    fault.needs_proxy()
 }
 
 /// What a finished run produced.

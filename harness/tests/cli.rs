@@ -211,10 +211,10 @@ fn node_pids(stdout: &str, run: &Path) -> Vec<u32> {
 fn assert_all_healed(run: &Path) {
     let mut open: BTreeMap<String, i64> = BTreeMap::new();
     for r in read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl")) {
-        let fault = if r.fault == "crash" {
+        let fault = if r.fault.name() == "crash" {
             "kill".to_string()
         } else {
-            r.fault.clone()
+            r.fault.name().to_string()
         };
         *open.entry(fault).or_default() += match r.phase {
             Phase::Start => 1,
@@ -328,8 +328,8 @@ fn op_plan(run: &Path, concurrency: u64, limit_ns: u64) -> BTreeMap<u64, Vec<(St
 fn fault_plan(run: &Path) -> Vec<(String, Vec<u64>)> {
     read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
         .into_iter()
-        .filter(|r| r.phase == Phase::Start && r.fault != "crash")
-        .map(|r| (r.fault, r.nodes))
+        .filter(|r| r.phase == Phase::Start && r.fault.name() != "crash")
+        .map(|r| (r.fault.name().to_string(), r.nodes))
         .collect()
 }
 
@@ -704,7 +704,7 @@ fn direct_runs_refuse_link_faults_and_have_no_message_log() {
         .any(|e| e.kind == EventType::Ok && e.f == "propose"));
     let kills = read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
         .into_iter()
-        .filter(|r| r.fault == "kill" && r.phase == Phase::Start)
+        .filter(|r| r.fault.name() == "kill" && r.phase == Phase::Start)
         .count();
     assert!(kills >= 1, "seed 5 kills a node within 2 s");
     assert_all_healed(&run);
@@ -770,7 +770,7 @@ fn lazyfs_mounts_under(dir: &Path) -> Vec<PathBuf> {
 fn power_fail_starts(run: &Path) -> Vec<NemesisRecord> {
     read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
         .into_iter()
-        .filter(|r| r.fault == "power-fail" && r.phase == Phase::Start)
+        .filter(|r| r.fault.name() == "power-fail" && r.phase == Phase::Start)
         .collect()
 }
 

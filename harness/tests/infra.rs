@@ -608,7 +608,7 @@ async fn a_schedule_is_applied_and_healed() {
     let records: Vec<NemesisRecord> = read_jsonl(&run.path("nemesis.jsonl"));
     assert_eq!(records.len(), 6);
     assert_eq!(
-        (records[0].phase, records[0].fault.as_str()),
+        (records[0].phase, records[0].fault.name()),
         (Phase::Start, "kill")
     );
     assert_eq!(records[0].nodes, vec![1]);
@@ -769,7 +769,7 @@ async fn power_failure_keeps_synced_state_and_the_mounts_go_after_the_nodes() {
     assert_eq!(records.len(), 2);
     let start = &records[0];
     assert_eq!(
-        (start.phase, start.fault.as_str(), start.nodes.clone()),
+        (start.phase, start.fault.name(), start.nodes.clone()),
         (Phase::Start, "power-fail", vec![1])
     );
     assert_eq!(start.detail["pids"], json!([old]));

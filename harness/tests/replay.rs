@@ -23,6 +23,7 @@ use ballot::replay::{load_run, replay_run, ReplayOptions, ReplayReport};
 use ballot::scenario::{judge, load, run_scenario, RunOptions};
 use ballot::shrink::{shrink_run, ShrinkOptions};
 use ballot_core::bugs::BugSet;
+use ballot_core::fault::FaultKind;
 use ballot_core::records::{Exchange, MESSAGES_FILE};
 use ballot_core::verdict::Validity;
 use ballot_workloads::scenario::{Expect, Scenario, Step};
@@ -294,7 +295,7 @@ async fn a_valid_run_with_kills_replays_with_zero_divergences_and_a_valid_verdic
     );
     let data = load_run(&run).unwrap();
     assert!(
-        data.nemesis.iter().any(|r| r.fault == "kill"),
+        data.nemesis.iter().any(|r| r.fault == FaultKind::Kill),
         "the run should kill nodes"
     );
     let swapped = stamp_overlaps_the_other_way(&run);
@@ -303,7 +304,11 @@ async fn a_valid_run_with_kills_replays_with_zero_divergences_and_a_valid_verdic
     eprintln!(
         "{swapped} pairs swapped; {} exchanges replayed out of delivered order; {} kills",
         report.reordered,
-        data.nemesis.iter().filter(|r| r.fault == "kill").count() / 2
+        data.nemesis
+            .iter()
+            .filter(|r| r.fault == FaultKind::Kill)
+            .count()
+            / 2
     );
     assert_faithful(&report);
     // A correct node comes back with what it served: nothing to restore.

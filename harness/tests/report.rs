@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ballot::report::{self, serve};
+use ballot_core::fault::FaultKind;
 use ballot_core::protocol::StateReply;
 use ballot_core::records::{
     Event, EventType, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
@@ -129,28 +130,28 @@ fn write_run(dir: &Path, kind: Kind) {
         NemesisRecord {
             time: 5_000_000,
             phase: Phase::Start,
-            fault: "partition".into(),
+            fault: FaultKind::Partition,
             nodes: vec![1],
             detail: json!({"shape": "isolate"}),
         },
         NemesisRecord {
             time: 35_000_000,
             phase: Phase::Stop,
-            fault: "partition".into(),
+            fault: FaultKind::Partition,
             nodes: vec![1],
             detail: Value::Null,
         },
         NemesisRecord {
             time: 55_000_000,
             phase: Phase::Start,
-            fault: "kill".into(),
+            fault: FaultKind::Kill,
             nodes: vec![1],
             detail: Value::Null,
         },
         NemesisRecord {
             time: 300_000_000,
             phase: Phase::Stop,
-            fault: "kill".into(),
+            fault: FaultKind::Kill,
             nodes: vec![1],
             detail: Value::Null,
         },

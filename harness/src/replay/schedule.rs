@@ -47,6 +47,7 @@
 use std::collections::BTreeMap;
 
 use ballot_core::bugs::BugSet;
+use ballot_core::fault::FaultKind;
 use ballot_core::protocol::InstanceState;
 use ballot_core::records::{
     Event, Exchange, Fate, NemesisRecord, Phase as FaultPhase, Process, Snapshot, SnapshotReason,
@@ -213,8 +214,8 @@ pub fn reached_node(ex: &Exchange) -> bool {
 }
 
 /// True for the faults that kill nodes (start) and restart them (stop).
-pub fn is_process_fault(fault: &str) -> bool {
-    matches!(fault, "kill" | "crash" | "power-fail")
+pub fn is_process_fault(fault: FaultKind) -> bool {
+    fault.takes_node_down()
 }
 
 /// One kill of a node and the restart that followed, if any.
@@ -242,7 +243,7 @@ fn lives(
     }
     let mut faults: Vec<&NemesisRecord> = nemesis
         .iter()
-        .filter(|r| is_process_fault(&r.fault))
+        .filter(|r| is_process_fault(r.fault))
         .collect();
     faults.sort_by_key(|r| r.time);
     let mut out: BTreeMap<u64, Vec<Down>> = BTreeMap::new();
@@ -610,7 +611,7 @@ mod tests {
         NemesisRecord {
             time,
             phase,
-            fault: fault.into(),
+            fault: FaultKind::recorded(fault).expect("a fault name"),
             nodes: vec![node],
             detail: json!({}),
         }

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use ballot_core::fault::FaultKind;
 use ballot_core::protocol::NodeId;
 use ballot_core::records::{
     Event, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
@@ -61,14 +62,14 @@ pub fn intervals(records: &[NemesisRecord]) -> Vec<Interval> {
     for record in sorted {
         match record.phase {
             Phase::Start => out.push(Interval {
-                fault: record.fault.clone(),
+                fault: record.fault.name().to_string(),
                 nodes: record.nodes.clone(),
                 start: record.time,
                 end: None,
                 detail: record.detail.clone(),
             }),
             Phase::Stop => {
-                let open = |i: &Interval| i.end.is_none() && i.fault == record.fault;
+                let open = |i: &Interval| i.end.is_none() && i.fault == record.fault.name();
                 let exact = out.iter().position(|i| open(i) && i.nodes == record.nodes);
                 if let Some(i) = exact.or_else(|| out.iter().position(open)) {
                     out[i].end = Some(record.time.max(out[i].start));
@@ -92,6 +93,7 @@ pub fn records_from_history(history: &[Event]) -> Vec<NemesisRecord> {
             } else {
                 return None;
             };
+            let fault = FaultKind::recorded(fault)?;
             let nodes = e
                 .value
                 .get("nodes")
@@ -100,7 +102,7 @@ pub fn records_from_history(history: &[Event]) -> Vec<NemesisRecord> {
             Some(NemesisRecord {
                 time: e.time,
                 phase,
-                fault: fault.to_string(),
+                fault,
                 nodes,
                 detail: e.value.clone(),
             })
@@ -244,7 +246,7 @@ mod tests {
         NemesisRecord {
             time,
             phase,
-            fault: fault.into(),
+            fault: FaultKind::recorded(fault).expect("a fault name"),
             nodes: nodes.to_vec(),
             detail: Value::Null,
         }
@@ -299,7 +301,7 @@ mod tests {
             (Phase::Start, vec![2])
         );
         assert_eq!(
-            (records[1].phase, records[1].fault.as_str()),
+            (records[1].phase, records[1].fault.name()),
             (Phase::Stop, "pause")
         );
     }

@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ballot_core::fault::FaultKind;
 use ballot_core::proposer::{
     Action, ClientBug, Event, Op, Outcome, Phase as ProposerPhase, Proposer, ProposerConfig,
     Undelivered,
@@ -694,9 +695,12 @@ impl Engine<'_> {
                 let pid = self.cluster.kill(node).await?;
                 // Messages waiting at a paused node die with it, unprocessed.
                 self.queued.remove(&node);
-                self.out
-                    .records
-                    .fault(FaultPhase::Start, "kill", node, json!({"pids": [pid]}));
+                self.out.records.fault(
+                    FaultPhase::Start,
+                    FaultKind::Kill,
+                    node,
+                    json!({"pids": [pid]}),
+                );
             }
             Fault::Restart => {
                 if self.cluster.is_running(node) {
@@ -706,16 +710,22 @@ impl Engine<'_> {
                     )));
                 }
                 let pid = self.cluster.restart(node).await?;
-                self.out
-                    .records
-                    .fault(FaultPhase::Stop, "kill", node, json!({"pids": [pid]}));
+                self.out.records.fault(
+                    FaultPhase::Stop,
+                    FaultKind::Kill,
+                    node,
+                    json!({"pids": [pid]}),
+                );
                 self.snapshot(node, SnapshotReason::Restart).await?;
             }
             Fault::Pause => {
                 let pid = self.cluster.pause(node)?;
-                self.out
-                    .records
-                    .fault(FaultPhase::Start, "pause", node, json!({"pids": [pid]}));
+                self.out.records.fault(
+                    FaultPhase::Start,
+                    FaultKind::Pause,
+                    node,
+                    json!({"pids": [pid]}),
+                );
             }
             Fault::Resume => {
                 if !self.cluster.is_paused(node) {
@@ -724,9 +734,12 @@ impl Engine<'_> {
                     );
                 }
                 let pid = self.cluster.resume(node)?;
-                self.out
-                    .records
-                    .fault(FaultPhase::Stop, "pause", node, json!({"pids": [pid]}));
+                self.out.records.fault(
+                    FaultPhase::Stop,
+                    FaultKind::Pause,
+                    node,
+                    json!({"pids": [pid]}),
+                );
                 for ex in self.queued.remove(&node).unwrap_or_default() {
                     self.send_now(ex).await;
                 }
@@ -740,18 +753,24 @@ impl Engine<'_> {
         for node in 0..self.cluster.len() {
             if self.cluster.is_paused(node) {
                 let pid = self.cluster.resume(node)?;
-                self.out
-                    .records
-                    .fault(FaultPhase::Stop, "pause", node, json!({"pids": [pid]}));
+                self.out.records.fault(
+                    FaultPhase::Stop,
+                    FaultKind::Pause,
+                    node,
+                    json!({"pids": [pid]}),
+                );
                 for ex in self.queued.remove(&node).unwrap_or_default() {
                     self.send_now(ex).await;
                 }
             }
             if !self.cluster.is_running(node) {
                 let pid = self.cluster.restart(node).await?;
-                self.out
-                    .records
-                    .fault(FaultPhase::Stop, "kill", node, json!({"pids": [pid]}));
+                self.out.records.fault(
+                    FaultPhase::Stop,
+                    FaultKind::Kill,
+                    node,
+                    json!({"pids": [pid]}),
+                );
                 self.snapshot(node, SnapshotReason::Restart).await?;
             }
         }

@@ -15,6 +15,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use ballot_core::fault::FaultKind;
 use ballot_core::protocol::NodeId;
 use ballot_core::records::{
     Event, EventType, Exchange, NemesisRecord, Phase as FaultPhase, Process, Snapshot,
@@ -73,7 +74,7 @@ impl Records {
     }
 
     /// Records a fault in `nemesis.jsonl` and as a nemesis history event, at one time.
-    pub fn fault(&mut self, phase: FaultPhase, fault: &str, node: usize, detail: Value) {
+    pub fn fault(&mut self, phase: FaultPhase, fault: FaultKind, node: usize, detail: Value) {
         let f = match phase {
             FaultPhase::Start => format!("start-{fault}"),
             FaultPhase::Stop => format!("stop-{fault}"),
@@ -87,7 +88,7 @@ impl Records {
         self.nemesis.push(NemesisRecord {
             time,
             phase,
-            fault: fault.to_string(),
+            fault,
             nodes: vec![node as NodeId],
             detail,
         });
@@ -142,7 +143,7 @@ mod tests {
             json!("7"),
             None,
         );
-        r.fault(FaultPhase::Start, "kill", 2, json!({"pids": [9]}));
+        r.fault(FaultPhase::Start, FaultKind::Kill, 2, json!({"pids": [9]}));
         assert_eq!(r.history[0].time, TICK);
         assert_eq!(r.history[1].time, 2 * TICK);
         assert_eq!(r.history[1].index, 1);
