@@ -24,23 +24,21 @@ pub mod children;
 pub mod command;
 pub mod disks;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
-use ballot_core::protocol::{HealthReply, NodeId, StateReply, HEALTH_PATH, STATE_PATH};
-use ballot_core::records::{Snapshot, SnapshotReason};
-use nix::sys::signal::Signal;
+use ballot_core::records::Snapshot;
 
 pub use children::{kill_all_children, live_children};
 pub use command::TemplateError;
 pub use disks::{detach_all_mounts, DataDirs};
 
 use crate::clock::Clock;
-use crate::store::{JsonlWriter, StoreError};
+use crate::store::JsonlWriter;
 
 /// Placeholder arguments of the default node command, after the binary path.
 pub const DEFAULT_NODE_ARGS: &str = "--id {id} --listen 127.0.0.1:{port} --data-dir {data_dir}";
@@ -51,141 +49,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Timeout of one side-channel request (health or state).
 const SIDE_CHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why a cluster operation failed. Messages name the node and, where a
-/// process is involved, its command and the last lines of its stderr.
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    /// The default node binary is not next to the harness.
-    #[error("cannot find the ballot-node binary (looked at {}); build it with `cargo build -p ballot-node` or pass --node-cmd", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    NodeBinaryNotFound {
-        /// Paths tried.
-        searched: Vec<PathBuf>,
-    },
-    /// The node command template is malformed.
-    #[error("bad node command {template:?}: {source}")]
-    BadCommand {
-        /// The template.
-        template: String,
-        /// What is wrong with it.
-        source: TemplateError,
-    },
-    /// The spec is inconsistent (e.g. a port list of the wrong length).
-    #[error("bad cluster spec: {0}")]
-    BadSpec(String),
-    /// The program could not be started at all (missing, not executable...).
-    #[error("cannot start node {node} with `{command}`: {source}")]
-    Spawn {
-        /// The node.
-        node: usize,
-        /// The command line.
-        command: String,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// Something else already listens on the node's port.
-    #[error("cannot start node {node}: port 127.0.0.1:{port} is already in use")]
-    PortInUse {
-        /// The node.
-        node: usize,
-        /// The port.
-        port: u16,
-    },
-    /// The node exited before it became healthy.
-    #[error("node {node} exited with {status} before becoming healthy\n  command: {command}\n  last lines of its stderr:\n{stderr_tail}")]
-    Exited {
-        /// The node.
-        node: usize,
-        /// Exit status, as the OS reports it.
-        status: String,
-        /// The command line.
-        command: String,
-        /// The last lines it wrote to stderr.
-        stderr_tail: String,
-    },
-    /// The node did not answer `/v1/health` in time (it was killed).
-    #[error("node {node} did not become healthy within {timeout:?} (last error: {last_error})\n  command: {command}\n  last lines of its stderr:\n{stderr_tail}")]
-    Unhealthy {
-        /// The node.
-        node: usize,
-        /// How long it was given.
-        timeout: Duration,
-        /// The last health-check failure.
-        last_error: String,
-        /// The command line.
-        command: String,
-        /// The last lines it wrote to stderr.
-        stderr_tail: String,
-    },
-    /// A process that is not the expected node answered on its port.
-    #[error(
-        "node {node}'s port {port} is answered by node id {answered}: is another cluster using it?"
-    )]
-    WrongNode {
-        /// The node.
-        node: usize,
-        /// The port.
-        port: u16,
-        /// The id the health reply carried.
-        answered: NodeId,
-    },
-    /// There is no node with this id.
-    #[error("no node {node} (the cluster has {nodes})")]
-    NoSuchNode {
-        /// The id asked for.
-        node: usize,
-        /// Cluster size.
-        nodes: usize,
-    },
-    /// The operation needs a running node, and this one is down.
-    #[error("node {node} is not running")]
-    NotRunning {
-        /// The node.
-        node: usize,
-    },
-    /// The operation needs a stopped node, and this one runs.
-    #[error("node {node} is already running")]
-    AlreadyRunning {
-        /// The node.
-        node: usize,
-    },
-    /// Signalling or reaping the node failed.
-    #[error("node {node}: {action} failed: {source}")]
-    Process {
-        /// The node.
-        node: usize,
-        /// What was attempted.
-        action: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// The side-channel state request failed.
-    #[error("snapshot of node {node} failed: {reason}")]
-    Snapshot {
-        /// The node.
-        node: usize,
-        /// Why.
-        reason: String,
-    },
-    /// A log file or folder could not be created.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-    /// Writing a snapshot record failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Mounting, power-failing or unmounting a node's lazyfs data dir failed.
-    #[error("node {node}'s lazyfs data dir: {reason}")]
-    LazyFs {
-        /// The node.
-        node: usize,
-        /// What went wrong.
-        reason: String,
-    },
-}
+mod error;
+mod process;
+
+use error::error_chain;
+pub use error::ClusterError;
 
 /// What to start: how many nodes, with which command, where.
 #[derive(Clone, Debug)]
@@ -544,325 +412,9 @@ impl Cluster {
             .filter_map(|id| Some((id, self.pid(id)?)))
             .collect()
     }
+}
 
-    /// Starts node `id`'s process (not waiting for health).
-    fn spawn(&mut self, id: usize) -> Result<u32, ClusterError> {
-        self.node(id)?;
-        if self.disks.is_lazy() && !self.disks.is_mounted(id) {
-            return Err(ClusterError::LazyFs {
-                node: id,
-                reason: "unmounted at shutdown; the node cannot start again".into(),
-            });
-        }
-        let node = self.node_mut(id)?;
-        if node.child.is_some() {
-            return Err(ClusterError::AlreadyRunning { node: id });
-        }
-        let port = node.port;
-        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-            Ok(probe) => drop(probe),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                return Err(ClusterError::PortInUse { node: id, port })
-            }
-            Err(_) => {}
-        }
-        let open = |name: &str| {
-            let path = node.dir.join(name);
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|source| ClusterError::Io { path, source })
-        };
-        let stdout = open("stdout.log")?;
-        let mut stderr = open("stderr.log")?;
-        let command_line = node.command_line();
-        let _ = writeln!(stderr, "--- ballot: starting node {id}: {command_line}");
-        node.stderr_start = stderr.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut cmd = Command::new(&node.argv[0]);
-        cmd.args(&node.argv[1..])
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        let child = children::spawn(cmd).map_err(|source| ClusterError::Spawn {
-            node: id,
-            command: command_line,
-            source,
-        })?;
-        let pid = child.id();
-        node.child = Some(child);
-        node.paused = false;
-        Ok(pid)
-    }
-
-    /// Polls `/v1/health` until the node answers with its id, it exits, or
-    /// the health timeout passes (then it is killed).
-    async fn wait_healthy(&mut self, id: usize) -> Result<(), ClusterError> {
-        let addr = self.addr(id);
-        let timeout = self.spec.health_timeout;
-        let deadline = Instant::now() + timeout;
-        let url = format!("http://{addr}{HEALTH_PATH}");
-        let mut last_error: String;
-        loop {
-            let node = self.node_mut(id)?;
-            let child = node
-                .child
-                .as_mut()
-                .ok_or(ClusterError::NotRunning { node: id })?;
-            let exited = children::try_reap(child).map_err(|source| ClusterError::Process {
-                node: id,
-                action: "waitpid",
-                source,
-            })?;
-            if let Some(status) = exited {
-                node.child = None;
-                return Err(ClusterError::Exited {
-                    node: id,
-                    status: status.to_string(),
-                    command: node.command_line(),
-                    stderr_tail: node.stderr_tail(),
-                });
-            }
-            let per_try = deadline
-                .saturating_duration_since(Instant::now())
-                .clamp(Duration::from_millis(50), Duration::from_millis(500));
-            match self.http.get(&url).timeout(per_try).send().await {
-                Ok(resp) if resp.status().is_success() => match resp.json::<HealthReply>().await {
-                    Ok(reply) if reply.node == id as NodeId => return Ok(()),
-                    Ok(reply) => {
-                        let port = self.nodes[id].port;
-                        self.kill_quietly(id).await;
-                        return Err(ClusterError::WrongNode {
-                            node: id,
-                            port,
-                            answered: reply.node,
-                        });
-                    }
-                    Err(e) => last_error = format!("bad health reply: {e}"),
-                },
-                Ok(resp) => last_error = format!("health answered {}", resp.status()),
-                Err(e) => last_error = error_chain(&e),
-            }
-            if Instant::now() >= deadline {
-                self.kill_quietly(id).await;
-                let node = &self.nodes[id];
-                return Err(ClusterError::Unhealthy {
-                    node: id,
-                    timeout,
-                    last_error,
-                    command: node.command_line(),
-                    stderr_tail: node.stderr_tail(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn kill_quietly(&mut self, id: usize) {
-        if let Some(mut child) = self.nodes[id].child.take() {
-            let _ = children::kill_and_reap_async(&mut child).await;
-        }
-        self.nodes[id].paused = false;
-    }
-
-    /// SIGKILLs the node's process group and reaps it. Returns the killed pid.
-    pub async fn kill(&mut self, id: usize) -> Result<u32, ClusterError> {
-        let node = self.node_mut(id)?;
-        let mut child = node
-            .child
-            .take()
-            .ok_or(ClusterError::NotRunning { node: id })?;
-        node.paused = false;
-        let pid = child.id();
-        children::kill_and_reap_async(&mut child)
-            .await
-            .map_err(|source| ClusterError::Process {
-                node: id,
-                action: "kill",
-                source,
-            })?;
-        Ok(pid)
-    }
-
-    /// A power failure of one node: SIGKILLs its process group, reaps it,
-    /// then drops every byte it wrote to its data dir but did not fsync.
-    /// Needs [`DataDirs::LazyFs`]; restart the node with [`Cluster::restart`].
-    pub async fn power_fail(&mut self, id: usize) -> Result<PowerFail, ClusterError> {
-        self.node(id)?;
-        if !self.disks.is_mounted(id) {
-            return Err(ClusterError::LazyFs {
-                node: id,
-                reason: "not on a lazyfs mount: a power failure needs the cluster \
-                         started with DataDirs::LazyFs"
-                    .into(),
-            });
-        }
-        let pid = self.kill(id).await?;
-        let report = self
-            .disks
-            .power_fail(id)
-            .expect("checked above: the node has a mount");
-        Ok(PowerFail {
-            node: id,
-            pid,
-            files: report.files,
-            bytes_lost: report.bytes_lost,
-        })
-    }
-
-    fn signal(&mut self, id: usize, signal: Signal, paused: bool) -> Result<u32, ClusterError> {
-        let node = self.node_mut(id)?;
-        let child = node
-            .child
-            .as_ref()
-            .ok_or(ClusterError::NotRunning { node: id })?;
-        children::signal_group(child, signal).map_err(|e| ClusterError::Process {
-            node: id,
-            action: if paused { "SIGSTOP" } else { "SIGCONT" },
-            source: io::Error::from(e),
-        })?;
-        node.paused = paused;
-        Ok(child.id())
-    }
-
-    /// SIGSTOPs the node's process group: it keeps its sockets (the kernel
-    /// still accepts connections) but answers nothing until resumed.
-    pub fn pause(&mut self, id: usize) -> Result<u32, ClusterError> {
-        self.signal(id, Signal::SIGSTOP, true)
-    }
-
-    /// SIGCONTs the node's process group; it then serves what queued up.
-    pub fn resume(&mut self, id: usize) -> Result<u32, ClusterError> {
-        self.signal(id, Signal::SIGCONT, false)
-    }
-
-    /// Starts a stopped (killed or exited) node again with the same port and
-    /// data dir, waits until it is healthy, then records a `restart`
-    /// snapshot of its state. Returns the new pid.
-    pub async fn restart(&mut self, id: usize) -> Result<u32, ClusterError> {
-        let pid = self.spawn(id)?;
-        self.wait_healthy(id).await?;
-        self.snapshot(id, SnapshotReason::Restart).await?;
-        Ok(pid)
-    }
-
-    /// Fetches the node's `/v1/state` over the side channel and writes it to
-    /// the snapshot log; `time` is when the request was sent, `replied` when
-    /// the answer had been read.
-    pub async fn snapshot(
-        &self,
-        id: usize,
-        reason: SnapshotReason,
-    ) -> Result<Snapshot, ClusterError> {
-        self.node(id)?;
-        let url = format!("http://{}{STATE_PATH}", self.addr(id));
-        let fail = |reason: String| ClusterError::Snapshot { node: id, reason };
-        let time = self.clock.now();
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| fail(error_chain(&e)))?;
-        if !resp.status().is_success() {
-            return Err(fail(format!("{url} answered {}", resp.status())));
-        }
-        let state: StateReply = resp.json().await.map_err(|e| fail(error_chain(&e)))?;
-        let snapshot = Snapshot {
-            time,
-            replied: Some(self.clock.now()),
-            node: id as NodeId,
-            reason,
-            state,
-        };
-        self.snapshots.write(&snapshot)?;
-        Ok(snapshot)
-    }
-
-    /// Snapshots every running node (paused ones would not answer: resume them first).
-    pub async fn snapshot_all(
-        &self,
-        reason: SnapshotReason,
-    ) -> Result<Vec<Snapshot>, ClusterError> {
-        let mut all = Vec::new();
-        for id in 0..self.nodes.len() {
-            if self.is_running(id) {
-                all.push(self.snapshot(id, reason).await?);
-            }
-        }
-        Ok(all)
-    }
-
-    /// Reaps nodes that exited without the harness killing them, and reports
-    /// them; they count as stopped afterwards (so they can be restarted).
-    pub fn check_exits(&mut self) -> Vec<NodeExit> {
-        let mut exits = Vec::new();
-        for (id, node) in self.nodes.iter_mut().enumerate() {
-            let Some(child) = node.child.as_mut() else {
-                continue;
-            };
-            if let Ok(Some(status)) = children::try_reap(child) {
-                let pid = child.id();
-                node.child = None;
-                node.paused = false;
-                exits.push(NodeExit {
-                    node: id,
-                    pid,
-                    status: status.to_string(),
-                    stderr_tail: node.stderr_tail(),
-                });
-            }
-        }
-        exits
-    }
-
-    /// Stops every node: SIGCONT the paused, SIGTERM all, wait up to
-    /// [`SHUTDOWN_GRACE`], then SIGKILL what is left, and reap everything.
-    /// Then unmounts lazyfs data dirs (their files end up in
-    /// `nodes/<id>/data`, see [`disks`]); after that the nodes cannot start
-    /// again.
-    pub async fn shutdown(&mut self) -> Result<(), ClusterError> {
-        let stopped = self.stop_nodes().await;
-        // Nodes first, then the mounts they used (even if a stop failed:
-        // the survivors were SIGKILLed and reaped, or keep the lazy mount
-        // alive until they die).
-        let unmounted = self.disks.unmount_all();
-        stopped.and(unmounted)
-    }
-
-    async fn stop_nodes(&mut self) -> Result<(), ClusterError> {
-        for node in &mut self.nodes {
-            if let Some(child) = &node.child {
-                if node.paused {
-                    let _ = children::signal_group(child, Signal::SIGCONT);
-                    node.paused = false;
-                }
-                let _ = children::signal_group(child, Signal::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        let mut first_error = None;
-        for (id, node) in self.nodes.iter_mut().enumerate() {
-            let Some(mut child) = node.child.take() else {
-                continue;
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            let reaped = children::reap_within(&mut child, left).await;
-            let result = match reaped {
-                Ok(Some(_)) => Ok(()),
-                _ => children::kill_and_reap_async(&mut child).await.map(drop),
-            };
-            if let Err(source) = result {
-                first_error.get_or_insert(ClusterError::Process {
-                    node: id,
-                    action: "shutdown",
-                    source,
-                });
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
+impl Cluster {
     /// The parsed command template (words with placeholders), for diagnostics.
     pub fn template(&self) -> &[String] {
         &self.template
@@ -881,21 +433,11 @@ impl Drop for Cluster {
     }
 }
 
-/// An error with its sources, on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     #[test]
     fn free_ports_are_distinct() {

@@ -45,34 +45,28 @@
 //! (`Decision` is the natural thing for it to return, plus "hold until
 //! released"); `LinkState` is where it would hang.
 
+mod forward;
 pub mod pool;
 
+use forward::run_mesh;
+#[cfg(test)]
+use forward::Forward;
+
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use ballot_core::protocol::{NodeId, PROCESS_HEADER};
-use ballot_core::records::{Exchange, Fate};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use ballot_core::records::Exchange;
 use rand::rngs::ChaCha8Rng;
 use rand::SeedableRng;
-use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
-use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::links::{Decision, Link, LinkBehaviour, LinkError};
 use crate::store::JsonlWriter;
-use pool::{Pool, UpstreamError};
+use pool::Pool;
 
 /// Tuning of the mesh.
 #[derive(Clone, Copy, Debug)]
@@ -373,366 +367,12 @@ impl Drop for Mesh {
     }
 }
 
-/// The proxy thread's main task: bind every link's listener, serve until
-/// shutdown, then let in-flight exchanges finish (bounded) before returning.
-async fn run_mesh(
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-    ready: oneshot::Sender<io::Result<Vec<SocketAddr>>>,
-) {
-    let mut listeners = Vec::with_capacity(shared.links.len());
-    for _ in 0..shared.links.len() {
-        match TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await {
-            Ok(l) => listeners.push(l),
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        }
-    }
-    let endpoints = listeners.iter().map(|l| l.local_addr()).collect();
-    if ready.send(endpoints).is_err() {
-        return;
-    }
-    for (index, listener) in listeners.into_iter().enumerate() {
-        tokio::spawn(accept_loop(
-            listener,
-            shared.clone(),
-            index,
-            shutdown.clone(),
-        ));
-    }
-    // A dropped sender (the Mesh is gone) also means shutdown.
-    let _ = shutdown.wait_for(|stop| *stop).await;
-    let limit =
-        shared.options.upstream_timeout + crate::links::MAX_DUPLICATE_LAG + Duration::from_secs(1);
-    let deadline = Instant::now() + limit;
-    while shared.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    link: usize,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!("proxy accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| handle(shared.clone(), link, req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {}
-                _ = shutdown.changed() => {}
-            }
-        });
-    }
-}
-
-/// The proxy's way of saying "close the client's connection, answer nothing".
-#[derive(Debug)]
-struct Hangup;
-
-impl std::fmt::Display for Hangup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("proxy hung up")
-    }
-}
-
-impl std::error::Error for Hangup {}
-
-/// What the exchange task tells the waiting client connection.
-enum Reply {
-    Respond(Response<Full<Bytes>>),
-    Hangup,
-}
-
-fn proxy_error(status: StatusCode, message: String) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({ "error": message }).to_string();
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// Headers that belong to one connection, not to the message.
-fn hop_by_hop(name: &header::HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "transfer-encoding"
-            | "te"
-            | "trailer"
-            | "upgrade"
-            | "host"
-            | "content-length"
-    )
-}
-
-/// The parts of a client request needed to forward it (again).
-#[derive(Clone)]
-struct Forward {
-    method: hyper::Method,
-    uri: hyper::Uri,
-    headers: hyper::HeaderMap,
-    body: Bytes,
-}
-
-impl Forward {
-    fn request(&self, host: SocketAddr) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.body.clone()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        let headers = req.headers_mut();
-        for (name, value) in &self.headers {
-            if !hop_by_hop(name) {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        if let Ok(host) = HeaderValue::from_str(&host.to_string()) {
-            headers.insert(header::HOST, host);
-        }
-        req
-    }
-}
-
-async fn handle(
-    shared: Arc<Shared>,
-    link: usize,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Hangup> {
-    let sent = shared.clock.now();
-    let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, shared.options.body_limit)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Ok(proxy_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "proxy: request body over {} bytes",
-                    shared.options.body_limit
-                ),
-            ))
-        }
-        Err(_) => return Err(Hangup),
-    };
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let decision = shared.links[link].decide();
-    let forward = Forward {
-        method: parts.method,
-        uri: parts
-            .uri
-            .path_and_query()
-            .map(|pq| hyper::Uri::from(pq.clone()))
-            .unwrap_or_else(|| hyper::Uri::from_static("/")),
-        headers: parts.headers,
-        body,
-    };
-    let (tx, rx) = oneshot::channel();
-    let job = Job {
-        in_flight: InFlight::new(&shared),
-        link,
-        id,
-        sent,
-        forward,
-        decision,
-    };
-    tokio::spawn(exchange(job, tx));
-    match rx.await {
-        Ok(Reply::Respond(resp)) => Ok(resp),
-        Ok(Reply::Hangup) | Err(_) => Err(Hangup),
-    }
-}
-
-/// One exchange handed from the client connection to its own task.
-struct Job {
-    /// Keeps the exchange counted as in flight (and holds the mesh state).
-    in_flight: InFlight,
-    link: usize,
-    id: u64,
-    sent: u64,
-    forward: Forward,
-    decision: Decision,
-}
-
-/// Carries out one exchange and records it.
-async fn exchange(job: Job, reply: oneshot::Sender<Reply>) {
-    let Job {
-        in_flight,
-        link,
-        id,
-        sent,
-        forward,
-        decision,
-    } = job;
-    let shared = in_flight.0.clone();
-    let Link { host, node } = shared.links[link].link;
-    let mut record = Exchange {
-        id,
-        from: host as u64,
-        to: node as NodeId,
-        process: forward
-            .headers
-            .get(PROCESS_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse().ok()),
-        path: forward.uri.path().to_string(),
-        request: serde_json::from_slice(&forward.body).unwrap_or(Value::Null),
-        status: None,
-        response: None,
-        sent,
-        delivered: None,
-        replied: None,
-        fate: Fate::Ok,
-        duplicate_of: None,
-    };
-    if decision.cut || decision.drop_request {
-        record.fate = if decision.cut {
-            Fate::Cut
-        } else {
-            Fate::DroppedRequest
-        };
-        let _ = reply.send(Reply::Hangup);
-        write_record(&shared, &record);
-        return;
-    }
-    if !decision.delay.is_zero() {
-        tokio::time::sleep(decision.delay).await;
-    }
-    if let Some(lag) = decision.duplicate {
-        let dup = Exchange {
-            id: shared.next_id.fetch_add(1, Ordering::Relaxed),
-            duplicate_of: Some(id),
-            fate: Fate::Duplicated,
-            ..record.clone()
-        };
-        let guard = InFlight::new(&shared);
-        tokio::spawn(duplicate(shared.clone(), dup, forward.clone(), lag, guard));
-    }
-    let outcome = deliver(&shared, node, &forward, &mut record).await;
-    let answer = match outcome {
-        Ok(resp) if decision.drop_response => {
-            drop(resp);
-            record.fate = Fate::DroppedResponse;
-            Reply::Hangup
-        }
-        Ok(resp) => Reply::Respond(resp),
-        // A 502 promises the client that nothing was delivered; with a
-        // duplicate of this request still on its way (the node may come
-        // back before it lands), that promise cannot be kept: hang up, so
-        // the client treats the request as possibly delivered.
-        Err(_) if record.fate == Fate::Refused && decision.duplicate.is_some() => Reply::Hangup,
-        Err(reply) => reply,
-    };
-    let responded = matches!(answer, Reply::Respond(_));
-    if reply.send(answer).is_err() && responded {
-        // The client went away before the node's answer could reach it.
-        record.fate = Fate::DroppedResponse;
-    }
-    write_record(&shared, &record);
-}
-
-/// A second delivery of an exchange's request, `lag` after the original; its answer is discarded.
-async fn duplicate(
-    shared: Arc<Shared>,
-    mut record: Exchange,
-    forward: Forward,
-    lag: Duration,
-    _in_flight: InFlight,
-) {
-    tokio::time::sleep(lag).await;
-    let node = record.to as usize;
-    let _ = deliver(&shared, node, &forward, &mut record).await;
-    if record.fate == Fate::Ok {
-        record.fate = Fate::Duplicated;
-    }
-    write_record(&shared, &record);
-}
-
-/// Forwards the request to the node and fills in the record's times, status,
-/// response and fate (`ok`, `refused` or `timeout`). Returns the response
-/// for the client, or what to tell the client instead.
-async fn deliver(
-    shared: &Shared,
-    node: usize,
-    forward: &Forward,
-    record: &mut Exchange,
-) -> Result<Response<Full<Bytes>>, Reply> {
-    let pool = &shared.pools[node];
-    record.delivered = Some(shared.clock.now());
-    let deadline = Instant::now() + shared.options.upstream_timeout;
-    match pool.send(forward.request(pool.addr()), deadline).await {
-        Ok((head, body)) => {
-            record.replied = Some(shared.clock.now());
-            record.status = Some(head.status().as_u16());
-            record.response = Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            record.fate = Fate::Ok;
-            let mut resp = Response::new(Full::new(body));
-            *resp.status_mut() = head.status();
-            if let Some(ct) = head.headers().get(header::CONTENT_TYPE) {
-                resp.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
-            }
-            Ok(resp)
-        }
-        Err(UpstreamError::Refused(why)) => {
-            record.delivered = None;
-            record.fate = Fate::Refused;
-            Err(Reply::Respond(proxy_error(
-                StatusCode::BAD_GATEWAY,
-                format!("proxy: node {node} is unreachable: {why}"),
-            )))
-        }
-        Err(UpstreamError::Timeout) => {
-            record.fate = Fate::Timeout;
-            Err(Reply::Respond(proxy_error(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "proxy: node {node} did not answer within {:?}",
-                    shared.options.upstream_timeout
-                ),
-            )))
-        }
-        Err(UpstreamError::Broken(_)) => {
-            record.fate = Fate::Timeout;
-            Err(Reply::Hangup)
-        }
-    }
-}
-
-fn write_record(shared: &Shared, record: &Exchange) {
-    if let Err(e) = shared.log.write(record) {
-        tracing::error!("cannot record exchange {}: {e}", record.id);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ballot_core::protocol::PROCESS_HEADER;
+    use bytes::Bytes;
+    use hyper::header::{self, HeaderValue};
 
     #[test]
     fn link_seeds_differ_per_link_and_seed() {

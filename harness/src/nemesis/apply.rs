@@ -1,0 +1,288 @@
+//! Carrying a schedule out: applying each fault to the cluster and the
+//! mesh, healing it, and recording both.
+
+pub use ballot_core::fault::FaultKind;
+use ballot_core::protocol::NodeId;
+use ballot_core::records::{NemesisRecord, Phase};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::cluster::{Cluster, PowerFail};
+use crate::links::LinkBehaviour;
+use crate::proxy::Mesh;
+use crate::store::{HistoryWriter, JsonlWriter};
+
+use super::*;
+
+/// A fault in force, and what is needed to heal it.
+#[derive(Clone, Debug)]
+pub(super) struct Active {
+    pub(super) step: Step,
+}
+
+/// Where the nemesis writes.
+#[derive(Clone, Copy)]
+pub struct Recorders<'a> {
+    /// The run's history (nemesis events go here too).
+    pub history: &'a HistoryWriter,
+    /// `nemesis.jsonl`.
+    pub log: &'a JsonlWriter<NemesisRecord>,
+}
+
+/// Applies and heals faults; remembers the fault in force between calls.
+#[derive(Debug, Default)]
+pub struct Nemesis {
+    pub(super) active: Option<Active>,
+}
+
+impl Nemesis {
+    /// A nemesis with no fault in force.
+    pub fn new() -> Self {
+        Nemesis::default()
+    }
+
+    /// The fault currently in force, if any.
+    pub fn active(&self) -> Option<&Step> {
+        self.active.as_ref().map(|a| &a.step)
+    }
+
+    /// Carries out `schedule` (times counted from this call) until it ends
+    /// or `cancel` becomes `true`. On cancel it returns at once, leaving the
+    /// fault in force for [`Nemesis::heal_everything`]. A dropped `cancel`
+    /// sender just means "never cancelled". Returns how many faults started.
+    pub async fn run(
+        &mut self,
+        schedule: &Schedule,
+        cluster: &mut Cluster,
+        mesh: &Mesh,
+        out: Recorders<'_>,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<usize, NemesisError> {
+        let base = Instant::now();
+        let mut started = 0;
+        for step in &schedule.steps {
+            if wait_until(base + step.start, &mut cancel).await {
+                return Ok(started);
+            }
+            self.start(step, cluster, mesh, out).await?;
+            started += 1;
+            if wait_until(base + step.start + step.duration, &mut cancel).await {
+                return Ok(started);
+            }
+            self.stop(cluster, mesh, out).await?;
+        }
+        Ok(started)
+    }
+
+    /// Installs one fault and records its start.
+    pub async fn start(
+        &mut self,
+        step: &Step,
+        cluster: &mut Cluster,
+        mesh: &Mesh,
+        out: Recorders<'_>,
+    ) -> Result<(), NemesisError> {
+        if self.active.is_some() {
+            self.stop(cluster, mesh, out).await?;
+        }
+        let mut detail = step.to_json();
+        match step.fault {
+            // A crash is never drawn by the schedule; asked for, it is a kill.
+            FaultKind::Kill | FaultKind::Crash => {
+                let mut pids = Vec::new();
+                for &id in &step.nodes {
+                    if cluster.is_running(id) {
+                        pids.push(cluster.kill(id).await?);
+                    }
+                }
+                detail["pids"] = json!(pids);
+            }
+            FaultKind::Pause => {
+                let mut pids = Vec::new();
+                for &id in &step.nodes {
+                    if cluster.is_running(id) && !cluster.is_paused(id) {
+                        pids.push(cluster.pause(id)?);
+                    }
+                }
+                detail["pids"] = json!(pids);
+            }
+            FaultKind::PowerFail => {
+                let mut failed = Vec::new();
+                for &id in &step.nodes {
+                    if cluster.is_running(id) {
+                        failed.push(cluster.power_fail(id).await?);
+                    }
+                }
+                power_fail_detail(&mut detail, &failed);
+            }
+            FaultKind::Partition | FaultKind::Drop | FaultKind::Delay | FaultKind::Duplicate => {
+                let (links, behaviour) = step.link_changes(mesh.hosts());
+                mesh.set_links(links, behaviour)?;
+            }
+            // Never drawn: the final heal's record of links left faulty.
+            FaultKind::Links => {}
+        }
+        self.active = Some(Active { step: step.clone() });
+        record(out, Phase::Start, step.fault, &step.nodes, detail)
+    }
+
+    /// Heals the fault in force (if any) and records its stop.
+    pub async fn stop(
+        &mut self,
+        cluster: &mut Cluster,
+        mesh: &Mesh,
+        out: Recorders<'_>,
+    ) -> Result<(), NemesisError> {
+        let Some(Active { step }) = self.active.take() else {
+            return Ok(());
+        };
+        let mut detail = json!({ "fault": step.fault.name(), "nodes": step.nodes });
+        let result: Result<(), NemesisError> = async {
+            match step.fault {
+                FaultKind::Kill | FaultKind::PowerFail => {
+                    let mut pids = Vec::new();
+                    for &id in &step.nodes {
+                        if !cluster.is_running(id) {
+                            pids.push(cluster.restart(id).await?);
+                        }
+                    }
+                    detail["pids"] = json!(pids);
+                }
+                FaultKind::Pause => {
+                    for &id in &step.nodes {
+                        if cluster.is_paused(id) {
+                            cluster.resume(id)?;
+                        }
+                    }
+                }
+                _ => {
+                    let (links, _) = step.link_changes(mesh.hosts());
+                    mesh.set_links(links, LinkBehaviour::PASS)?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = &result {
+            detail["error"] = json!(e.to_string());
+        }
+        record(out, Phase::Stop, step.fault, &step.nodes, detail)?;
+        result
+    }
+
+    /// The final phase: heals the fault in force, sets every link back to
+    /// pass, resumes paused nodes and restarts stopped ones (waiting for
+    /// health), recording a stop for each. Nodes that exited on their own
+    /// are recorded as a `crash` fault (start when found, stop on restart).
+    pub async fn heal_everything(
+        &mut self,
+        cluster: &mut Cluster,
+        mesh: &Mesh,
+        out: Recorders<'_>,
+    ) -> Result<(), NemesisError> {
+        self.stop(cluster, mesh, out).await?;
+        let faulty = mesh.faulty_links();
+        if !faulty.is_empty() {
+            mesh.heal_all();
+            let links: Vec<[usize; 2]> = faulty.iter().map(|(l, _)| [l.host, l.node]).collect();
+            let mut nodes: Vec<usize> = faulty.iter().map(|(l, _)| l.node).collect();
+            nodes.sort_unstable();
+            nodes.dedup();
+            record(
+                out,
+                Phase::Stop,
+                FaultKind::Links,
+                &nodes,
+                json!({ "healed": links }),
+            )?;
+        }
+        for exit in cluster.check_exits() {
+            let nodes = [exit.node];
+            let detail =
+                json!({ "pid": exit.pid, "status": exit.status, "stderr": exit.stderr_tail });
+            record(out, Phase::Start, FaultKind::Crash, &nodes, detail)?;
+        }
+        for id in 0..cluster.len() {
+            if cluster.is_paused(id) {
+                let pid = cluster.resume(id)?;
+                record(
+                    out,
+                    Phase::Stop,
+                    FaultKind::Pause,
+                    &[id],
+                    json!({ "pids": [pid] }),
+                )?;
+            }
+            if !cluster.is_running(id) {
+                let pid = cluster.restart(id).await?;
+                record(
+                    out,
+                    Phase::Stop,
+                    FaultKind::Crash,
+                    &[id],
+                    json!({ "pids": [pid] }),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds what a power failure did to a start record's detail: `pids` (as a
+/// kill's), the totals `files` and `bytes_lost`, and per node `lost`.
+pub(super) fn power_fail_detail(detail: &mut Value, failed: &[PowerFail]) {
+    detail["pids"] = json!(failed.iter().map(|p| p.pid).collect::<Vec<_>>());
+    detail["files"] = json!(failed.iter().map(|p| p.files).sum::<u64>());
+    detail["bytes_lost"] = json!(failed.iter().map(|p| p.bytes_lost).sum::<u64>());
+    detail["lost"] = json!(failed
+        .iter()
+        .map(|p| json!({
+            "node": p.node,
+            "pid": p.pid,
+            "files": p.files,
+            "bytes_lost": p.bytes_lost,
+        }))
+        .collect::<Vec<_>>());
+}
+
+/// Waits until `deadline`; returns true if cancelled first.
+pub(super) async fn wait_until(deadline: Instant, cancel: &mut watch::Receiver<bool>) -> bool {
+    if *cancel.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep_until(deadline) => false,
+        changed = cancel.wait_for(|c| *c) => {
+            if changed.is_ok() {
+                return true;
+            }
+            // The sender is gone: nobody can cancel any more.
+            tokio::time::sleep_until(deadline).await;
+            false
+        }
+    }
+}
+
+/// Writes one fault event to the history and to `nemesis.jsonl`, with one time.
+pub(super) fn record(
+    out: Recorders<'_>,
+    phase: Phase,
+    fault: FaultKind,
+    nodes: &[usize],
+    detail: Value,
+) -> Result<(), NemesisError> {
+    let f = match phase {
+        Phase::Start => format!("start-{fault}"),
+        Phase::Stop => format!("stop-{fault}"),
+    };
+    let event = out.history.nemesis(&f, detail.clone())?;
+    out.log.write(&NemesisRecord {
+        time: event.time,
+        phase,
+        fault,
+        nodes: nodes.iter().map(|&n| n as NodeId).collect(),
+        detail,
+    })?;
+    Ok(())
+}
