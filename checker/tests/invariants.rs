@@ -3,7 +3,7 @@
 //! - `tables`: per invariant, valid and invalid logs, including exchanges
 //!   that overlap in time (never ordered), asserting the exact property, key
 //!   and evidence ids.
-//! - `scenarios`: SCENARIOS.md stories S01 (both orders), S02, S04 (both
+//! - `scenarios`: docs/scenarios.md stories S01 (both orders), S02, S04 (both
 //!   orders), S06 and S12 (correct and buggy), checked by every property.
 //! - `simulated`: generated runs (the bench's simulator): a correct cluster
 //!   gives no violation over many seeds; each simulated bug is caught.
@@ -873,7 +873,7 @@ fn learners_agree_table() {
     ]);
 }
 
-// ---- scenarios (SCENARIOS.md) -------------------------------------------------
+// ---- scenarios (docs/scenarios.md) -------------------------------------------------
 
 /// S01, the lesson's example: P1 (ballot 1.1, value "3"), P2 (ballot 5.2,
 /// value "7"); A, B see prep(1) first, C sees prep(5) first.

@@ -1,6 +1,6 @@
 //! `check_run` on run folders written to a temporary directory.
 //!
-//! - a correct run (SCENARIOS.md S01) is valid in every checker, with the
+//! - a correct run (docs/scenarios.md S01) is valid in every checker, with the
 //!   expected stats, and `write_results` round-trips;
 //! - a run with a proposer bug is invalid, naming the property and evidence;
 //! - missing evidence gives `unknown` with the reason; corrupt lines are

@@ -1,5 +1,5 @@
 //! Every built-in scenario against real `ballot-node` processes: each must
-//! pass, asserting the exact outcome `SCENARIOS.md` gives (and, for the bug
+//! pass, asserting the exact outcome `docs/scenarios.md` gives (and, for the bug
 //! variants, that the checker names the violated property). Plus the
 //! engine's own contracts: a failed assertion is reported, a script that
 //! cannot run is a harness error, no node outlives a run, and two runs of

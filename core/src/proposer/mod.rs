@@ -1,6 +1,6 @@
 //! The Basic Paxos proposer, as pure logic (no I/O, no clock).
 //!
-//! # The algorithm (Lamport, *Paxos Made Simple*; DESIGN.md "Proposers")
+//! # The algorithm (Lamport, *Paxos Made Simple*; docs/design.md "Proposers")
 //!
 //! Each key is an independent write-once register decided by Basic Paxos.
 //! A proposer that wants value `v` chosen runs attempts (rounds) until one

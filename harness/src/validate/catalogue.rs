@@ -69,7 +69,7 @@ pub struct BugCase {
     pub name: &'static str,
     /// Node or client bug.
     pub kind: BugKind,
-    /// The SCENARIOS.md class: durability, acceptor, proposer, reads, learner.
+    /// The docs/scenarios.md class: durability, acceptor, proposer, reads, learner.
     pub class: &'static str,
     /// `ballot test` flags besides the bug flag, `--seed` and `--store`.
     pub args: &'static [&'static str],

@@ -1,7 +1,7 @@
 //! Runs one seeded `ballot test` as a child process and reads its verdict.
 //!
 //! Each run is the exact command a user would type (plus `--store`), so
-//! "caught" means what SCENARIOS.md says: `ballot test` exited 1 and its
+//! "caught" means what docs/scenarios.md says: `ballot test` exited 1 and its
 //! `results.json` names the property. The child's output goes to
 //! `output.txt` beside its store; a child that outlives its wall-clock
 //! budget is killed (it is ours) and the run is reported as a harness

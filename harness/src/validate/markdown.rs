@@ -69,7 +69,7 @@ pub fn render(v: &Validation) -> String {
     );
     let _ = writeln!(
         out,
-        "Each deliberate bug (SCENARIOS.md, bug catalogue) runs under its own seeded \
+        "Each deliberate bug (docs/scenarios.md, bug catalogue) runs under its own seeded \
          `ballot test` configuration, once per seed. A run **catches** the bug when \
          `ballot test` exits 1 and `results.json` names one of the properties expected \
          for it. A bug passes when at least {:.0}% of its seeds catch it. \

@@ -1,4 +1,4 @@
-//! The built-in scenarios: S01–S12 of `SCENARIOS.md`, their mirrors, and
+//! The built-in scenarios: S01–S12 of `docs/scenarios.md`, their mirrors, and
 //! the bug variants that prove the checker catches a proposer bug.
 //!
 //! Each is a JSON file in `builtin/` (the same format users write), compiled

@@ -1,5 +1,5 @@
 //! Scripted, message-level scenarios: the file format, its validator, and
-//! the built-in scenarios S01–S12 of `SCENARIOS.md`.
+//! the built-in scenarios S01–S12 of `docs/scenarios.md`.
 //!
 //! A scenario is a JSON file (reference: `docs/scenarios.md`):
 //!
