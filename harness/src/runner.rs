@@ -170,7 +170,7 @@ impl Plan {
             let link: Vec<&str> = nemesis
                 .faults
                 .iter()
-                .filter(|f| needs_proxy(**f))
+                .filter(|f| f.needs_proxy())
                 .map(|f| f.name())
                 .collect();
             if !link.is_empty() {
@@ -247,11 +247,6 @@ impl Plan {
     pub fn rerun_command(&self) -> String {
         self.args.rerun_command(self.seed)
     }
-}
-
-/// Whether a fault acts on links, which only the proxy mesh can do.
-pub fn needs_proxy(fault: FaultKind) -> bool {
-    fault.needs_proxy()
 }
 
 /// What a finished run produced.

@@ -54,9 +54,6 @@ pub enum NemesisError {
     /// A `--nemesis` or targets value is not understood.
     #[error("{0}")]
     Parse(String),
-    /// A `--nemesis` list names an unknown fault.
-    #[error(transparent)]
-    UnknownFault(#[from] ballot_core::fault::UnknownFault),
     /// Killing, pausing, resuming or restarting a node failed.
     #[error(transparent)]
     Cluster(#[from] ClusterError),

@@ -47,7 +47,6 @@
 use std::collections::BTreeMap;
 
 use ballot_core::bugs::BugSet;
-use ballot_core::fault::FaultKind;
 use ballot_core::protocol::InstanceState;
 use ballot_core::records::{
     Event, Exchange, Fate, NemesisRecord, Phase as FaultPhase, Process, Snapshot, SnapshotReason,
@@ -213,11 +212,6 @@ pub fn reached_node(ex: &Exchange) -> bool {
     }
 }
 
-/// True for the faults that kill nodes (start) and restart them (stop).
-pub fn is_process_fault(fault: FaultKind) -> bool {
-    fault.takes_node_down()
-}
-
 /// One kill of a node and the restart that followed, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Down {
@@ -243,7 +237,7 @@ fn lives(
     }
     let mut faults: Vec<&NemesisRecord> = nemesis
         .iter()
-        .filter(|r| is_process_fault(r.fault))
+        .filter(|r| r.fault.takes_node_down())
         .collect();
     faults.sort_by_key(|r| r.time);
     let mut out: BTreeMap<u64, Vec<Down>> = BTreeMap::new();
@@ -526,6 +520,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ballot_core::fault::FaultKind;
     use ballot_core::protocol::{Ballot, StateReply};
     use ballot_core::records::EventType;
 
