@@ -29,8 +29,9 @@ use crate::messages::{MessageLog, ReadError};
 use crate::models::Model;
 use ballot_core::records::{
     Event, EventType, NemesisRecord, Phase, Process, Snapshot, HISTORY_FILE, MESSAGES_FILE,
-    NEMESIS_FILE, RESULTS_FILE, SNAPSHOTS_FILE, TEST_FILE,
+    NEMESIS_FILE, SNAPSHOTS_FILE, TEST_FILE,
 };
+use ballot_core::run_folder::{RunFolderError, TestParams};
 use ballot_core::verdict::{CheckerResult, Results, Validity};
 
 /// How to check a run.
@@ -120,13 +121,21 @@ fn read_lines<T: DeserializeOwned>(path: &Path, file: File) -> Result<Vec<T>, Ch
 }
 
 /// The number of acceptors from `test.json`, or why it is not usable.
-fn read_nodes(path: &Path) -> Result<Result<usize, String>, CheckError> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
-    let test: Value = serde_json::from_str(&text).map_err(|e| CheckError::Invalid {
-        path: path.to_path_buf(),
-        message: format!("not JSON: {e}"),
+fn read_nodes(dir: &Path) -> Result<Result<usize, String>, CheckError> {
+    let test = TestParams::read(dir).map_err(|e| match e {
+        RunFolderError::Io { path, source } => io_error(&path, source),
+        RunFolderError::NotAnObject { path, message } => CheckError::Invalid { path, message },
+        RunFolderError::Corrupt {
+            path,
+            line,
+            message,
+        } => CheckError::Corrupt {
+            path,
+            line,
+            message,
+        },
     })?;
-    Ok(match test.get("nodes").and_then(Value::as_u64) {
+    Ok(match test.nodes {
         Some(n) if n >= 1 => Ok(n as usize),
         _ => Err(format!(
             "{TEST_FILE} has no positive integer `nodes`, so majorities cannot be counted"
@@ -155,7 +164,7 @@ fn partly_unchecked(mut result: CheckerResult, missing: Option<String>) -> Check
 
 /// Checks a run folder: reads every file once, runs every checker.
 pub fn check_run(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError> {
-    let nodes = read_nodes(&dir.join(TEST_FILE))?;
+    let nodes = read_nodes(dir)?;
 
     let history_path = dir.join(HISTORY_FILE);
     let file = File::open(&history_path).map_err(|e| io_error(&history_path, e))?;
@@ -235,15 +244,8 @@ pub fn check_run(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError>
     Ok(Results::new(vec![linearizable, paxos, learners, stats]))
 }
 
-/// Writes `results.json` into a run folder (pretty, via a temporary file so
-/// a reader never sees half of it).
-pub fn write_results(dir: &Path, results: &Results) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{RESULTS_FILE}.tmp"));
-    let mut text = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
-    text.push('\n');
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, dir.join(RESULTS_FILE))
-}
+/// Writes `results.json` into a run folder, whole (the run folder's one writer).
+pub use ballot_core::run_folder::write_results;
 
 /// Checks a single history file (ours, a Jepsen etcd log or a Porcupine kv
 /// log): `linearizable` and `stats`. `format` `None` detects it from the

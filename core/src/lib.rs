@@ -10,6 +10,8 @@
 //! - [`bugs`]: the catalogue of deliberately broken node variants (`--bug`).
 //! - [`fault`]: the kinds of fault a run records (`kill`, `partition`, ... `crash`).
 //! - [`records`]: the run folder's record formats (history, messages, nemesis, snapshots).
+//! - [`run_folder`]: `test.json`, typed ([`run_folder::TestParams`]): its one reader, its one writer, the rerun command.
+//! - [`shell`]: POSIX shell words: splitting a command line and quoting a word.
 //! - [`verdict`]: `results.json`: validity, per-checker results, violations with evidence.
 //!
 //! # Example
@@ -39,4 +41,6 @@ pub mod fault;
 pub mod proposer;
 pub mod protocol;
 pub mod records;
+pub mod run_folder;
+pub mod shell;
 pub mod verdict;

@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 
 use ballot_core::protocol::{ACCEPT_PATH, PREPARE_PATH};
 use ballot_core::records::{Event, EventType, Exchange, Process, HISTORY_FILE, MESSAGES_FILE};
+use ballot_core::run_folder::{read_records, RunFolderError};
 use ballot_core::verdict::Validity;
 use ballot_workloads::WorkloadKind;
 use clap::Args;
@@ -108,7 +109,7 @@ impl BenchArgs {
         if self.store != Path::new("store") {
             words.push(format!(
                 "--store {}",
-                crate::shell::quote(&self.store.display().to_string())
+                ballot_core::shell::quote(&self.store.display().to_string())
             ));
         }
         words.join(" ")
@@ -467,24 +468,12 @@ pub fn load_average() -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// Reads a JSON Lines file of `T`; a bad line is an error naming the file and line.
-fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))
-        })
-        .collect()
-}
-
 /// The figures of a finished run, from its folder.
 fn figures_of(outcome: &RunOutcome) -> Result<RunFigures, String> {
-    let history: Vec<Event> = read_jsonl(&outcome.dir.join(HISTORY_FILE))?;
-    let messages_path = outcome.dir.join(MESSAGES_FILE);
-    let messages: Option<Vec<Exchange>> = match messages_path.exists() {
-        true => Some(read_jsonl(&messages_path)?),
+    let read = |e: RunFolderError| e.to_string();
+    let history: Vec<Event> = read_records(&outcome.dir, HISTORY_FILE).map_err(read)?;
+    let messages: Option<Vec<Exchange>> = match outcome.dir.join(MESSAGES_FILE).exists() {
+        true => Some(read_records(&outcome.dir, MESSAGES_FILE).map_err(read)?),
         false => None,
     };
     Ok(run_figures(

@@ -14,6 +14,7 @@ use std::time::Duration;
 use ballot_checker::models::Model;
 use ballot_core::bugs::NodeBug;
 use ballot_core::proposer::ClientBug;
+use ballot_core::run_folder::TestParams;
 use ballot_workloads::WorkloadKind;
 use clap::{Args, Parser, Subcommand};
 
@@ -252,62 +253,46 @@ impl TestArgs {
         Duration::from_secs_f64(self.op_timeout)
     }
 
-    /// The flags as (name, values) pairs, in `--help` order; a flag that is
-    /// given several times has several values, a switch none.
-    fn flags(&self) -> Vec<(&'static str, Vec<String>)> {
-        let one = |v: String| vec![v];
-        vec![
-            ("--nodes", one(self.nodes.to_string())),
-            ("--time-limit", one(self.time_limit.to_string())),
-            ("--concurrency", one(self.concurrency.to_string())),
-            ("--rate", one(self.rate.to_string())),
-            ("--workload", one(self.workload.to_string())),
-            ("--read-fraction", one(self.read_fraction.to_string())),
-            ("--key", one(self.key.clone())),
-            ("--window", one(self.window.to_string())),
-            ("--ops-per-key", one(self.ops_per_key.to_string())),
-            ("--nemesis", one(self.nemesis.clone())),
-            ("--nemesis-interval", one(self.nemesis_interval.to_string())),
-            ("--nemesis-targets", one(self.nemesis_targets.clone())),
-            ("--partition-shapes", one(self.partition_shapes.clone())),
-            ("--node-cmd", self.node_cmd.iter().cloned().collect()),
-            ("--bug", self.bugs.iter().map(|b| b.to_string()).collect()),
-            (
-                "--client-bug",
-                self.client_bugs.iter().map(|b| b.to_string()).collect(),
-            ),
-            (
-                "--base-port",
-                self.base_port.iter().map(|p| p.to_string()).collect(),
-            ),
-            ("--store", one(self.store.display().to_string())),
-            ("--op-timeout", one(self.op_timeout.to_string())),
-            ("--model", one(self.model.clone())),
-            ("--check-timeout", one(self.check_timeout.to_string())),
-        ]
+    /// These flags as `test.json` parameters (the seed is the run's own, so
+    /// it is left out; so is `--test-count`'s batch, kept only as a record).
+    pub fn params(&self) -> TestParams {
+        TestParams {
+            workload: Some(self.workload.to_string()),
+            nodes: Some(self.nodes),
+            time_limit: Some(self.time_limit),
+            concurrency: Some(self.concurrency),
+            rate: Some(self.rate),
+            read_fraction: Some(self.read_fraction),
+            key: Some(self.key.clone()),
+            window: Some(self.window),
+            ops_per_key: Some(self.ops_per_key),
+            nemesis: Some(self.nemesis.clone()),
+            nemesis_interval: Some(self.nemesis_interval),
+            nemesis_targets: Some(self.nemesis_targets.clone()),
+            partition_shapes: Some(self.partition_shapes.clone()),
+            node_cmd: self.node_cmd.clone(),
+            bug: self.bugs.iter().map(|b| b.to_string()).collect(),
+            client_bug: self.client_bugs.iter().map(|b| b.to_string()).collect(),
+            base_port: self.base_port,
+            store: Some(self.store.display().to_string()),
+            op_timeout: Some(self.op_timeout),
+            model: Some(self.model.clone()),
+            check_timeout: Some(self.check_timeout),
+            test_count: Some(self.test_count),
+            direct: self.direct,
+            ..TestParams::default()
+        }
     }
 
     /// The arguments after `ballot test` that rerun this test with `seed`:
-    /// every flag whose value differs from its default, then `--seed`.
+    /// every flag whose value differs from its default, then `--seed`
+    /// (the one flag table is [`TestParams::flags`]).
     pub fn rerun_args(&self, seed: u64) -> Vec<String> {
-        let defaults = default_test_args().flags();
-        let mut args = Vec::new();
-        for ((name, values), (_, default)) in self.flags().into_iter().zip(defaults) {
-            if values == default {
-                continue;
-            }
-            for value in values {
-                args.push(name.to_string());
-                args.push(value);
-            }
-        }
-        // Switches have no value, so they are not in `flags`.
-        if self.direct {
-            args.push("--direct".to_string());
-        }
-        args.push("--seed".to_string());
-        args.push(seed.to_string());
-        args
+        let params = TestParams {
+            seed: Some(seed),
+            ..self.params()
+        };
+        params.rerun_args(&default_test_args().params())
     }
 
     /// The whole shell command that reruns this test with `seed`, quoted for a POSIX shell.
@@ -331,7 +316,7 @@ pub fn default_test_args() -> TestArgs {
 
 /// Quotes `s` for a POSIX shell when it holds anything but safe characters
 /// (kept here for the callers that name it `cli::shell_quote`).
-pub use crate::shell::quote as shell_quote;
+pub use ballot_core::shell::quote as shell_quote;
 
 fn check_nemesis(s: &str) -> Result<String, String> {
     FaultKind::parse_list(s).map_err(|e| e.to_string())?;

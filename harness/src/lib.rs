@@ -16,7 +16,6 @@
 //! - [`lazyfs`]: a FUSE filesystem that loses unsynced writes on a power failure.
 //! - [`scenario`]: runs scripted, message-level scenarios against real nodes.
 //! - [`replay`]: re-drives a stored run's message schedule against fresh nodes.
-//! - [`shell`]: POSIX shell words: splitting a command line and quoting a word.
 //! - [`shrink`]: cuts a failing run down to a small scenario.
 //! - [`validate`]: runs the bug catalogue and the false-alarm sweep (`ballot validate`).
 //! - [`bench`]: `ballot bench`: ops/s and latency through the proxy and direct, and the proxy's cost.
@@ -35,7 +34,6 @@ pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod scenario;
-pub mod shell;
 pub mod shrink;
 pub mod store;
 pub mod validate;

@@ -55,9 +55,10 @@ use ballot_core::records::{
     Exchange, NemesisRecord, Snapshot, SnapshotReason, HISTORY_FILE, MESSAGES_FILE, NEMESIS_FILE,
     SNAPSHOTS_FILE,
 };
+use ballot_core::run_folder::TestParams;
 use ballot_core::verdict::Results;
 use ballot_workloads::{ConfigError, WorkloadSpec};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -69,7 +70,7 @@ use crate::nemesis::{
     FaultKind, Nemesis, NemesisConfig, NemesisError, Recorders, Schedule, Targets,
 };
 use crate::proxy::Mesh;
-use crate::store::{self, HistoryWriter, JsonlWriter, RunDir, StoreError};
+use crate::store::{HistoryWriter, JsonlWriter, RunDir, StoreError};
 pub use check::DIRECT_NO_LOG;
 
 /// Why a run could not produce a verdict.
@@ -210,37 +211,21 @@ impl Plan {
 
     /// The contents of `test.json`: every parameter, the seed, the fault
     /// schedule and the command that reruns the run.
-    pub fn test_json(&self) -> Value {
-        let a = &self.args;
-        json!({
-            "seed": self.seed,
-            "workload": a.workload.name(),
-            "nodes": a.nodes,
-            "time_limit": a.time_limit,
-            "concurrency": a.concurrency,
-            "rate": a.rate,
-            "read_fraction": a.read_fraction,
-            "key": a.key,
-            "window": a.window,
-            "ops_per_key": a.ops_per_key,
-            "nemesis": a.nemesis,
-            "nemesis_interval": a.nemesis_interval,
-            "nemesis_targets": a.nemesis_targets,
-            "partition_shapes": a.partition_shapes,
-            "node_cmd": self.node_cmd,
-            "bug": a.bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
-            "client_bug": a.client_bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
-            "base_port": a.base_port,
-            "op_timeout": a.op_timeout,
-            "model": a.model,
-            "check_timeout": a.check_timeout,
-            "test_count": a.test_count,
-            "direct": a.direct,
-            "client_hosts": a.nodes,
-            "schedule": self.schedule.to_json(),
-            "command": self.rerun_argv(),
-            "ballot_version": env!("CARGO_PKG_VERSION"),
-        })
+    pub fn test_params(&self) -> TestParams {
+        let mut params = TestParams {
+            seed: Some(self.seed),
+            node_cmd: Some(self.node_cmd.clone()),
+            command: self.rerun_argv(),
+            ballot_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            ..self.args.params()
+        };
+        params
+            .extra
+            .insert("client_hosts".into(), json!(self.args.nodes));
+        params
+            .extra
+            .insert("schedule".into(), self.schedule.to_json());
+        params
     }
 
     /// The shell command that reruns this run.
@@ -412,7 +397,9 @@ pub async fn run_test(
         sweep_dead_mounts(&args.store);
     }
     let dir = RunDir::create(&args.store, args.workload.name())?;
-    store::write_test_json(dir.path(), &plan.test_json())?;
+    plan.test_params()
+        .write(dir.path())
+        .map_err(StoreError::from)?;
     output::print_start(&plan, dir.path());
     let clock = Clock::start();
     let writers = Writers::create(&dir, clock, args.direct)?;
@@ -709,7 +696,7 @@ mod tests {
     #[test]
     fn test_json_holds_every_parameter_and_an_integer_node_count() {
         let plan = Plan::new(&args(&["--nodes", "5", "--bug", "memory-only"]), 42).unwrap();
-        let test = plan.test_json();
+        let test = serde_json::to_value(plan.test_params()).unwrap();
         assert_eq!(test["nodes"], json!(5));
         assert_eq!(test["seed"], json!(42));
         assert_eq!(test["bug"], json!(["memory-only"]));
@@ -776,7 +763,10 @@ mod tests {
         ] {
             let plan = Plan::new(&args(&["--direct", "--nemesis", nemesis]), 1);
             match (plan, refused) {
-                (Ok(plan), None) => assert_eq!(plan.test_json()["direct"], json!(true)),
+                (Ok(plan), None) => assert_eq!(
+                    serde_json::to_value(plan.test_params()).unwrap()["direct"],
+                    json!(true)
+                ),
                 (Err(e), Some(named)) => {
                     assert_eq!(e.exit_code(), EXIT_BAD_ARGS, "{nemesis}");
                     let text = e.to_string();
@@ -789,7 +779,10 @@ mod tests {
             assert!(Plan::new(&args(&["--nemesis", nemesis]), 1).is_ok());
         }
         let plain = Plan::new(&args(&[]), 1).unwrap();
-        assert_eq!(plain.test_json()["direct"], json!(false));
+        assert_eq!(
+            serde_json::to_value(plain.test_params()).unwrap()["direct"],
+            json!(false)
+        );
     }
 
     #[test]

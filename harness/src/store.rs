@@ -10,7 +10,6 @@
 //!   every record it had queued a moment before.
 //! - [`HistoryWriter`] gives each history event its `index` and `time` (under
 //!   one lock, so index order, time order and file order agree).
-//! - [`write_test_json`] writes `test.json`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -55,6 +54,9 @@ pub enum StoreError {
         /// The earlier error that stopped it, if any.
         reason: Option<String>,
     },
+    /// `test.json` could not be written.
+    #[error(transparent)]
+    TestParams(#[from] ballot_core::run_folder::RunFolderError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -164,19 +166,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
-}
-
-/// Writes `test.json` (pretty-printed) into `dir`, via a temporary file and a rename.
-pub fn write_test_json(dir: &Path, test: &Value) -> Result<(), StoreError> {
-    let path = dir.join(ballot_core::records::TEST_FILE);
-    let tmp = dir.join(".test.json.tmp");
-    let mut text = serde_json::to_vec_pretty(test).map_err(|source| StoreError::Serialize {
-        path: path.clone(),
-        source,
-    })?;
-    text.push(b'\n');
-    fs::write(&tmp, text).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err(&path))
 }
 
 enum Msg {
@@ -625,15 +614,5 @@ mod tests {
             "{err}"
         );
         assert!(w.close().is_err());
-    }
-
-    #[test]
-    fn test_json_is_written_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        write_test_json(dir.path(), &serde_json::json!({"seed": 42})).unwrap();
-        let back: Value =
-            serde_json::from_str(&fs::read_to_string(dir.path().join("test.json")).unwrap())
-                .unwrap();
-        assert_eq!(back["seed"], 42);
     }
 }

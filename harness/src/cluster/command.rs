@@ -5,9 +5,9 @@
 //! It is split into words with POSIX shell quoting rules (no expansion, no
 //! pipes: the program is run directly, not through `sh`), then `{id}`,
 //! `{port}` and `{data_dir}` are replaced inside each word, so a data dir
-//! with spaces stays one argument. Splitting is [`crate::shell::split_words`].
+//! with spaces stays one argument. Splitting is [`ballot_core::shell::split_words`].
 
-use crate::shell::{split_words, SplitError};
+use ballot_core::shell::{split_words, SplitError};
 
 /// Why a node command template cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

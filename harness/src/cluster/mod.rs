@@ -112,7 +112,7 @@ pub fn default_node_cmd() -> Result<String, ClusterError> {
     let bin = default_node_binary()?;
     Ok(format!(
         "{} {DEFAULT_NODE_ARGS}",
-        crate::shell::quote(&bin.to_string_lossy())
+        ballot_core::shell::quote(&bin.to_string_lossy())
     ))
 }
 
@@ -148,7 +148,7 @@ impl NodeProc {
     fn command_line(&self) -> String {
         self.argv
             .iter()
-            .map(|w| crate::shell::quote(w))
+            .map(|w| ballot_core::shell::quote(w))
             .collect::<Vec<_>>()
             .join(" ")
     }

@@ -52,15 +52,16 @@ use ballot_core::records::{
     Event, Exchange, NemesisRecord, Snapshot, SnapshotReason, HISTORY_FILE, MESSAGES_FILE,
     NEMESIS_FILE, SNAPSHOTS_FILE,
 };
+use ballot_core::run_folder::{read_records, write_results, TestParams};
 use ballot_core::verdict::Results;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::cli::{EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
 use crate::cluster::Cluster;
 use crate::scenario::record::write_jsonl;
-use crate::scenario::{http_client, judge, read_test_json, start_cluster, write_results, RunError};
-use crate::store::{self, RunDir};
+use crate::scenario::{http_client, judge, start_cluster, RunError};
+use crate::store::{RunDir, StoreError};
 use schedule::{plan, Item, Plan, Unexplained};
 
 /// Flags of `ballot replay`.
@@ -89,7 +90,7 @@ pub struct RunData {
     /// The run folder (symlinks resolved).
     pub dir: PathBuf,
     /// `test.json`.
-    pub test: Map<String, Value>,
+    pub test: TestParams,
     /// Number of nodes.
     pub nodes: usize,
     /// The node command template, if the run recorded one.
@@ -107,39 +108,7 @@ pub struct RunData {
 }
 
 fn read_jsonl<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>, RunError> {
-    let path = dir.join(name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(RunError::Input(format!("{}: {e}", path.display()))),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| RunError::Input(format!("{}:{}: {e}", path.display(), i + 1)))
-        })
-        .collect()
-}
-
-/// A `test.json` field under its snake_case or kebab-case name.
-fn field<'a>(test: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    test.get(name)
-        .or_else(|| test.get(&name.replace('_', "-")))
-        .filter(|v| !v.is_null())
-}
-
-/// Strings of a field that holds a string or a list of strings.
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) if !s.is_empty() => s.split(',').map(str::to_string).collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
+    read_records(dir, name).map_err(|e| RunError::Input(e.to_string()))
 }
 
 /// Reads a run folder (a `store/latest` link works too).
@@ -153,7 +122,7 @@ pub fn load_run(path: &Path) -> Result<RunData, RunError> {
             dir.display()
         )));
     }
-    let test = read_test_json(&dir)?;
+    let test = TestParams::read(&dir).map_err(|e| RunError::Input(e.to_string()))?;
     let history_path = dir.join(HISTORY_FILE);
     let history = match std::fs::File::open(&history_path) {
         Ok(f) => read_history(f)
@@ -168,25 +137,16 @@ pub fn load_run(path: &Path) -> Result<RunData, RunError> {
         .map(|m| m.to as usize + 1)
         .max()
         .unwrap_or(1);
-    let nodes = match field(&test, "nodes") {
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0) as usize,
-        Some(Value::Array(a)) => a.len(),
-        _ => seen,
-    };
+    let nodes = test.nodes.map_or(seen, |n| n as usize);
     if nodes == 0 || nodes < seen {
         return Err(RunError::Input(format!(
             "test.json says {nodes} nodes but messages go to node {}",
             seen - 1
         )));
     }
-    let node_cmd = field(&test, "node_cmd")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let node_cmd = test.node_cmd.clone();
     let mut bugs = Vec::new();
-    for name in strings(field(&test, "bug"))
-        .into_iter()
-        .chain(strings(field(&test, "bugs")))
-    {
+    for name in &test.bug {
         bugs.push(
             name.parse::<NodeBug>()
                 .map_err(|e| RunError::Input(format!("test.json: {e}")))?,
@@ -321,14 +281,16 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
         }
     }
     let mut test = run.test.clone();
-    test.insert("replay_of".into(), json!(run.dir.display().to_string()));
-    test.insert(
-        "command".into(),
-        json!(["ballot", "replay", run.dir.display().to_string()]),
-    );
-    store::write_test_json(out.path(), &Value::Object(test))?;
+    test.extra
+        .insert("replay_of".into(), json!(run.dir.display().to_string()));
+    test.command = vec![
+        "ballot".into(),
+        "replay".into(),
+        run.dir.display().to_string(),
+    ];
+    test.write(out.path()).map_err(StoreError::from)?;
     let results = judge::check_dir(out.path()).map_err(RunError::Check)?;
-    write_results(out.path(), &results)?;
+    write_results(out.path(), &results).map_err(StoreError::from)?;
     let original_results = judge::check_dir(&run.dir).map_err(RunError::Check)?;
     Ok(ReplayReport {
         original: run.dir.clone(),

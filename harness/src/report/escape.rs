@@ -1,4 +1,4 @@
-//! Escaping for HTML and XML, and small text helpers (shell words: [`crate::shell`]).
+//! Escaping for HTML and XML, and small text helpers (shell words: [`ballot_core::shell`]).
 //!
 //! Everything that comes from a run folder (keys, values, explanations,
 //! parameters) is untrusted text: it goes through [`html`] or [`xml`] before
@@ -78,6 +78,8 @@ pub fn value(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "null".to_string(),
+        // A whole float prints as the flag was given: `30`, not `30.0`.
+        serde_json::Value::Number(n) if n.is_f64() => n.as_f64().unwrap_or(f64::NAN).to_string(),
         other => other.to_string(),
     }
 }

@@ -18,7 +18,6 @@ use super::diagram::{self, fate_label, reply_label, request_label};
 use super::escape::{self, duration, html as esc, secs, truncate};
 use super::load::{Run, Verdict};
 use super::ops;
-use super::rerun;
 use super::timeline;
 use super::{JUNIT_FILE, LATENCY_FILE, RATE_FILE, REPORT_FILE};
 
@@ -274,13 +273,13 @@ fn warnings(page: &mut String, run: &Run, analysis: &Analysis) {
 
 fn rerun_section(page: &mut String, run: &Run) {
     page.push_str(r#"<h2 id="rerun">Rerun</h2>"#);
-    match rerun::command(run.test.as_ref()) {
+    match run.rerun_command() {
         Some(cmd) => {
             let _ = write!(
                 page,
                 r#"<pre><code id="rerun-command">{}</code></pre><button id="copy-rerun" type="button">copy</button> <span class="note">Re-check offline: <code>ballot check {}</code></span>"#,
                 esc(&cmd),
-                esc(&crate::shell::quote(&run.dir.display().to_string()))
+                esc(&ballot_core::shell::quote(&run.dir.display().to_string()))
             );
         }
         None => page.push_str(
@@ -293,10 +292,10 @@ fn rerun_section(page: &mut String, run: &Run) {
             let _ = write!(
                 page,
                 r#"<tr><td><b>seed</b></td><td><b>{}</b></td></tr>"#,
-                esc(&escape::value(seed))
+                esc(&escape::value(&seed))
             );
         }
-        for (name, value) in test.iter().filter(|(k, _)| k.as_str() != "seed") {
+        for (name, value) in test.to_map().iter().filter(|(k, _)| k.as_str() != "seed") {
             let _ = write!(
                 page,
                 "<tr><td>{}</td><td><code>{}</code></td></tr>",

@@ -33,7 +33,7 @@ pub fn render(run: &Run) -> String {
     let classname = format!(
         "ballot.{}",
         run.param("workload")
-            .map(value)
+            .map(|v| value(&v))
             .unwrap_or_else(|| "run".to_string())
     );
     match &run.results {
@@ -71,7 +71,7 @@ pub fn render(run: &Run) -> String {
                 properties,
                 r#"      <property name="{}" value="{}"/>"#,
                 name,
-                xml(&value(v))
+                xml(&value(&v))
             );
         }
     }

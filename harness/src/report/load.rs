@@ -10,9 +10,10 @@ use ballot_core::records::{
     Event, Exchange, NemesisRecord, Snapshot, HISTORY_FILE, MESSAGES_FILE, NEMESIS_FILE,
     RESULTS_FILE, SNAPSHOTS_FILE, TEST_FILE,
 };
+use ballot_core::run_folder::{parse_jsonl, TestParams};
 use ballot_core::verdict::{Results, Validity};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::ReportError;
 
@@ -24,7 +25,7 @@ pub struct Run {
     /// The folder's name, e.g. `write-once-20250101T000000Z`.
     pub name: String,
     /// `test.json`, when present and a JSON object.
-    pub test: Option<Map<String, Value>>,
+    pub test: Option<TestParams>,
     /// `history.jsonl`.
     pub history: Vec<Event>,
     /// `messages.jsonl`.
@@ -100,14 +101,8 @@ impl Run {
             ..Run::default()
         };
         run.test = match read_text(dir, TEST_FILE, &mut run.notes) {
-            Some(text) => match serde_json::from_str::<Value>(&text) {
-                Ok(Value::Object(map)) => Some(map),
-                Ok(_) => {
-                    run.notes.push(format!(
-                        "{TEST_FILE} is not a JSON object; parameters unknown"
-                    ));
-                    None
-                }
+            Some(text) => match TestParams::from_json(&text) {
+                Ok(test) => Some(test),
                 Err(e) => {
                     run.notes.push(format!(
                         "{TEST_FILE} is unreadable ({e}); parameters unknown"
@@ -143,18 +138,14 @@ impl Run {
     }
 
     /// A parameter from `test.json`, under its snake_case or kebab-case name.
-    pub fn param(&self, name: &str) -> Option<&Value> {
-        param(self.test.as_ref(), name)
+    pub fn param(&self, name: &str) -> Option<Value> {
+        self.test.as_ref()?.field(&name.replace('-', "_"))
     }
-}
 
-/// A field of an optional `test.json` object, under its snake_case or kebab-case name.
-pub fn param<'a>(test: Option<&'a Map<String, Value>>, name: &str) -> Option<&'a Value> {
-    let test = test?;
-    test.get(name)
-        .or_else(|| test.get(&name.replace('_', "-")))
-        .or_else(|| test.get(&name.replace('-', "_")))
-        .filter(|v| !v.is_null())
+    /// The one command that reruns this run, or `None` without `test.json`.
+    pub fn rerun_command(&self) -> Option<String> {
+        self.test.as_ref().map(TestParams::rerun_command)
+    }
 }
 
 fn run_name(dir: &Path) -> String {
@@ -211,122 +202,22 @@ fn read_jsonl<T: DeserializeOwned>(dir: &Path, file: &str, notes: &mut Vec<Strin
     parsed.records
 }
 
-/// The readable records of a JSON Lines text, and what was not readable.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Parsed<T> {
-    /// Records in file order.
-    pub records: Vec<T>,
-    /// Unreadable lines other than a torn last line.
-    pub bad_lines: usize,
-    /// The first unreadable line: its number (from 1) and the parse error.
-    pub first_bad: Option<(usize, String)>,
-    /// The last line had no newline and did not parse: a write was cut short.
-    pub torn_tail: bool,
-}
-
-impl<T> Parsed<T> {
-    /// A sentence for the report, when anything was unreadable.
-    pub fn note(&self, file: &str) -> Option<String> {
-        let mut parts = Vec::new();
-        if self.torn_tail {
-            parts.push("its last line is cut short (the run was probably killed)".to_string());
-        }
-        if let Some((line, error)) = &self.first_bad {
-            parts.push(format!(
-                "{} unreadable line(s), the first at line {line}: {error}",
-                self.bad_lines
-            ));
-        }
-        if parts.is_empty() {
-            None
-        } else {
-            Some(format!(
-                "{file}: {}; {} record(s) read",
-                parts.join("; "),
-                self.records.len()
-            ))
-        }
-    }
-}
-
-/// Parses JSON Lines, skipping blank lines and keeping every readable record.
-pub fn parse_jsonl<T: DeserializeOwned>(text: &str) -> Parsed<T> {
-    let mut parsed = Parsed {
-        records: Vec::new(),
-        bad_lines: 0,
-        first_bad: None,
-        torn_tail: false,
-    };
-    let ends_with_newline = text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
-    let last = lines.len().saturating_sub(1);
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<T>(line) {
-            Ok(record) => parsed.records.push(record),
-            Err(_) if i == last && !ends_with_newline => parsed.torn_tail = true,
-            Err(e) => {
-                parsed.bad_lines += 1;
-                if parsed.first_bad.is_none() {
-                    parsed.first_bad = Some((i + 1, e.to_string()));
-                }
-            }
-        }
-    }
-    parsed
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Debug, PartialEq, serde::Deserialize)]
-    struct R {
-        a: u32,
-    }
-
-    #[test]
-    fn jsonl_keeps_good_lines_and_reports_bad_ones() {
-        let table: [(&str, &[u32], usize, bool); 5] = [
-            ("{\"a\":1}\n{\"a\":2}\n", &[1, 2], 0, false),
-            ("{\"a\":1}\n{\"a\":", &[1], 0, true),
-            ("{\"a\":1}\nnot json\n{\"a\":3}\n", &[1, 3], 1, false),
-            ("\n\n{\"a\":1}\n\n", &[1], 0, false),
-            ("", &[], 0, false),
-        ];
-        for (text, want, bad, torn) in table {
-            let parsed: Parsed<R> = parse_jsonl(text);
-            let got: Vec<u32> = parsed.records.iter().map(|r| r.a).collect();
-            assert_eq!(got, want, "records of {text:?}");
-            assert_eq!(parsed.bad_lines, bad, "bad lines of {text:?}");
-            assert_eq!(parsed.torn_tail, torn, "torn tail of {text:?}");
-        }
-    }
-
-    #[test]
-    fn notes_name_the_file_and_the_first_bad_line() {
-        let parsed: Parsed<R> = parse_jsonl("{\"a\":1}\nxx\n{\"a\":");
-        let note = parsed.note("history.jsonl").unwrap();
-        assert!(
-            note.starts_with("history.jsonl: its last line is cut short"),
-            "{note}"
-        );
-        assert!(
-            note.contains("1 unreadable line(s), the first at line 2"),
-            "{note}"
-        );
-        assert!(parse_jsonl::<R>("{\"a\":1}\n").note("x").is_none());
-    }
-
     #[test]
     fn params_accept_snake_and_kebab_case() {
-        let test: Map<String, Value> =
-            serde_json::from_str(r#"{"time-limit": 30, "node_cmd": "x", "bug": null}"#).unwrap();
-        assert_eq!(param(Some(&test), "time_limit"), Some(&Value::from(30)));
-        assert_eq!(param(Some(&test), "node-cmd"), Some(&Value::from("x")));
-        assert_eq!(param(Some(&test), "bug"), None);
-        assert_eq!(param(None, "seed"), None);
+        let run = Run {
+            test: Some(
+                TestParams::from_json(r#"{"time-limit": 30, "node_cmd": "x", "bug": null}"#)
+                    .unwrap(),
+            ),
+            ..Run::default()
+        };
+        assert_eq!(run.param("time_limit"), Some(Value::from(30.0)));
+        assert_eq!(run.param("node-cmd"), Some(Value::from("x")));
+        assert_eq!(run.param("bug"), None);
+        assert_eq!(Run::default().param("seed"), None);
     }
 }

@@ -13,7 +13,6 @@
 //! - [`analysis`]: the figures all reports share, derived once from a loaded run.
 //! - [`ops`]: pair invocations with completions; windows and downsampling for large runs.
 //! - [`faults`]: fault intervals, fault effects per link, per-node faults, warnings.
-//! - [`rerun`]: the one command that reruns a run, rebuilt from `test.json`.
 //! - [`timeline`]: operations per process as bars, with fault intervals (inline SVG).
 //! - [`plots`]: `latency.svg` and `rate.svg` with plotters' SVG backend.
 //! - [`diagram`]: the Lamport space-time message diagram around the first violation.
@@ -31,7 +30,6 @@ pub mod junit;
 pub mod load;
 pub mod ops;
 pub mod plots;
-pub mod rerun;
 pub mod serve;
 pub mod summary;
 pub mod timeline;

@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use ballot_core::records::{RESULTS_FILE, TEST_FILE};
+use ballot_core::run_folder::TestParams;
 use ballot_core::verdict::Results;
-use serde_json::Value;
 
 use super::escape::{html as esc, value};
 use super::load::Verdict;
@@ -399,10 +399,8 @@ fn run_entry(dir: &Path, name: String) -> RunEntry {
     let results: Option<Results> = std::fs::read(dir.join(RESULTS_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let test: Option<serde_json::Map<String, Value>> = std::fs::read(dir.join(TEST_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let field = |k: &str| super::load::param(test.as_ref(), k).map(value);
+    let test = TestParams::read(dir).ok();
+    let field = |k: &str| test.as_ref().and_then(|t| t.field(k)).map(|v| value(&v));
     let mtime = |p: &Path| {
         std::fs::metadata(p)
             .and_then(|m| m.modified())

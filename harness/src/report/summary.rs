@@ -10,7 +10,6 @@ use ballot_core::verdict::Validity;
 use super::analysis::Analysis;
 use super::escape::{html as esc, truncate};
 use super::load::{Run, Verdict};
-use super::rerun;
 
 /// Renders the summary of `run`.
 pub fn render(run: &Run) -> String {
@@ -84,7 +83,7 @@ pub fn render(run: &Run) -> String {
         md.push('\n');
     }
     let _ = writeln!(md, "Store: `{}`\n", code(&run.dir.display().to_string()));
-    if let Some(cmd) = rerun::command(run.test.as_ref()) {
+    if let Some(cmd) = run.rerun_command() {
         let _ = writeln!(md, "Rerun:\n\n```sh\n{}\n```", cmd.replace("```", "'''"));
     }
     md

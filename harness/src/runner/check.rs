@@ -18,7 +18,8 @@ use ballot_checker::import::Format;
 use ballot_checker::linear::Bounds;
 use ballot_checker::models::Model;
 use ballot_checker::run::{check_history_file, check_run, write_results, CheckOptions};
-use ballot_core::records::{MESSAGES_FILE, TEST_FILE};
+use ballot_core::records::MESSAGES_FILE;
+use ballot_core::run_folder::TestParams;
 use ballot_core::verdict::{Results, Validity};
 
 use super::{output, HarnessError};
@@ -52,8 +53,8 @@ pub fn check_run_dir(dir: &Path, model: &str, check_timeout: f64) -> Result<Resu
         bounds: bounds(check_timeout),
     };
     let results = check_run(dir, &opts).map_err(|e| HarnessError::Check(e.to_string()))?;
-    let direct_without_log = run_param(dir, "direct") == Some(serde_json::Value::Bool(true))
-        && !dir.join(MESSAGES_FILE).exists();
+    let direct = TestParams::read(dir).is_ok_and(|p| p.direct);
+    let direct_without_log = direct && !dir.join(MESSAGES_FILE).exists();
     Ok(match direct_without_log {
         true => explain_direct(results),
         false => results,
@@ -89,16 +90,9 @@ pub fn write_results_and_reports(dir: &Path, results: &Results) -> Result<(), Ha
     Ok(())
 }
 
-/// A parameter of a run folder's `test.json`, if recorded.
-fn run_param(dir: &Path, name: &str) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join(TEST_FILE)).ok()?;
-    let mut test: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(test.get_mut(name)?.take())
-}
-
 /// The model a run folder was tested with (its `test.json`), if recorded.
 fn run_model(dir: &Path) -> Option<String> {
-    Some(run_param(dir, "model")?.as_str()?.to_string())
+    TestParams::read(dir).ok()?.model
 }
 
 /// The `--format` value as the checker's format.

@@ -30,15 +30,15 @@ use std::time::Duration;
 
 use ballot_core::bugs::NodeBug;
 use ballot_core::proposer::ClientBug;
-use ballot_core::records::TEST_FILE;
+use ballot_core::run_folder::{write_results, TestParams};
 use ballot_core::verdict::Results;
 use ballot_workloads::scenario::{builtin, Expect, Scenario, ScenarioError};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cli::{EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_VALID};
 use crate::clock::Clock;
 use crate::cluster::{Cluster, ClusterError, ClusterSpec};
-use crate::store::{self, JsonlWriter, RunDir, StoreError};
+use crate::store::{JsonlWriter, RunDir, StoreError};
 
 pub use engine::{execute, ExecOptions, Execution};
 
@@ -270,18 +270,23 @@ pub async fn run_scenario(
     }
     client_bugs.sort();
     client_bugs.dedup();
-    let test = json!({
-        "workload": "scenario",
-        "scenario": scenario.name,
-        "nodes": scenario.nodes,
-        "key": scenario.key,
-        "node_cmd": node_cmd,
-        "bug": bugs.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
-        "client_bug": client_bugs,
-        "command": ["ballot", "scenario", opts.source],
-        "scenario_file": serde_json::to_value(scenario.to_file()).unwrap_or(Value::Null),
-        "ballot_version": env!("CARGO_PKG_VERSION"),
-    });
+    let mut test = TestParams {
+        workload: Some("scenario".to_string()),
+        nodes: Some(scenario.nodes as u64),
+        key: Some(scenario.key.clone()),
+        node_cmd: Some(node_cmd),
+        bug: bugs.iter().map(|b| b.to_string()).collect(),
+        client_bug: client_bugs,
+        command: vec!["ballot".into(), "scenario".into(), opts.source.clone()],
+        ballot_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        ..TestParams::default()
+    };
+    test.extra
+        .insert("scenario".into(), Value::from(scenario.name.clone()));
+    test.extra.insert(
+        "scenario_file".into(),
+        serde_json::to_value(scenario.to_file()).unwrap_or(Value::Null),
+    );
     finish(dir.path(), &test, execution, &scenario.name)
 }
 
@@ -289,14 +294,14 @@ pub async fn run_scenario(
 /// `results.json`, and checks the verdict assertions.
 pub fn finish(
     dir: &Path,
-    test: &Value,
+    test: &TestParams,
     execution: Execution,
     name: &str,
 ) -> Result<ScenarioReport, RunError> {
     execution.records.write(dir)?;
-    store::write_test_json(dir, test)?;
+    test.write(dir).map_err(StoreError::from)?;
     let results = judge::check_dir(dir).map_err(RunError::Check)?;
-    write_results(dir, &results)?;
+    write_results(dir, &results).map_err(StoreError::from)?;
     let mut assertions = execution.assertions;
     for (step, e) in execution.verdicts {
         let (passed, line) = match &e {
@@ -324,30 +329,6 @@ pub fn finish(
         assertions,
         results,
     })
-}
-
-/// Writes `results.json` into `dir`.
-pub fn write_results(dir: &Path, results: &Results) -> Result<(), RunError> {
-    let path = dir.join(ballot_core::records::RESULTS_FILE);
-    let mut text = serde_json::to_vec_pretty(results)
-        .map_err(|e| RunError::Check(format!("cannot serialise results: {e}")))?;
-    text.push(b'\n');
-    std::fs::write(&path, text).map_err(|source| RunError::Store(StoreError::Io { path, source }))
-}
-
-/// Reads a run folder's `test.json` as a JSON object.
-pub fn read_test_json(dir: &Path) -> Result<serde_json::Map<String, Value>, RunError> {
-    let path = dir.join(TEST_FILE);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| RunError::Input(format!("{}: {e}", path.display())))?;
-    match serde_json::from_str(&text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(RunError::Input(format!(
-            "{} is not a JSON object",
-            path.display()
-        ))),
-        Err(e) => Err(RunError::Input(format!("{}: {e}", path.display()))),
-    }
 }
 
 /// Runs a command's future on a new multi-threaded runtime, for `main`;
@@ -404,7 +385,7 @@ pub async fn scenario_command(args: &ScenarioArgs) -> i32 {
     match run_scenario(&scenario, &opts).await {
         Ok(report) => {
             print_report(&report);
-            let mut rerun = format!("ballot scenario {}", crate::shell::quote(source));
+            let mut rerun = format!("ballot scenario {}", ballot_core::shell::quote(source));
             for b in &args.bugs {
                 rerun.push_str(&format!(" --bug {b}"));
             }

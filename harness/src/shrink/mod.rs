@@ -508,7 +508,7 @@ pub fn print_report(s: &Shrunk) {
     println!("scenario file: {}", s.file.display());
     println!(
         "REPRODUCE WITH: ballot scenario {}",
-        crate::shell::quote(&s.file.display().to_string())
+        ballot_core::shell::quote(&s.file.display().to_string())
     );
 }
 

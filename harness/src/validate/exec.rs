@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot_core::records::{RESULTS_FILE, SNAPSHOTS_FILE};
+use ballot_core::records::SNAPSHOTS_FILE;
+use ballot_core::run_folder::read_results;
 use ballot_core::verdict::Results;
 
 use super::detect::SnapshotTime;
@@ -93,7 +94,7 @@ pub fn run_test(
         ));
     }
     if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
-        match read_results(&dir) {
+        match read_results(&dir).map_err(|e| e.to_string()) {
             Ok(results) => record.results = Some(results),
             Err(e) if record.error.is_none() && matches!(record.exit, Some(0..=2)) => {
                 record.error = Some(e);
@@ -166,13 +167,6 @@ fn spawn_and_wait(
     }
 }
 
-/// Reads `results.json` of a run folder.
-fn read_results(dir: &Path) -> Result<Results, String> {
-    let path = dir.join(RESULTS_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// The (node, time) of every snapshot in `snapshots.jsonl`; unreadable
 /// lines are skipped (they only make a durability detection time unknown).
 fn read_snapshot_times(path: &Path) -> Vec<SnapshotTime> {
@@ -236,7 +230,11 @@ mod tests {
         // An earlier run's verdict in a reused store must not be taken for this run's.
         let old = store.join("old-run");
         std::fs::create_dir_all(&old).unwrap();
-        std::fs::write(old.join(RESULTS_FILE), r#"{"valid":false,"checkers":[]}"#).unwrap();
+        std::fs::write(
+            old.join(ballot_core::records::RESULTS_FILE),
+            r#"{"valid":false,"checkers":[]}"#,
+        )
+        .unwrap();
         std::os::unix::fs::symlink("old-run", store.join("latest")).unwrap();
         let r = run_test(
             Path::new("/nonexistent/ballot"),
