@@ -52,8 +52,9 @@ use ballot_core::verdict::Validity;
 use ballot_workloads::WorkloadKind;
 use clap::Args;
 
-use crate::cli::{self, Command, TestArgs, EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE, EXIT_UNKNOWN};
 use crate::runner::{self, Interrupt, RunOutcome};
+use crate::runner::{parse_positive_seconds, parse_rate, parse_test_args, TestArgs};
+use crate::Error;
 
 /// Target: the proxy adds less than this per exchange at p50 (100 µs).
 pub const TARGET_ADDED_NS: f64 = 100_000.0;
@@ -65,7 +66,7 @@ pub const TARGET_THROUGHPUT_COST: f64 = 0.30;
 pub struct BenchArgs {
     /// How long each run's clients run ops, in seconds (4 runs in all).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0,
-          value_parser = cli::parse_positive_seconds)]
+          value_parser = parse_positive_seconds)]
     pub seconds: f64,
 
     /// Number of concurrent client workers in each run.
@@ -74,7 +75,7 @@ pub struct BenchArgs {
     pub concurrency: u64,
 
     /// Total operations per second over all clients; 0 means as fast as they can.
-    #[arg(long, value_name = "HZ", default_value_t = 0.0, value_parser = cli::parse_rate)]
+    #[arg(long, value_name = "HZ", default_value_t = 0.0, value_parser = parse_rate)]
     pub rate: f64,
 
     /// Number of acceptor nodes.
@@ -145,10 +146,8 @@ impl BenchArgs {
         if route == Route::Direct {
             argv.push("--direct".to_string());
         }
-        match cli::parse(argv)?.command {
-            Command::Test(t) => Ok(*t),
-            _ => unreachable!("`ballot test ...` parses to the test command"),
-        }
+        argv.remove(1);
+        parse_test_args(argv)
     }
 }
 
@@ -483,63 +482,32 @@ fn figures_of(outcome: &RunOutcome) -> Result<RunFigures, String> {
     ))
 }
 
-/// `ballot bench`: runs the four runs, prints the tables; returns the exit
-/// code (0, or 2 if interrupted before the end, 254/255 as `ballot test`).
-pub fn bench_main(args: &BenchArgs) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot set up the runtime: {e}");
-            return EXIT_HARNESS_FAILURE;
-        }
-    };
-    runtime.block_on(bench(args))
+/// `ballot bench`: runs the four runs and prints the tables; valid, or
+/// unknown if interrupted before the end.
+pub fn bench_main(args: &BenchArgs) -> Result<Validity, Error> {
+    crate::runtime::block_on(bench(args))
 }
 
-async fn bench(args: &BenchArgs) -> i32 {
-    let interrupt = match Interrupt::install() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: cannot install the signal handlers: {e}");
-            return EXIT_HARNESS_FAILURE;
-        }
-    };
+async fn bench(args: &BenchArgs) -> Result<Validity, Error> {
+    let interrupt = Interrupt::install().map_err(Error::Runtime)?;
     let seed = args.seed.unwrap_or_else(runner::random_seed);
     let command = args.command(seed);
     println!("{command}");
     let mut measured = Vec::new();
     for workload in WorkloadKind::ALL {
         for route in [Route::Proxy, Route::Direct] {
-            let test = match args.test_args(workload, route, seed) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_BAD_ARGS;
-                }
-            };
+            let test = args
+                .test_args(workload, route, seed)
+                .map_err(|e| Error::Input(e.to_string()))?;
             let load = load_average();
             println!(
                 "\n== {workload} via {} (load {})",
                 route.name(),
                 opt(load, |l| format!("{l:.2}"))
             );
-            let outcome = match runner::run_test(&test, seed, &interrupt).await {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return e.exit_code();
-                }
-            };
-            let figures = match figures_of(&outcome) {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("error: cannot read the run: {e}");
-                    return EXIT_HARNESS_FAILURE;
-                }
-            };
+            let outcome = runner::run_test(&test, seed, &interrupt).await?;
+            let figures = figures_of(&outcome)
+                .map_err(|e| Error::Check(format!("cannot read the run: {e}")))?;
             warn_on_verdict(route, &outcome);
             measured.push(Measured {
                 workload,
@@ -552,20 +520,20 @@ async fn bench(args: &BenchArgs) -> i32 {
             if outcome.interrupted {
                 println!("\n{}", markdown(&command, &measured));
                 eprintln!("ballot bench: interrupted; the figures above are incomplete");
-                return EXIT_UNKNOWN;
+                return Ok(Validity::Unknown);
             }
         }
     }
     let text = markdown(&command, &measured);
     println!("\n{text}");
     if let Some(out) = &args.out {
-        if let Err(e) = std::fs::write(out, &text) {
-            eprintln!("error: cannot write {}: {e}", out.display());
-            return EXIT_HARNESS_FAILURE;
-        }
+        std::fs::write(out, &text).map_err(|source| Error::Io {
+            what: format!("cannot write {}", out.display()),
+            source,
+        })?;
         println!("written to {}", out.display());
     }
-    0
+    Ok(Validity::Valid)
 }
 
 /// A bench run on the correct node should be valid (unknown when direct:
@@ -589,6 +557,7 @@ fn warn_on_verdict(route: Route, outcome: &RunOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{self, Command};
     use serde_json::{json, Value};
 
     fn ev(time: u64, process: u64, kind: EventType) -> Event {
@@ -911,6 +880,6 @@ mod tests {
             "ballot bench --seconds 2 --concurrency 6 --rate 50 --nodes 3 --seed 7"
         );
         let bad = cli::parse(["ballot", "bench", "--seconds", "0"]).unwrap_err();
-        assert_eq!(cli::parse_error_exit_code(&bad), EXIT_BAD_ARGS);
+        assert_eq!(cli::parse_error_exit_code(&bad), crate::exit::EXIT_BAD_ARGS);
     }
 }

@@ -1,5 +1,7 @@
 //! `ballot`: the command-line entry point. Parses flags and hands over to
-//! the library; bad flags exit 254 (Jepsen's "bad arguments"), not clap's 2.
+//! the library; every command returns its verdict or its error, and
+//! [`ballot::exit::code`] maps that to Jepsen's exit codes (bad flags exit
+//! 254, "bad arguments", not clap's 2).
 
 use ballot::cli::{self, Command};
 use ballot::runner;
@@ -13,17 +15,17 @@ fn main() {
         }
     };
     init_logging();
-    let code = match &cli.command {
+    let outcome = match &cli.command {
         Command::Test(args) => runner::test_command(args),
         Command::Check(args) => runner::check_command(args),
-        Command::Serve(args) => ballot::report::serve::serve_command(args),
+        Command::Serve(args) => ballot::serve::serve_command(args),
         Command::Scenario(args) => ballot::scenario::scenario_main(args),
         Command::Replay(args) => ballot::replay::replay_main(args),
         Command::Shrink(args) => ballot::shrink::shrink_main(args),
         Command::Bench(args) => ballot::bench::bench_main(args),
         Command::Validate(args) => ballot::validate::validate_command(args),
     };
-    std::process::exit(code);
+    std::process::exit(ballot::exit::code(outcome));
 }
 
 /// Harness diagnostics on stderr, off unless `RUST_LOG` asks for them.

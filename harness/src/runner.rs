@@ -17,7 +17,7 @@
 //!    and the command that reruns the test.
 //!
 //! A failure of the harness itself (a node that does not start, a port in
-//! use, an I/O error) is never a verdict: it is [`HarnessError`], exit code
+//! use, an I/O error) is never a verdict: it is [`Error`], exit code
 //! 255. Nodes cannot outlive the harness: the [`Cluster`] kills and reaps
 //! them on drop (also while unwinding from a panic), a second signal kills
 //! them at once, and their parent-death signal covers the rest.
@@ -36,11 +36,14 @@
 //! cluster unmounts after its nodes stopped, on every path (shutdown, drop,
 //! and the second signal, which detaches them before exiting).
 
+mod args;
 mod check;
 mod interrupt;
 mod output;
 mod progress;
 
+pub use args::{default_test_args, parse_test_args, CheckArgs, TestArgs};
+pub(crate) use args::{parse_positive_seconds, parse_rate};
 pub use check::check_command;
 pub use interrupt::Interrupt;
 pub use output::print_bug_list;
@@ -56,72 +59,22 @@ use ballot_core::records::{
     SNAPSHOTS_FILE,
 };
 use ballot_core::run_folder::TestParams;
-use ballot_core::verdict::Results;
-use ballot_workloads::{ConfigError, WorkloadSpec};
+use ballot_core::verdict::{Results, Validity};
+use ballot_workloads::WorkloadSpec;
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cli::{TestArgs, EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
-use crate::clients::{self, ClientSettings, ClientStats, ClientsError, ClientsReport, FinalReads};
+use crate::clients::{self, ClientSettings, ClientStats, ClientsReport, FinalReads};
 use crate::clock::Clock;
-use crate::cluster::{self, Cluster, ClusterError, ClusterSpec, DataDirs};
+use crate::cluster::{self, Cluster, ClusterSpec, DataDirs};
 use crate::nemesis::{
     FaultKind, Nemesis, NemesisConfig, NemesisError, Recorders, Schedule, Targets,
 };
 use crate::proxy::Mesh;
 use crate::store::{HistoryWriter, JsonlWriter, RunDir, StoreError};
+use crate::Error;
 pub use check::DIRECT_NO_LOG;
-
-/// Why a run could not produce a verdict.
-#[derive(Debug, thiserror::Error)]
-pub enum HarnessError {
-    /// A parameter is unusable (caught after parsing).
-    #[error("{0}")]
-    Config(String),
-    /// The store could not be written.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Nodes could not be started, signalled or snapshotted.
-    #[error(transparent)]
-    Cluster(#[from] ClusterError),
-    /// The proxy mesh could not start.
-    #[error("cannot start the proxy mesh: {0}")]
-    Mesh(std::io::Error),
-    /// The nemesis could not apply or heal a fault.
-    #[error("nemesis: {0}")]
-    Nemesis(#[from] NemesisError),
-    /// The clients could not run.
-    #[error(transparent)]
-    Clients(#[from] ClientsError),
-    /// The checker could not read the run.
-    #[error("checker: {0}")]
-    Check(String),
-    /// The async runtime or signal handlers could not be set up.
-    #[error("cannot set up the runtime: {0}")]
-    Runtime(std::io::Error),
-    /// `--nemesis power-fail` needs lazyfs mounts, and this machine cannot make them.
-    #[error(
-        "--nemesis power-fail needs a lazyfs (FUSE) mount, and this machine cannot make one: {0}"
-    )]
-    LazyFsUnavailable(String),
-}
-
-impl HarnessError {
-    /// The exit code: 254 for unusable parameters, else 255.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            HarnessError::Config(_) => EXIT_BAD_ARGS,
-            _ => EXIT_HARNESS_FAILURE,
-        }
-    }
-}
-
-impl From<ConfigError> for HarnessError {
-    fn from(e: ConfigError) -> Self {
-        HarnessError::Config(e.to_string())
-    }
-}
 
 /// Everything a run needs, resolved from the flags and the seed.
 #[derive(Clone, Debug)]
@@ -142,7 +95,7 @@ pub struct Plan {
 
 impl Plan {
     /// Resolves the flags for one run with `seed`.
-    pub fn new(args: &TestArgs, seed: u64) -> Result<Plan, HarnessError> {
+    pub fn new(args: &TestArgs, seed: u64) -> Result<Plan, Error> {
         let nodes = args.nodes as usize;
         let node_cmd = match &args.node_cmd {
             Some(cmd) => cmd.clone(),
@@ -158,14 +111,14 @@ impl Plan {
             concurrency: args.concurrency,
         };
         workload.build()?;
-        let parse = |e: NemesisError| HarnessError::Config(e.to_string());
-        let unknown = |e: ballot_core::fault::UnknownFault| HarnessError::Config(e.to_string());
+        let parse = |e: NemesisError| Error::Input(e.to_string());
+        let unknown = |e: ballot_core::fault::UnknownFault| Error::Input(e.to_string());
         let nemesis = NemesisConfig {
             faults: FaultKind::parse_list(&args.nemesis).map_err(unknown)?,
             interval: args.nemesis_interval(),
             targets: args.nemesis_targets.parse::<Targets>().map_err(parse)?,
             partitions: crate::partition::parse_shapes(&args.partition_shapes)
-                .map_err(|e| HarnessError::Config(e.to_string()))?,
+                .map_err(|e| Error::Input(e.to_string()))?,
         };
         if args.direct {
             let link: Vec<&str> = nemesis
@@ -175,7 +128,7 @@ impl Plan {
                 .map(|f| f.name())
                 .collect();
             if !link.is_empty() {
-                return Err(HarnessError::Config(format!(
+                return Err(Error::Input(format!(
                     "--direct bypasses the proxy, so it cannot inject link faults ({}); \
                      pass --nemesis with kill, pause, power-fail or none",
                     link.join(", ")
@@ -184,7 +137,7 @@ impl Plan {
         }
         if let Some(base) = args.base_port {
             if u32::from(base) + args.nodes as u32 > 65_536 {
-                return Err(HarnessError::Config(format!(
+                return Err(Error::Input(format!(
                     "--base-port {base} leaves no room for {nodes} nodes"
                 )));
             }
@@ -256,54 +209,32 @@ struct Ran {
 }
 
 /// `ballot test`: runs `--test-count` tests (seeds seed, seed+1, ...) and
-/// returns the exit code. Stops at the first test that is not valid.
-pub fn test_command(args: &TestArgs) -> i32 {
+/// returns the verdict of the last one run. Stops at the first test that is
+/// not valid.
+pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
     if args.list_bugs {
         print_bug_list();
-        return 0;
+        return Ok(Validity::Valid);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            output::print_error(&HarnessError::Runtime(e));
-            return EXIT_HARNESS_FAILURE;
-        }
-    };
-    runtime.block_on(async {
-        let interrupt = match Interrupt::install() {
-            Ok(i) => i,
-            Err(e) => {
-                output::print_error(&HarnessError::Runtime(e));
-                return EXIT_HARNESS_FAILURE;
-            }
-        };
+    crate::runtime::block_on(async {
+        let interrupt = Interrupt::install().map_err(Error::Runtime)?;
         let first = args.seed.unwrap_or_else(random_seed);
-        let mut code = 0;
+        let mut verdict = Validity::Valid;
         for i in 0..args.test_count {
             let seed = first.wrapping_add(i);
             if args.test_count > 1 {
                 println!("== test {} of {} (seed {seed})", i + 1, args.test_count);
             }
-            match run_test(args, seed, &interrupt).await {
-                Ok(outcome) => {
-                    code = outcome.results.valid.exit_code();
-                    if let Some(file) = &args.summary_md {
-                        append_summary(file, &outcome.dir);
-                    }
-                }
-                Err(e) => {
-                    output::print_error(&e);
-                    return e.exit_code();
-                }
+            let outcome = run_test(args, seed, &interrupt).await?;
+            verdict = outcome.results.valid;
+            if let Some(file) = &args.summary_md {
+                append_summary(file, &outcome.dir);
             }
-            if code != 0 || interrupt.requested() {
+            if verdict != Validity::Valid || interrupt.requested() {
                 break;
             }
         }
-        code
+        Ok(verdict)
     })
 }
 
@@ -390,10 +321,10 @@ pub async fn run_test(
     args: &TestArgs,
     seed: u64,
     interrupt: &Interrupt,
-) -> Result<RunOutcome, HarnessError> {
+) -> Result<RunOutcome, Error> {
     let plan = Plan::new(args, seed)?;
     if plan.nemesis.needs_lazyfs() {
-        crate::lazyfs::available().map_err(HarnessError::LazyFsUnavailable)?;
+        crate::lazyfs::available().map_err(Error::LazyFsUnavailable)?;
         sweep_dead_mounts(&args.store);
     }
     let dir = RunDir::create(&args.store, args.workload.name())?;
@@ -449,7 +380,7 @@ async fn run_cluster(
     clock: Clock,
     writers: &Writers,
     interrupt: &Interrupt,
-) -> Result<Ran, HarnessError> {
+) -> Result<Ran, Error> {
     let args = &plan.args;
     let n = args.nodes as usize;
     // The mesh's hosts and log: every client host with the real message
@@ -485,7 +416,7 @@ async fn run_cluster(
         Ok(mesh) => mesh,
         Err(e) => {
             let _ = cluster.shutdown().await;
-            return Err(HarnessError::Mesh(e));
+            return Err(Error::Mesh(e));
         }
     };
     let progress = Progress::new();
@@ -581,7 +512,7 @@ async fn main_phase(
     stats: &Arc<ClientStats>,
     progress: &Progress,
     interrupt: &Interrupt,
-) -> Result<ClientsReport, HarnessError> {
+) -> Result<ClientsReport, Error> {
     let generator: Arc<dyn ballot_workloads::Generator> = Arc::from(plan.workload.build()?);
     let hosts = hosts.to_vec();
     let limit = plan.args.time_limit();
@@ -652,7 +583,7 @@ async fn final_phase(
     nemesis: &mut Nemesis,
     recorders: Recorders<'_>,
     inputs: FinalInputs<'_>,
-) -> Result<FinalReads, HarnessError> {
+) -> Result<FinalReads, Error> {
     nemesis.heal_everything(cluster, mesh, recorders).await?;
     let generator = plan.workload.build()?;
     let mut keys = inputs.keys;
@@ -768,7 +699,7 @@ mod tests {
                     json!(true)
                 ),
                 (Err(e), Some(named)) => {
-                    assert_eq!(e.exit_code(), EXIT_BAD_ARGS, "{nemesis}");
+                    assert_eq!(e.exit_code(), crate::exit::EXIT_BAD_ARGS, "{nemesis}");
                     let text = e.to_string();
                     assert!(text.starts_with("--direct bypasses the proxy"), "{text}");
                     assert!(text.contains(named), "{nemesis}: {text}");
@@ -788,7 +719,7 @@ mod tests {
     #[test]
     fn base_port_must_leave_room() {
         let err = Plan::new(&args(&["--base-port", "65535", "--nodes", "3"]), 1).unwrap_err();
-        assert_eq!(err.exit_code(), EXIT_BAD_ARGS);
+        assert_eq!(err.exit_code(), crate::exit::EXIT_BAD_ARGS);
         assert!(Plan::new(&args(&["--base-port", "65533", "--nodes", "3"]), 1).is_ok());
     }
 

@@ -10,14 +10,15 @@
 
 use std::path::Path;
 
-use ballot::scenario::{load, run_scenario, RunError, RunOptions, ScenarioReport};
+use ballot::scenario::{load, run_scenario, RunOptions, ScenarioReport};
+use ballot::Error;
 use ballot_core::records::{HISTORY_FILE, MESSAGES_FILE};
 use ballot_workloads::scenario::Scenario;
 
 mod common;
 use common::{ensure_node_built, serial_async};
 
-async fn run_in(store: &Path, scenario: &Scenario) -> Result<ScenarioReport, RunError> {
+async fn run_in(store: &Path, scenario: &Scenario) -> Result<ScenarioReport, Error> {
     ensure_node_built();
     run_scenario(scenario, &RunOptions::new(store, &scenario.name)).await
 }
@@ -332,20 +333,23 @@ async fn the_command_exits_0_when_assertions_hold_1_when_one_fails_254_for_a_bad
     let _guard = serial_async().await;
     ensure_node_built();
     let store = tempfile::tempdir().unwrap();
-    assert_eq!(scenario_command(&args(Some("S11"), store.path())).await, 0);
+    assert_eq!(
+        ballot::exit::code(scenario_command(&args(Some("S11"), store.path())).await),
+        0
+    );
     let mut buggy = args(Some("S11"), store.path());
     buggy.client_bugs = vec!["own-value".parse().unwrap()];
-    assert_eq!(scenario_command(&buggy).await, 1);
+    assert_eq!(ballot::exit::code(scenario_command(&buggy).await), 1);
     assert_eq!(
-        scenario_command(&args(Some("S99"), store.path())).await,
+        ballot::exit::code(scenario_command(&args(Some("S99"), store.path())).await),
         254
     );
     let mut list = args(None, store.path());
     list.list = true;
-    assert_eq!(scenario_command(&list).await, 0);
+    assert_eq!(ballot::exit::code(scenario_command(&list).await), 0);
     // A file works as well as a name.
     let file = store.path().join("s.json");
     std::fs::write(&file, load("S04m").unwrap().to_json()).unwrap();
     let from_file = args(Some(file.to_str().unwrap()), store.path());
-    assert_eq!(scenario_command(&from_file).await, 0);
+    assert_eq!(ballot::exit::code(scenario_command(&from_file).await), 0);
 }

@@ -53,15 +53,15 @@ use ballot_core::records::{
     NEMESIS_FILE, SNAPSHOTS_FILE,
 };
 use ballot_core::run_folder::{read_records, write_results, TestParams};
-use ballot_core::verdict::Results;
+use ballot_core::verdict::{Results, Validity};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::cli::{EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
 use crate::cluster::Cluster;
 use crate::scenario::record::write_jsonl;
-use crate::scenario::{http_client, judge, start_cluster, RunError};
+use crate::scenario::{http_client, judge, start_cluster};
 use crate::store::{RunDir, StoreError};
+use crate::Error;
 use schedule::{plan, Item, Plan, Unexplained};
 
 /// Flags of `ballot replay`.
@@ -107,26 +107,27 @@ pub struct RunData {
     pub snapshots: Vec<Snapshot>,
 }
 
-fn read_jsonl<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>, RunError> {
-    read_records(dir, name).map_err(|e| RunError::Input(e.to_string()))
+fn read_jsonl<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>, Error> {
+    read_records(dir, name).map_err(|e| Error::Input(e.to_string()))
 }
 
 /// Reads a run folder (a `store/latest` link works too).
-pub fn load_run(path: &Path) -> Result<RunData, RunError> {
+pub fn load_run(path: &Path) -> Result<RunData, Error> {
     let dir = path
         .canonicalize()
-        .map_err(|e| RunError::Input(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     if !dir.join(MESSAGES_FILE).is_file() {
-        return Err(RunError::Input(format!(
+        return Err(Error::Input(format!(
             "{} holds no {MESSAGES_FILE}: not a run folder",
             dir.display()
         )));
     }
-    let test = TestParams::read(&dir).map_err(|e| RunError::Input(e.to_string()))?;
+    let test = TestParams::read(&dir).map_err(|e| Error::Input(e.to_string()))?;
     let history_path = dir.join(HISTORY_FILE);
     let history = match std::fs::File::open(&history_path) {
-        Ok(f) => read_history(f)
-            .map_err(|e| RunError::Input(format!("{}: {e}", history_path.display())))?,
+        Ok(f) => {
+            read_history(f).map_err(|e| Error::Input(format!("{}: {e}", history_path.display())))?
+        }
         Err(_) => Vec::new(),
     };
     let messages: Vec<Exchange> = read_jsonl(&dir, MESSAGES_FILE)?;
@@ -139,7 +140,7 @@ pub fn load_run(path: &Path) -> Result<RunData, RunError> {
         .unwrap_or(1);
     let nodes = test.nodes.map_or(seen, |n| n as usize);
     if nodes == 0 || nodes < seen {
-        return Err(RunError::Input(format!(
+        return Err(Error::Input(format!(
             "test.json says {nodes} nodes but messages go to node {}",
             seen - 1
         )));
@@ -149,7 +150,7 @@ pub fn load_run(path: &Path) -> Result<RunData, RunError> {
     for name in &test.bug {
         bugs.push(
             name.parse::<NodeBug>()
-                .map_err(|e| RunError::Input(format!("test.json: {e}")))?,
+                .map_err(|e| Error::Input(format!("test.json: {e}")))?,
         );
     }
     Ok(RunData {
@@ -238,7 +239,7 @@ pub struct ReplayOptions {
 }
 
 /// Replays the run in `path` against fresh nodes (see the module doc).
-pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayReport, RunError> {
+pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayReport, Error> {
     let run = load_run(path)?;
     let store = match &opts.store {
         Some(s) => s.clone(),
@@ -277,7 +278,7 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
     for name in [HISTORY_FILE, NEMESIS_FILE] {
         if run.dir.join(name).is_file() {
             std::fs::copy(run.dir.join(name), out.file(name))
-                .map_err(|e| RunError::Input(format!("copy {name}: {e}")))?;
+                .map_err(|e| Error::Input(format!("copy {name}: {e}")))?;
         }
     }
     let mut test = run.test.clone();
@@ -289,9 +290,9 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
         run.dir.display().to_string(),
     ];
     test.write(out.path()).map_err(StoreError::from)?;
-    let results = judge::check_dir(out.path()).map_err(RunError::Check)?;
+    let results = judge::check_dir(out.path()).map_err(Error::Check)?;
     write_results(out.path(), &results).map_err(StoreError::from)?;
-    let original_results = judge::check_dir(&run.dir).map_err(RunError::Check)?;
+    let original_results = judge::check_dir(&run.dir).map_err(Error::Check)?;
     Ok(ReplayReport {
         original: run.dir.clone(),
         run_dir: out.path().to_path_buf(),
@@ -347,7 +348,7 @@ struct Replayer<'a> {
 }
 
 impl Replayer<'_> {
-    async fn run(&mut self, cluster: &mut Cluster) -> Result<(), RunError> {
+    async fn run(&mut self, cluster: &mut Cluster) -> Result<(), Error> {
         let plan = self.plan;
         let mut last_time = 0;
         for (position, t) in plan.items.iter().enumerate() {
@@ -402,7 +403,7 @@ impl Replayer<'_> {
         Ok(())
     }
 
-    async fn deliver(&mut self, cluster: &Cluster, index: usize) -> Result<(), RunError> {
+    async fn deliver(&mut self, cluster: &Cluster, index: usize) -> Result<(), Error> {
         let ex = &self.run.messages[index];
         let node = ex.to as usize;
         let expected = json!({"status": ex.status, "response": ex.response});
@@ -472,7 +473,7 @@ impl Replayer<'_> {
         node: usize,
         time: u64,
         expected: Option<&BTreeMap<String, InstanceState>>,
-    ) -> Result<(), RunError> {
+    ) -> Result<(), Error> {
         let Some(expected) = expected else {
             return Ok(());
         };
@@ -529,12 +530,12 @@ pub async fn restore_state(
     http: &reqwest::Client,
     node: usize,
     state: &StateReply,
-) -> Result<(), RunError> {
+) -> Result<(), Error> {
     if cluster.is_running(node) {
         cluster.kill(node).await?;
     }
     let data = cluster.data_dir(node)?.to_path_buf();
-    let io = |e: std::io::Error| RunError::Input(format!("{}: {e}", data.display()));
+    let io = |e: std::io::Error| Error::Input(format!("{}: {e}", data.display()));
     std::fs::remove_dir_all(&data).map_err(io)?;
     std::fs::create_dir_all(&data).map_err(io)?;
     cluster.restart(node).await?;
@@ -570,7 +571,7 @@ pub async fn restore_state(
             .json(&body)
             .send()
             .await
-            .map_err(|e| RunError::Input(format!("restoring node {node}: {path}: {e}")))?;
+            .map_err(|e| Error::Input(format!("restoring node {node}: {path}: {e}")))?;
     }
     Ok(())
 }
@@ -622,30 +623,19 @@ pub fn print_report(report: &ReplayReport) {
 }
 
 /// `ballot replay` for `main`: [`replay_command`] on its own runtime.
-pub fn replay_main(args: &ReplayArgs) -> i32 {
-    crate::scenario::block_on(replay_command(args))
+pub fn replay_main(args: &ReplayArgs) -> Result<Validity, Error> {
+    crate::runtime::block_on(replay_command(args))
 }
 
-/// `ballot replay RUN`: returns the replay's verdict as the exit code (0, 1,
-/// 2), 254 for a folder that is not a run, 255 when the harness failed.
-pub async fn replay_command(args: &ReplayArgs) -> i32 {
+/// `ballot replay RUN`: returns the replay's verdict; a folder that is not a
+/// run is unusable input (254).
+pub async fn replay_command(args: &ReplayArgs) -> Result<Validity, Error> {
     let opts = ReplayOptions {
         store: args.store.clone(),
         node_cmd: args.node_cmd.clone(),
         no_restore: args.no_restore,
     };
-    match replay_run(&args.run, &opts).await {
-        Ok(report) => {
-            print_report(&report);
-            report.results.valid.exit_code()
-        }
-        Err(RunError::Input(e)) => {
-            eprintln!("error: {e}");
-            EXIT_BAD_ARGS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_HARNESS_FAILURE
-        }
-    }
+    let report = replay_run(&args.run, &opts).await?;
+    print_report(&report);
+    Ok(report.results.valid)
 }

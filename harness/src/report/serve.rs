@@ -50,54 +50,6 @@ pub async fn run(
         .await
 }
 
-/// `ballot serve`: serves `--store` on 127.0.0.1:`--port` until Ctrl-C.
-/// Returns the exit code: 0 after a clean stop, 255 when it cannot listen.
-pub fn serve_command(args: &crate::cli::ServeArgs) -> i32 {
-    use crate::cli::EXIT_HARNESS_FAILURE;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_HARNESS_FAILURE;
-        }
-    };
-    runtime.block_on(async {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen on {addr}: {e}");
-                return EXIT_HARNESS_FAILURE;
-            }
-        };
-        let bound = listener.local_addr().unwrap_or(addr);
-        if !args.store.is_dir() {
-            eprintln!(
-                "note: {} does not exist yet; runs appear as `ballot test --store {}` writes them",
-                args.store.display(),
-                args.store.display()
-            );
-        }
-        println!(
-            "serving {} at http://{bound}/ (Ctrl-C stops)",
-            args.store.display()
-        );
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        match run(listener, args.store.clone(), shutdown).await {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("error: ballot serve stopped: {e}");
-                EXIT_HARNESS_FAILURE
-            }
-        }
-    })
-}
-
 /// The server's routes over `store`.
 pub fn router(store: PathBuf) -> Router {
     Router::new()

@@ -22,8 +22,9 @@ use ballot_core::records::MESSAGES_FILE;
 use ballot_core::run_folder::TestParams;
 use ballot_core::verdict::{Results, Validity};
 
-use super::{output, HarnessError};
-use crate::cli::{CheckArgs, EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE};
+use super::output;
+use super::CheckArgs;
+use crate::Error;
 
 /// The checker's bounds for a time limit in seconds.
 pub fn bounds(check_timeout: f64) -> Bounds {
@@ -33,10 +34,10 @@ pub fn bounds(check_timeout: f64) -> Bounds {
     }
 }
 
-fn parse_model(model: &str) -> Result<Model, HarnessError> {
+fn parse_model(model: &str) -> Result<Model, Error> {
     model
         .parse::<Model>()
-        .map_err(|e| HarnessError::Config(e.to_string()))
+        .map_err(|e| Error::Input(e.to_string()))
 }
 
 /// Why the message-log checks of a `--direct` run are unknown.
@@ -47,12 +48,12 @@ pub const DIRECT_NO_LOG: &str =
 const MESSAGE_LOG_CHECKERS: [&str; 2] = ["paxos", "learners"];
 
 /// Checks the run folder `dir` with `model`.
-pub fn check_run_dir(dir: &Path, model: &str, check_timeout: f64) -> Result<Results, HarnessError> {
+pub fn check_run_dir(dir: &Path, model: &str, check_timeout: f64) -> Result<Results, Error> {
     let opts = CheckOptions {
         model: parse_model(model)?,
         bounds: bounds(check_timeout),
     };
-    let results = check_run(dir, &opts).map_err(|e| HarnessError::Check(e.to_string()))?;
+    let results = check_run(dir, &opts).map_err(|e| Error::Check(e.to_string()))?;
     let direct = TestParams::read(dir).is_ok_and(|p| p.direct);
     let direct_without_log = direct && !dir.join(MESSAGES_FILE).exists();
     Ok(match direct_without_log {
@@ -74,9 +75,9 @@ pub fn explain_direct(mut results: Results) -> Results {
 }
 
 /// Writes `results.json`, then the reports; a report failure is only a warning.
-pub fn write_results_and_reports(dir: &Path, results: &Results) -> Result<(), HarnessError> {
+pub fn write_results_and_reports(dir: &Path, results: &Results) -> Result<(), Error> {
     write_results(dir, results).map_err(|e| {
-        HarnessError::Check(format!(
+        Error::Check(format!(
             "cannot write results.json in {}: {e}",
             dir.display()
         ))
@@ -105,7 +106,7 @@ pub fn parse_format(format: &str) -> Option<Format> {
     }
 }
 
-fn check_path(args: &CheckArgs) -> Result<Results, HarnessError> {
+fn check_path(args: &CheckArgs) -> Result<Results, Error> {
     let path = &args.path;
     if path.is_dir() {
         let model = args
@@ -117,47 +118,32 @@ fn check_path(args: &CheckArgs) -> Result<Results, HarnessError> {
     } else if path.is_file() {
         let model = args.model.as_deref().map(parse_model).transpose()?;
         let format = match &args.format {
-            Some(f) => Some(
-                parse_format(f)
-                    .ok_or_else(|| HarnessError::Config(format!("unknown format {f:?}")))?,
-            ),
+            Some(f) => {
+                Some(parse_format(f).ok_or_else(|| Error::Input(format!("unknown format {f:?}")))?)
+            }
             None => None,
         };
         check_history_file(path, model, format, &bounds(args.check_timeout))
-            .map_err(|e| HarnessError::Check(e.to_string()))
+            .map_err(|e| Error::Check(e.to_string()))
     } else {
-        Err(HarnessError::Config(format!(
+        Err(Error::Input(format!(
             "{} is neither a run folder nor a history file",
             path.display()
         )))
     }
 }
 
-/// `ballot check RUN|FILE`: re-checks offline; returns the exit code.
-pub fn check_command(args: &CheckArgs) -> i32 {
-    match check_path(args) {
-        Ok(results) => {
-            if args.json {
-                match serde_json::to_string_pretty(&results) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => {
-                        eprintln!("error: cannot serialise results: {e}");
-                        return EXIT_HARNESS_FAILURE;
-                    }
-                }
-            } else {
-                output::print_check_verdict(&results, &args.path);
-            }
-            results.valid.exit_code()
-        }
-        Err(e) => {
-            output::print_error(&e);
-            match e {
-                HarnessError::Config(_) => EXIT_BAD_ARGS,
-                _ => EXIT_HARNESS_FAILURE,
-            }
-        }
+/// `ballot check RUN|FILE`: re-checks offline; returns the verdict.
+pub fn check_command(args: &CheckArgs) -> Result<Validity, Error> {
+    let results = check_path(args)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&results)
+            .map_err(|e| Error::Check(format!("cannot serialise results: {e}")))?;
+        println!("{text}");
+    } else {
+        output::print_check_verdict(&results, &args.path);
     }
+    Ok(results.valid)
 }
 
 #[cfg(test)]

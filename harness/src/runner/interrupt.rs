@@ -6,8 +6,8 @@
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-use crate::cli::EXIT_HARNESS_FAILURE;
 use crate::cluster::{detach_all_mounts, kill_all_children};
+use crate::exit::EXIT_HARNESS_FAILURE;
 
 /// Whether the user asked the harness to stop.
 #[derive(Clone, Debug)]

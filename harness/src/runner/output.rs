@@ -11,7 +11,7 @@ use ballot_core::bugs::NodeBug;
 use ballot_core::proposer::ClientBug;
 use ballot_core::verdict::{Results, Validity};
 
-use super::{HarnessError, Plan};
+use super::Plan;
 use crate::clients::{ClientStats, ClientsReport, FinalReads};
 use crate::cluster::Cluster;
 
@@ -134,11 +134,6 @@ pub fn print_verdict(results: &Results, dir: &Path, rerun: &str, interrupted: bo
 pub fn print_check_verdict(results: &Results, dir: &Path) {
     print!("{}", verdict_text(results));
     println!("checked: {}", dir.display());
-}
-
-/// Prints a harness error: `error: ` and its message (continuation lines as given).
-pub fn print_error(e: &HarnessError) {
-    eprintln!("error: {e}");
 }
 
 /// The bug catalogue: node bugs, then client bugs, one line each.

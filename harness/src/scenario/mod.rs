@@ -31,14 +31,14 @@ use std::time::Duration;
 use ballot_core::bugs::NodeBug;
 use ballot_core::proposer::ClientBug;
 use ballot_core::run_folder::{write_results, TestParams};
-use ballot_core::verdict::Results;
+use ballot_core::verdict::{Results, Validity};
 use ballot_workloads::scenario::{builtin, Expect, Scenario, ScenarioError};
 use serde_json::Value;
 
-use crate::cli::{EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_VALID};
 use crate::clock::Clock;
-use crate::cluster::{Cluster, ClusterError, ClusterSpec};
+use crate::cluster::{Cluster, ClusterSpec};
 use crate::store::{JsonlWriter, RunDir, StoreError};
+use crate::Error;
 
 pub use engine::{execute, ExecOptions, Execution};
 
@@ -73,33 +73,6 @@ pub struct ScenarioArgs {
     /// Folder that holds one subfolder per run, and `latest`.
     #[arg(long, value_name = "DIR", default_value = "store")]
     pub store: PathBuf,
-}
-
-/// Why a scripted run could not be carried out (never a verdict).
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// A step cannot be carried out as written (e.g. an accept before any quorum promised).
-    #[error("step {} `{line}`: {message}", step + 1)]
-    Script {
-        /// Position of the step, from 0.
-        step: usize,
-        /// The step.
-        line: String,
-        /// Why.
-        message: String,
-    },
-    /// Starting, signalling or querying a node failed.
-    #[error(transparent)]
-    Cluster(#[from] ClusterError),
-    /// Writing the run folder failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The checker could not read the run folder.
-    #[error("checker: {0}")]
-    Check(String),
-    /// The scenario or run is unusable as input.
-    #[error("{0}")]
-    Input(String),
 }
 
 /// One assertion and whether it held.
@@ -189,7 +162,7 @@ pub async fn start_cluster(
     dir: &Path,
     node_cmd: Option<&str>,
     bugs: &[NodeBug],
-) -> Result<Cluster, RunError> {
+) -> Result<Cluster, Error> {
     let mut spec = ClusterSpec::new(nodes, dir).or_else(|e| match node_cmd {
         // A custom node command does not need our binary.
         Some(_) => Ok(ClusterSpec {
@@ -214,40 +187,37 @@ pub async fn start_cluster(
 /// The HTTP client scripted runs use: no proxy, no retries, no pooled
 /// connections (a connection pooled before a kill would fail after the
 /// restart), 3 s per request.
-pub fn http_client() -> Result<reqwest::Client, RunError> {
+pub fn http_client() -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .no_proxy()
         .retry(reqwest::retry::never())
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(3))
         .build()
-        .map_err(|e| RunError::Input(format!("cannot build the HTTP client: {e}")))
+        .map_err(|e| Error::Setup(format!("cannot build the HTTP client: {e}")))
 }
 
 /// Loads a built-in scenario by name, or a scenario file by path.
-pub fn load(name_or_file: &str) -> Result<Scenario, RunError> {
+pub fn load(name_or_file: &str) -> Result<Scenario, Error> {
     let path = Path::new(name_or_file);
     if path.is_file() {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| RunError::Input(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
         return Scenario::parse(&text)
-            .map_err(|e| RunError::Input(format!("{}: {e}", path.display())));
+            .map_err(|e| Error::Input(format!("{}: {e}", path.display())));
     }
     builtin::get(name_or_file).map_err(|e| match e {
-        ScenarioError::Unknown(_) => RunError::Input(format!(
+        ScenarioError::Unknown(_) => Error::Input(format!(
             "{name_or_file:?} is neither a file nor a built-in scenario; `ballot scenario --list` lists them"
         )),
-        other => RunError::Input(other.to_string()),
+        other => Error::Input(other.to_string()),
     })
 }
 
 /// Runs `scenario`: starts its nodes, executes its steps, writes the run
 /// folder, runs the checker, and checks every assertion. Nodes are stopped
 /// before it returns, also on error.
-pub async fn run_scenario(
-    scenario: &Scenario,
-    opts: &RunOptions,
-) -> Result<ScenarioReport, RunError> {
+pub async fn run_scenario(scenario: &Scenario, opts: &RunOptions) -> Result<ScenarioReport, Error> {
     let dir = RunDir::create(&opts.store, &format!("scenario-{}", scenario.name))?;
     let mut bugs = scenario.node_bugs.clone();
     bugs.extend(&opts.node_bugs);
@@ -297,10 +267,10 @@ pub fn finish(
     test: &TestParams,
     execution: Execution,
     name: &str,
-) -> Result<ScenarioReport, RunError> {
+) -> Result<ScenarioReport, Error> {
     execution.records.write(dir)?;
     test.write(dir).map_err(StoreError::from)?;
-    let results = judge::check_dir(dir).map_err(RunError::Check)?;
+    let results = judge::check_dir(dir).map_err(Error::Check)?;
     write_results(dir, &results).map_err(StoreError::from)?;
     let mut assertions = execution.assertions;
     for (step, e) in execution.verdicts {
@@ -331,48 +301,29 @@ pub fn finish(
     })
 }
 
-/// Runs a command's future on a new multi-threaded runtime, for `main`;
-/// a runtime that cannot start is a harness failure (255).
-pub fn block_on(command: impl std::future::Future<Output = i32>) -> i32 {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(command),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            EXIT_HARNESS_FAILURE
-        }
-    }
-}
-
 /// `ballot scenario` for `main`: [`scenario_command`] on its own runtime.
-pub fn scenario_main(args: &ScenarioArgs) -> i32 {
-    block_on(scenario_command(args))
+pub fn scenario_main(args: &ScenarioArgs) -> Result<Validity, Error> {
+    crate::runtime::block_on(scenario_command(args))
 }
 
-/// `ballot scenario`: runs one scenario and returns the exit code.
-pub async fn scenario_command(args: &ScenarioArgs) -> i32 {
+/// `ballot scenario`: runs one scenario; valid when every assertion held,
+/// invalid when one failed.
+pub async fn scenario_command(args: &ScenarioArgs) -> Result<Validity, Error> {
     if args.list {
         for line in builtin::list() {
             println!("{line}");
         }
-        return EXIT_VALID;
+        return Ok(Validity::Valid);
     }
     let Some(source) = args.scenario.as_deref() else {
-        eprintln!("error: name a scenario or a file (see --list)");
-        return EXIT_BAD_ARGS;
+        return Err(Error::Input(
+            "name a scenario or a file (see --list)".to_string(),
+        ));
     };
-    let scenario = match load(source) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_BAD_ARGS;
-        }
-    };
+    let scenario = load(source)?;
     if args.print {
         print!("{}", scenario.to_json());
-        return EXIT_VALID;
+        return Ok(Validity::Valid);
     }
     let opts = RunOptions {
         store: args.store.clone(),
@@ -382,28 +333,20 @@ pub async fn scenario_command(args: &ScenarioArgs) -> i32 {
         source: source.to_string(),
     };
     println!("scenario {}: {}", scenario.name, scenario.title);
-    match run_scenario(&scenario, &opts).await {
-        Ok(report) => {
-            print_report(&report);
-            let mut rerun = format!("ballot scenario {}", ballot_core::shell::quote(source));
-            for b in &args.bugs {
-                rerun.push_str(&format!(" --bug {b}"));
-            }
-            for b in &args.client_bugs {
-                rerun.push_str(&format!(" --client-bug {b}"));
-            }
-            println!("rerun: {rerun}");
-            if report.passed() {
-                EXIT_VALID
-            } else {
-                EXIT_INVALID
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_HARNESS_FAILURE
-        }
+    let report = run_scenario(&scenario, &opts).await?;
+    print_report(&report);
+    let mut rerun = format!("ballot scenario {}", ballot_core::shell::quote(source));
+    for b in &args.bugs {
+        rerun.push_str(&format!(" --bug {b}"));
     }
+    for b in &args.client_bugs {
+        rerun.push_str(&format!(" --client-bug {b}"));
+    }
+    println!("rerun: {rerun}");
+    Ok(match report.passed() {
+        true => Validity::Valid,
+        false => Validity::Invalid,
+    })
 }
 
 /// Prints every failed assertion, the verdict and the run folder.

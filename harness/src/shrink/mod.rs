@@ -29,21 +29,22 @@ use std::time::{Duration, Instant};
 
 use ballot_core::protocol::Ballot;
 use ballot_core::records::{EventType, Fate, Process};
+use ballot_core::verdict::Validity;
 use ballot_workloads::scenario::{
     Completion, Expect, HistoryStep, MessageStep, Phase, Scenario, Sender, Step, Verb,
 };
 use ballot_workloads::F;
 
-use crate::cli::{EXIT_BAD_ARGS, EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_UNKNOWN};
 use crate::cluster::Cluster;
 use crate::replay::schedule::{plan, Item, Timed};
 use crate::replay::{load_run, RunData};
 use ballot_checker::messages::MessageLog;
 
 use crate::scenario::{
-    execute, http_client, judge, run_scenario, start_cluster, ExecOptions, RunError, RunOptions,
+    execute, http_client, judge, run_scenario, start_cluster, ExecOptions, RunOptions,
 };
 use crate::store::RunDir;
+use crate::Error;
 use ddmin::{Budget, Oracle};
 
 /// Default time budget of a shrink.
@@ -177,7 +178,7 @@ pub fn to_scenario(
     name: &str,
     key: &str,
     property: &str,
-) -> Result<Scenario, RunError> {
+) -> Result<Scenario, Error> {
     let mut items: Vec<Timed> = units.iter().flatten().copied().collect();
     items.sort_by_key(|t| (t.time, t.item.rank()));
     let mut down = BTreeSet::new();
@@ -275,7 +276,7 @@ pub fn to_scenario(
         proposers: Vec::new(),
         steps: steps.iter().map(Step::to_string).collect(),
     };
-    Scenario::from_file(file).map_err(|e| RunError::Input(format!("shrunk scenario: {e}")))
+    Scenario::from_file(file).map_err(|e| Error::Input(format!("shrunk scenario: {e}")))
 }
 
 /// Runs candidates on one cluster, each on fresh keys.
@@ -287,12 +288,12 @@ struct Candidates<'a> {
     key: String,
     property: String,
     count: usize,
-    error: Option<RunError>,
+    error: Option<Error>,
 }
 
 impl Candidates<'_> {
     /// Runs one candidate; `Ok(true)` when it still violates the property on the key.
-    async fn try_units(&mut self, units: &[Unit]) -> Result<bool, RunError> {
+    async fn try_units(&mut self, units: &[Unit]) -> Result<bool, Error> {
         self.count += 1;
         let scenario = to_scenario(self.run, units, &self.name, &self.key, &self.property)?;
         let suffix = format!("~{}", self.count);
@@ -353,12 +354,12 @@ fn preferred_violation(
 }
 
 /// Shrinks the failing run in `path` (see the module doc).
-pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, RunError> {
+pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Error> {
     let started = Instant::now();
     let run = load_run(path)?;
-    let original = judge::check_dir(&run.dir).map_err(RunError::Check)?;
+    let original = judge::check_dir(&run.dir).map_err(Error::Check)?;
     let violation = preferred_violation(&original, opts.property.as_deref()).ok_or_else(|| {
-        RunError::Input(format!(
+        Error::Input(format!(
             "{} shows no violation{} to shrink ({})",
             run.dir.display(),
             opts.property
@@ -436,7 +437,7 @@ pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Run
         .clone()
         .unwrap_or_else(|| run.dir.join("shrunk.json"));
     std::fs::write(&file, scenario.to_json())
-        .map_err(|e| RunError::Input(format!("{}: {e}", file.display())))?;
+        .map_err(|e| Error::Input(format!("{}: {e}", file.display())))?;
     let _ = std::fs::remove_dir_all(work.path());
     Ok(Shrunk {
         property,
@@ -458,7 +459,7 @@ async fn search(
     key: Option<&str>,
     oracle: &mut Candidates<'_>,
     budget: &mut Budget,
-) -> Result<Vec<Unit>, RunError> {
+) -> Result<Vec<Unit>, Error> {
     let on_key: Vec<Unit> = match key {
         Some(k) => all
             .iter()
@@ -475,7 +476,7 @@ async fn search(
         if let Some(e) = oracle.error.take() {
             return Err(e);
         }
-        return Err(RunError::Input(format!(
+        return Err(Error::Input(format!(
             "the violation of {} does not reproduce when the run's messages are replayed one \
              at a time in the order the nodes processed them; it cannot be shrunk",
             oracle.property
@@ -513,18 +514,19 @@ pub fn print_report(s: &Shrunk) {
 }
 
 /// `ballot shrink` for `main`: [`shrink_command`] on its own runtime.
-pub fn shrink_main(args: &ShrinkArgs) -> i32 {
-    crate::scenario::block_on(shrink_command(args))
+pub fn shrink_main(args: &ShrinkArgs) -> Result<Validity, Error> {
+    crate::runtime::block_on(shrink_command(args))
 }
 
-/// `ballot shrink RUN`: exit 1 when the shrunk scenario still fails (the
-/// expected outcome: it reproduces the violation), 2 when the confirmation
-/// run did not reproduce it, 254 for a run with nothing to shrink, 255 when
-/// the harness failed.
-pub async fn shrink_command(args: &ShrinkArgs) -> i32 {
+/// `ballot shrink RUN`: invalid (exit 1) when the shrunk scenario still
+/// fails (the expected outcome: it reproduces the violation), unknown when
+/// the confirmation run did not reproduce it; a run with nothing to shrink
+/// is unusable input (254).
+pub async fn shrink_command(args: &ShrinkArgs) -> Result<Validity, Error> {
     if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
-        eprintln!("error: --time-limit must be a positive number of seconds");
-        return EXIT_BAD_ARGS;
+        return Err(Error::Input(
+            "--time-limit must be a positive number of seconds".to_string(),
+        ));
     }
     let opts = ShrinkOptions {
         property: args.property.clone(),
@@ -533,17 +535,7 @@ pub async fn shrink_command(args: &ShrinkArgs) -> i32 {
         out: args.out.clone(),
         node_cmd: args.node_cmd.clone(),
     };
-    let shrunk = match shrink_run(&args.run, &opts).await {
-        Ok(s) => s,
-        Err(RunError::Input(e)) => {
-            eprintln!("error: {e}");
-            return EXIT_BAD_ARGS;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_HARNESS_FAILURE;
-        }
-    };
+    let shrunk = shrink_run(&args.run, &opts).await?;
     print_report(&shrunk);
     let store = args
         .run
@@ -553,19 +545,13 @@ pub async fn shrink_command(args: &ShrinkArgs) -> i32 {
         .unwrap_or_else(|| PathBuf::from("store"));
     let mut run_opts = RunOptions::new(&store, &shrunk.file.display().to_string());
     run_opts.node_cmd = args.node_cmd.clone();
-    match run_scenario(&shrunk.scenario, &run_opts).await {
-        Ok(report) if report.passed() => {
-            println!("confirmed: {}", judge::summary(&report.results));
-            EXIT_INVALID
-        }
-        Ok(report) => {
-            crate::scenario::print_report(&report);
-            eprintln!("warning: the shrunk scenario did not reproduce the violation this time");
-            EXIT_UNKNOWN
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_HARNESS_FAILURE
-        }
+    let report = run_scenario(&shrunk.scenario, &run_opts).await?;
+    if report.passed() {
+        println!("confirmed: {}", judge::summary(&report.results));
+        Ok(Validity::Invalid)
+    } else {
+        crate::scenario::print_report(&report);
+        eprintln!("warning: the shrunk scenario did not reproduce the violation this time");
+        Ok(Validity::Unknown)
     }
 }

@@ -18,7 +18,7 @@ use ballot_core::run_folder::read_results;
 use ballot_core::verdict::Results;
 
 use super::detect::SnapshotTime;
-use crate::cli::shell_quote;
+use ballot_core::shell::quote as shell_quote;
 
 /// How often a running child is polled for its exit.
 const POLL: Duration = Duration::from_millis(100);

@@ -36,8 +36,9 @@ pub use detect::{detect, Detection};
 pub use exec::{run_test, RunRecord};
 pub use sweep::SweepRun;
 
-use crate::cli::{shell_quote, EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_VALID};
 use crate::nemesis::FaultKind;
+use crate::Error;
+use ballot_core::shell::quote as shell_quote;
 
 /// Seconds a child run may take beyond its time limit before it is killed
 /// (start-up, the final phase's reads, the checker).
@@ -400,23 +401,13 @@ pub fn ballot_binary() -> Result<PathBuf, String> {
         .ok_or_else(|| format!("no ballot binary beside {}", exe.display()))
 }
 
-/// `ballot validate`: runs the catalogue and the sweep, writes the report,
-/// returns the exit code.
-pub fn validate_command(args: &ValidateArgs) -> i32 {
-    let cases = match args.cases() {
-        Ok(cases) => cases,
-        Err(e) => {
-            eprintln!("ballot validate: {e}");
-            return crate::cli::EXIT_BAD_ARGS;
-        }
-    };
-    let ballot = match ballot_binary() {
-        Ok(exe) => exe,
-        Err(e) => {
-            eprintln!("ballot validate: {e}");
-            return EXIT_HARNESS_FAILURE;
-        }
-    };
+/// `ballot validate`: runs the catalogue and the sweep, writes the report;
+/// valid when every bug was caught and no correct run raised an alarm.
+pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
+    let cases = args
+        .cases()
+        .map_err(|e| Error::Input(format!("ballot validate: {e}")))?;
+    let ballot = ballot_binary().map_err(|e| Error::Setup(format!("ballot validate: {e}")))?;
     let (store, temporary) = match &args.store {
         Some(dir) => (dir.clone(), false),
         None => (
@@ -457,10 +448,10 @@ pub fn validate_command(args: &ValidateArgs) -> i32 {
     let report = markdown::render(&validation);
     match &args.out {
         Some(path) => {
-            if let Err(e) = std::fs::write(path, &report) {
-                eprintln!("ballot validate: cannot write {}: {e}", path.display());
-                return EXIT_HARNESS_FAILURE;
-            }
+            std::fs::write(path, &report).map_err(|source| Error::Io {
+                what: format!("ballot validate: cannot write {}", path.display()),
+                source,
+            })?;
             println!("report: {}", path.display());
         }
         None => println!("\n{report}"),
@@ -475,11 +466,10 @@ pub fn validate_command(args: &ValidateArgs) -> i32 {
         "ballot validate: {}",
         if passed { "PASSED" } else { "FAILED" }
     );
-    if passed {
-        EXIT_VALID
-    } else {
-        EXIT_INVALID
-    }
+    Ok(match passed {
+        true => Validity::Valid,
+        false => Validity::Invalid,
+    })
 }
 
 #[cfg(test)]

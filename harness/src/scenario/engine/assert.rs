@@ -7,12 +7,13 @@ use ballot_workloads::scenario::{step::node_name, BallotRef, Expect};
 use crate::scenario::expect::{
     chosen_values, outcome_matches, outcome_text, state_text, value_set,
 };
-use crate::scenario::{AssertionResult, RunError};
+use crate::scenario::AssertionResult;
+use crate::Error;
 
 use super::*;
 
 impl Engine<'_> {
-    pub(super) async fn expect(&mut self, e: &Expect) -> Result<(), RunError> {
+    pub(super) async fn expect(&mut self, e: &Expect) -> Result<(), Error> {
         let (passed, detail) = match e {
             Expect::Valid | Expect::Invalid(_) => {
                 self.out.verdicts.push((self.step, e.clone()));
@@ -74,7 +75,7 @@ impl Engine<'_> {
         Ok(())
     }
 
-    pub(super) fn ballot_of(&self, b: &BallotRef) -> Result<Option<Ballot>, RunError> {
+    pub(super) fn ballot_of(&self, b: &BallotRef) -> Result<Option<Ballot>, Error> {
         Ok(match b {
             BallotRef::Literal(b) => Some(*b),
             BallotRef::Of(p) => self.props[self.prop(p)?].ballot,
@@ -85,7 +86,7 @@ impl Engine<'_> {
         &mut self,
         e: &Expect,
         node: usize,
-    ) -> Result<(bool, String), RunError> {
+    ) -> Result<(bool, String), Error> {
         let name = node_name(node);
         if !self.cluster.is_running(node) || self.cluster.is_paused(node) {
             return Ok((false, format!("node {name} is down or paused")));

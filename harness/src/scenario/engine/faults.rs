@@ -9,12 +9,12 @@ use ballot_core::records::{EventType, Phase as FaultPhase, Process, SnapshotReas
 use ballot_workloads::scenario::{step::node_name, Completion, Fault, HistoryStep};
 use serde_json::json;
 
-use crate::scenario::RunError;
+use crate::Error;
 
 use super::*;
 
 impl Engine<'_> {
-    pub(super) async fn fault(&mut self, fault: Fault, node: usize) -> Result<(), RunError> {
+    pub(super) async fn fault(&mut self, fault: Fault, node: usize) -> Result<(), Error> {
         match fault {
             Fault::Kill => {
                 let pid = self.cluster.kill(node).await?;
@@ -74,7 +74,7 @@ impl Engine<'_> {
     }
 
     /// Resumes paused nodes and restarts killed ones, recording each.
-    pub(super) async fn heal(&mut self) -> Result<(), RunError> {
+    pub(super) async fn heal(&mut self) -> Result<(), Error> {
         for node in 0..self.cluster.len() {
             if self.cluster.is_paused(node) {
                 let pid = self.cluster.resume(node)?;
@@ -102,7 +102,7 @@ impl Engine<'_> {
         Ok(())
     }
 
-    pub(super) async fn final_snapshots(&mut self) -> Result<(), RunError> {
+    pub(super) async fn final_snapshots(&mut self) -> Result<(), Error> {
         for node in 0..self.cluster.len() {
             self.snapshot(node, SnapshotReason::Final).await?;
         }
@@ -114,7 +114,7 @@ impl Engine<'_> {
         &mut self,
         node: usize,
         reason: SnapshotReason,
-    ) -> Result<BTreeMap<String, InstanceState>, RunError> {
+    ) -> Result<BTreeMap<String, InstanceState>, Error> {
         let mut snap = self.cluster.snapshot(node, reason).await?;
         snap.time = self.out.records.tick();
         snap.replied = Some(snap.time);

@@ -6,23 +6,19 @@ use ballot_core::records::{Exchange, Fate};
 use ballot_workloads::scenario::{step::node_name, MessageStep, Phase, Sender, Verb};
 use serde_json::{json, Value};
 
-use crate::scenario::RunError;
+use crate::Error;
 
 use super::*;
 
 impl Engine<'_> {
-    pub(super) async fn message(&mut self, m: &MessageStep) -> Result<(), RunError> {
+    pub(super) async fn message(&mut self, m: &MessageStep) -> Result<(), Error> {
         for &node in &m.nodes {
             self.one_message(m, node).await?;
         }
         Ok(())
     }
 
-    pub(super) async fn one_message(
-        &mut self,
-        m: &MessageStep,
-        node: usize,
-    ) -> Result<(), RunError> {
+    pub(super) async fn one_message(&mut self, m: &MessageStep, node: usize) -> Result<(), Error> {
         let sender = match &m.sender {
             Sender::Proposer(name) => SenderKey::Proposer(name.clone()),
             Sender::Raw { ballot, value, .. } => SenderKey::Raw(*ballot, value.clone()),
@@ -194,7 +190,7 @@ impl Engine<'_> {
 
     /// Drives proposer `name` to the end against `nodes`: every request it
     /// makes goes to each node in order, replies at once.
-    pub(super) async fn run(&mut self, name: &str, nodes: &[usize]) -> Result<(), RunError> {
+    pub(super) async fn run(&mut self, name: &str, nodes: &[usize]) -> Result<(), Error> {
         let p = self.prop(name)?;
         let bound = 2 * self.props[p].spec.attempts as usize + 4;
         let send = |phase| MessageStep {

@@ -27,8 +27,9 @@ use ballot_workloads::scenario::{Expect, Phase, ProposerSpec, ReplyKind, Scenari
 use serde_json::Value;
 
 use super::record::Records;
-use super::{AssertionResult, RunError};
+use super::AssertionResult;
 use crate::cluster::Cluster;
+use crate::Error;
 
 mod assert;
 mod faults;
@@ -114,7 +115,7 @@ pub async fn execute(
     http: &reqwest::Client,
     scenario: &Scenario,
     opts: &ExecOptions,
-) -> Result<Execution, RunError> {
+) -> Result<Execution, Error> {
     let key = format!("{}{}", scenario.key, opts.key_suffix);
     let props = scenario
         .proposers
@@ -189,22 +190,22 @@ pub(super) struct Engine<'a> {
 }
 
 impl Engine<'_> {
-    fn script_error(&self, message: impl Into<String>) -> RunError {
-        RunError::Script {
+    fn script_error(&self, message: impl Into<String>) -> Error {
+        Error::Script {
             step: self.step,
             line: self.scenario.steps[self.step].to_string(),
             message: message.into(),
         }
     }
 
-    fn prop(&self, name: &str) -> Result<usize, RunError> {
+    fn prop(&self, name: &str) -> Result<usize, Error> {
         self.props
             .iter()
             .position(|p| p.spec.name == name)
             .ok_or_else(|| self.script_error(format!("no proposer {name:?}")))
     }
 
-    async fn run_steps(&mut self) -> Result<(), RunError> {
+    async fn run_steps(&mut self) -> Result<(), Error> {
         let last = self.scenario.last_steps();
         for i in 0..self.scenario.steps.len() {
             self.step = i;

@@ -7,7 +7,7 @@ use ballot_core::records::{EventType, Process};
 use ballot_workloads::scenario::{Phase, ReplyKind};
 use serde_json::{json, Value};
 
-use crate::scenario::RunError;
+use crate::Error;
 
 use super::*;
 
@@ -213,7 +213,7 @@ impl Engine<'_> {
         &mut self,
         p: usize,
         phase: Phase,
-    ) -> Result<(Value, Ballot, Option<String>), RunError> {
+    ) -> Result<(Value, Ballot, Option<String>), Error> {
         if phase == Phase::Prepare {
             self.ensure_started(p);
         }
