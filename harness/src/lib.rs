@@ -12,8 +12,6 @@
 //! - [`clients`]: client processes that run workload ops as proposers and record the history.
 //! - [`runner`]: one whole `ballot test` run, from start to verdict.
 //! - [`cli`]: flags and subcommands.
-//! - [`report`]: `report.html`, plots, `junit.xml`, step summary, `ballot serve`.
-//! - [`lazyfs`]: a FUSE filesystem that loses unsynced writes on a power failure.
 //! - [`scenario`]: runs scripted, message-level scenarios against real nodes.
 //! - [`replay`]: re-drives a stored run's message schedule against fresh nodes.
 //! - [`shrink`]: cuts a failing run down to a small scenario.
@@ -27,13 +25,11 @@ pub mod clock;
 pub mod cluster;
 pub mod error;
 pub mod exit;
-pub mod lazyfs;
 pub mod links;
 pub mod nemesis;
 pub mod partition;
 pub mod proxy;
 pub mod replay;
-pub mod report;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;

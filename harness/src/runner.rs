@@ -242,7 +242,7 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
 /// failure to write it is a warning, never a verdict.
 fn append_summary(file: &Path, dir: &Path) {
     use std::io::Write;
-    let written = crate::report::summary_markdown(dir)
+    let written = ballot_report::summary_markdown(dir)
         .map_err(|e| e.to_string())
         .and_then(|text| {
             std::fs::OpenOptions::new()
@@ -324,7 +324,7 @@ pub async fn run_test(
 ) -> Result<RunOutcome, Error> {
     let plan = Plan::new(args, seed)?;
     if plan.nemesis.needs_lazyfs() {
-        crate::lazyfs::available().map_err(Error::LazyFsUnavailable)?;
+        ballot_lazyfs::available().map_err(Error::LazyFsUnavailable)?;
         sweep_dead_mounts(&args.store);
     }
     let dir = RunDir::create(&args.store, args.workload.name())?;
@@ -359,7 +359,7 @@ fn sweep_dead_mounts(store: &Path) {
     if !store.exists() {
         return;
     }
-    match crate::lazyfs::detach_dead_under(store) {
+    match ballot_lazyfs::detach_dead_under(store) {
         Ok(0) => {}
         Ok(n) => eprintln!(
             "ballot: detached {n} dead lazyfs mount(s) left in the store by an earlier run"

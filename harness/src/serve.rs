@@ -1,5 +1,5 @@
 //! `ballot serve`: the command that serves a store of run folders on
-//! loopback until Ctrl-C (the server itself is [`crate::report::serve`]).
+//! loopback until Ctrl-C (the server itself is [`ballot_report::serve`]).
 
 use std::path::PathBuf;
 
@@ -46,7 +46,7 @@ pub fn serve_command(args: &ServeArgs) -> Result<Validity, Error> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        crate::report::serve::run(listener, args.store.clone(), shutdown)
+        ballot_report::serve::run(listener, args.store.clone(), shutdown)
             .await
             .map_err(|source| Error::Io {
                 what: "ballot serve stopped".to_string(),

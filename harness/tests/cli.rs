@@ -756,7 +756,7 @@ fn the_python_example_acceptor_passes() {
 /// Lazyfs mounts at or under `dir` (mounts are shared by every process of
 /// this mount namespace, so the `ballot` child's show up here).
 fn lazyfs_mounts_under(dir: &Path) -> Vec<PathBuf> {
-    use ballot::lazyfs::mount;
+    use ballot_lazyfs::mount;
     let dir = dir.canonicalize().unwrap();
     mount::mounts()
         .unwrap()

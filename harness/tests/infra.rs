@@ -22,7 +22,6 @@ mod common;
 use std::time::Duration;
 
 use ballot::cluster::{kill_all_children, live_children, Cluster, ClusterError, DataDirs};
-use ballot::lazyfs;
 use ballot::links::{Link, LinkBehaviour};
 use ballot::nemesis::{FaultKind, FaultParams, Nemesis, Recorders, Schedule, Step};
 use ballot::partition::{Partition, PartitionKind};
@@ -31,6 +30,7 @@ use ballot_core::protocol::{Ballot, PrepareReply, StateReply, PROCESS_HEADER};
 use ballot_core::records::{
     Event, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
 };
+use ballot_lazyfs as lazyfs;
 use common::{assert_gone, can_mount, http, pid_gone, read_jsonl, serial, wait_for_records, Run};
 use serde_json::json;
 

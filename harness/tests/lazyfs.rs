@@ -26,10 +26,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ballot::lazyfs::{self, LazyFs, LazyFsHandle};
 use ballot_core::protocol::{
     AcceptReply, AcceptRequest, Accepted, Ballot, PrepareReply, PrepareRequest, StateReply,
 };
+use ballot_lazyfs::{self as lazyfs, LazyFs, LazyFsHandle};
 use tempfile::TempDir;
 
 mod common;

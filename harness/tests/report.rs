@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot::report::{self, serve};
 use ballot_core::fault::FaultKind;
 use ballot_core::protocol::StateReply;
 use ballot_core::records::{
     Event, EventType, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
 };
 use ballot_core::verdict::{CheckerResult, Results, Validity, Violation};
+use ballot_report as report;
+use ballot_report::serve;
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]

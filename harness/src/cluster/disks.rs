@@ -20,13 +20,13 @@
 //! path of Ctrl-C, which exits without running destructors, can detach
 //! them with [`detach_all_mounts`]. A harness killed with SIGKILL leaves
 //! dead mounts (`ENOTCONN`); the next power-fail run detaches them
-//! ([`crate::lazyfs::detach_dead_under`] on its store).
+//! ([`ballot_lazyfs::detach_dead_under`] on its store).
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::lazyfs::{self, mount, LazyFs, LazyFsHandle, PowerFailReport};
+use ballot_lazyfs::{mount, LazyFs, LazyFsHandle, PowerFailReport};
 
 use super::ClusterError;
 
@@ -178,7 +178,7 @@ fn finish(node: usize, disk: Disk) -> Result<(), ClusterError> {
 
 /// Replaces the (empty, unmounted) `data` dir with `backing`.
 fn move_back(backing: &Path, data: &Path) -> io::Result<()> {
-    if lazyfs::is_mounted(data)? {
+    if ballot_lazyfs::is_mounted(data)? {
         return Err(io::Error::other("something is still mounted there"));
     }
     // remove_dir fails on a non-empty dir: nothing is ever lost here.

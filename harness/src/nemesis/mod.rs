@@ -22,7 +22,7 @@
 //!
 //! A power failure (`power-fail`, opt-in: not part of `all`) is a kill that
 //! also loses every byte the node wrote but did not fsync: the cluster's
-//! data dirs are then lazyfs mounts (see [`crate::lazyfs`] and
+//! data dirs are then lazyfs mounts (see [`ballot_lazyfs`] and
 //! [`crate::cluster::DataDirs`]). Its start SIGKILLs and reaps the node and
 //! discards the unsynced data (the detail records how many files and bytes
 //! each node lost); its stop restarts the node, like a kill's.

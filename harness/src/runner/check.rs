@@ -82,7 +82,7 @@ pub fn write_results_and_reports(dir: &Path, results: &Results) -> Result<(), Er
             dir.display()
         ))
     })?;
-    if let Err(e) = crate::report::write_all(dir) {
+    if let Err(e) = ballot_report::write_all(dir) {
         eprintln!(
             "warning: could not write the report for {}: {e}",
             dir.display()

@@ -68,7 +68,7 @@ pub async fn serial_async() -> tokio::sync::MutexGuard<'static, ()> {
 /// Whether lazyfs can mount here; skips (printing why) unless `CI` is set,
 /// where a failure to mount panics.
 pub fn can_mount() -> bool {
-    match ballot::lazyfs::available() {
+    match ballot_lazyfs::available() {
         Ok(()) => true,
         Err(reason) if std::env::var_os("CI").is_some() => {
             panic!("lazyfs must be available under CI: {reason}")
