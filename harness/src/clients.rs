@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballot_core::proposer::{ClientBug, Outcome as ProposerOutcome};
+use ballot_core::proposer::ClientBug;
 use ballot_core::records::EventType;
 use ballot_node::client::{http_client, ClientConfig, ClientError, ProposerClient};
 use ballot_workloads::{Generator, Op, Outcome, F};
@@ -195,9 +195,7 @@ pub async fn run_op(
         }
     };
     let outcome = match tokio::time::timeout(op_timeout + OP_GRACE, running).await {
-        Ok(ProposerOutcome::Ok(v)) => Outcome::Ok(v),
-        Ok(ProposerOutcome::Fail(why)) => Outcome::Fail(why),
-        Ok(ProposerOutcome::Indeterminate(why)) => Outcome::Info(why),
+        Ok(outcome) => outcome,
         Err(_) => Outcome::Info(format!(
             "harness: the proposer did not return within {:?}",
             op_timeout + OP_GRACE

@@ -74,24 +74,8 @@ impl Op {
     }
 }
 
-/// How an operation ended, in Jepsen's taxonomy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// It took effect; the value is the chosen one (`None`: a read saw no chosen value yet).
-    Ok(Option<String>),
-    /// It definitely had no effect; the string says why.
-    Fail(String),
-    /// Indeterminate: it may take effect at any time after its invocation, or
-    /// never. The process that ran it is retired.
-    Info(String),
-}
-
-impl Outcome {
-    /// Whether the process that saw this outcome must be retired.
-    pub fn retires_process(&self) -> bool {
-        matches!(self, Outcome::Info(_))
-    }
-}
+/// How an operation ended, in Jepsen's taxonomy: the proposer's own type.
+pub use ballot_core::proposer::Outcome;
 
 /// The value process `process` proposes at its worker's step `step`:
 /// `"<process>-<step>"`, unique within a run.

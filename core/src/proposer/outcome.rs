@@ -22,7 +22,7 @@
 //! | never sent | no |
 //!
 //! So: `Fail` iff every accept request is rejected, refused or never sent
-//! (including the case of no accept request at all); else `Indeterminate`.
+//! (including the case of no accept request at all); else `Info` (indeterminate).
 //! The reasons below say which case it was, for a person reading a history.
 
 /// How an operation ended; the harness writes it to the history as
@@ -33,25 +33,32 @@ pub enum Outcome {
     Ok(Option<String>),
     /// It certainly had no effect, and why.
     Fail(String),
-    /// It may take effect at any time, or never, and why that is not known.
-    Indeterminate(String),
+    /// Indeterminate (Jepsen's `info`): it may take effect at any time after
+    /// its invocation, or never, and why that is not known. The process that
+    /// saw it is retired.
+    Info(String),
 }
 
 impl Outcome {
+    /// Whether the process that saw this outcome must be retired.
+    pub fn retires_process(&self) -> bool {
+        matches!(self, Outcome::Info(_))
+    }
+
     /// Jepsen's event type for this outcome: `ok`, `fail` or `info`.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Ok(_) => "ok",
             Outcome::Fail(_) => "fail",
-            Outcome::Indeterminate(_) => "info",
+            Outcome::Info(_) => "info",
         }
     }
 
-    /// The reason of a `Fail` or `Indeterminate`; `None` for `Ok`.
+    /// The reason of a `Fail` or `Info`; `None` for `Ok`.
     pub fn error(&self) -> Option<&str> {
         match self {
             Outcome::Ok(_) => None,
-            Outcome::Fail(why) | Outcome::Indeterminate(why) => Some(why),
+            Outcome::Fail(why) | Outcome::Info(why) => Some(why),
         }
     }
 }
@@ -106,7 +113,7 @@ impl AcceptSummary {
     /// `why` being the cause (see the module doc for the rule).
     pub fn outcome(&self, why: &str) -> Outcome {
         use reason::*;
-        let maybe = |reason: &str| Outcome::Indeterminate(format!("{why}; {reason}"));
+        let maybe = |reason: &str| Outcome::Info(format!("{why}; {reason}"));
         let fail = |reason: &str| Outcome::Fail(format!("{why}; {reason}"));
         // Strongest evidence of a possible effect first.
         if self.acked > 0 {
@@ -239,7 +246,7 @@ mod tests {
         assert_eq!(Outcome::Ok(None).kind(), "ok");
         assert_eq!(Outcome::Ok(None).error(), None);
         assert_eq!(Outcome::Fail("x".into()).kind(), "fail");
-        assert_eq!(Outcome::Indeterminate("y".into()).kind(), "info");
-        assert_eq!(Outcome::Indeterminate("y".into()).error(), Some("y"));
+        assert_eq!(Outcome::Info("y".into()).kind(), "info");
+        assert_eq!(Outcome::Info("y".into()).error(), Some("y"));
     }
 }

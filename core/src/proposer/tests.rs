@@ -337,7 +337,7 @@ fn reads() {
         ],
     );
     assert_eq!(actions[4], Action::AttemptFailed);
-    assert!(matches!(p.give_up("test"), Outcome::Indeterminate(_)));
+    assert!(matches!(p.give_up("test"), Outcome::Info(_)));
 }
 
 /// One classification case: events after `begin_attempt` on a 3-node,
@@ -359,7 +359,7 @@ fn outcome_classification() {
         events
     };
     let fail = |why: &str| Outcome::Fail(format!("gave up; {why}"));
-    let info = |why: &str| Outcome::Indeterminate(format!("gave up; {why}"));
+    let info = |why: &str| Outcome::Info(format!("gave up; {why}"));
     // The reasons, pinned literally (the constants in `reason` must match).
     let unsent = fail("no accept request was sent");
     let undelivered = fail("no accept request was delivered");
@@ -605,7 +605,7 @@ fn an_earlier_attempts_partial_accept_keeps_the_op_indeterminate() {
         &mut p,
         vec![refuse(0, two, b(9, 1)), refuse(1, two, b(9, 1))],
     );
-    assert!(matches!(p.give_up("x"), Outcome::Indeterminate(_)));
+    assert!(matches!(p.give_up("x"), Outcome::Info(_)));
 }
 
 #[test]
@@ -739,11 +739,11 @@ fn each_bug_changes_exactly_what_it_names() {
     let expected_correct = [
         (
             ClientBug::OwnValue,
-            r#"["Wait", "accept x"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
+            r#"["Wait", "accept x"] => Info("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::MostFrequent,
-            r#"["Wait", "Wait", "accept 6"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
+            r#"["Wait", "Wait", "accept 6"] => Info("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::SameBallot,
@@ -755,25 +755,25 @@ fn each_bug_changes_exactly_what_it_names() {
         ),
         (
             ClientBug::MinorityFail,
-            r#"["Wait", "accept mine", "Wait", "Wait", "AttemptFailed"] => Indeterminate("probe over; an acceptor accepted it but no quorum did: it may still be chosen")"#,
+            r#"["Wait", "accept mine", "Wait", "Wait", "AttemptFailed"] => Info("probe over; an acceptor accepted it but no quorum did: it may still be chosen")"#,
         ),
         (
             ClientBug::ReadNoPhase2,
-            r#"["Wait", "accept x"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
+            r#"["Wait", "accept x"] => Info("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::LearnFirstAccept,
-            r#"["Wait", "accept mine", "Wait"] => Indeterminate("probe over; an acceptor accepted it but no quorum did: it may still be chosen")"#,
+            r#"["Wait", "accept mine", "Wait"] => Info("probe over; an acceptor accepted it but no quorum did: it may still be chosen")"#,
         ),
     ];
     let expected_buggy = [
         (
             ClientBug::OwnValue,
-            r#"["Wait", "accept mine"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
+            r#"["Wait", "accept mine"] => Info("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::MostFrequent,
-            r#"["Wait", "Wait", "accept 7"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
+            r#"["Wait", "Wait", "accept 7"] => Info("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::SameBallot,
@@ -781,7 +781,7 @@ fn each_bug_changes_exactly_what_it_names() {
         ),
         (
             ClientBug::HalfQuorum,
-            r#"["Wait", "accept mine"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#,
+            r#"["Wait", "accept mine"] => Info("probe over; an accept is still in flight: it may take effect")"#,
         ),
         (
             ClientBug::MinorityFail,
@@ -825,6 +825,6 @@ fn each_bug_changes_exactly_what_it_names() {
     );
     assert_eq!(
         probe(ClientBug::MostFrequent, &[ClientBug::OwnValue]),
-        r#"["Wait", "Wait", "accept 9"] => Indeterminate("probe over; an accept is still in flight: it may take effect")"#
+        r#"["Wait", "Wait", "accept 9"] => Info("probe over; an accept is still in flight: it may take effect")"#
     );
 }

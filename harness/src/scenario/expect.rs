@@ -60,7 +60,7 @@ pub fn outcome_text(outcome: Option<&Outcome>) -> String {
         Some(Outcome::Ok(Some(v))) => format!("ok {v:?}"),
         Some(Outcome::Ok(None)) => "ok none".to_string(),
         Some(Outcome::Fail(why)) => format!("fail ({why})"),
-        Some(Outcome::Indeterminate(why)) => format!("info ({why})"),
+        Some(Outcome::Info(why)) => format!("info ({why})"),
     }
 }
 
@@ -72,7 +72,7 @@ pub fn outcome_matches(outcome: Option<&Outcome>, expected: &ExpectedOutcome) ->
         (None, ExpectedOutcome::Pending) => true,
         (Some(Outcome::Ok(got)), ExpectedOutcome::Ok(want)) => got == want,
         (Some(Outcome::Fail(why)), ExpectedOutcome::Fail(want)) => mentions(why, want),
-        (Some(Outcome::Indeterminate(why)), ExpectedOutcome::Info(want)) => mentions(why, want),
+        (Some(Outcome::Info(why)), ExpectedOutcome::Info(want)) => mentions(why, want),
         _ => false,
     }
 }
@@ -163,7 +163,7 @@ mod tests {
     fn outcomes_compare_by_kind_value_and_reason() {
         let ok = |v: &str| Some(Outcome::Ok(Some(v.into())));
         let fail = |why: &str| Some(Outcome::Fail(why.into()));
-        let info = |why: &str| Some(Outcome::Indeterminate(why.into()));
+        let info = |why: &str| Some(Outcome::Info(why.into()));
         let want = |w: &str| Some(w.to_string());
         let unsent = "the scenario ended; no accept request was sent";
         // (outcome, expected, matches)

@@ -75,7 +75,7 @@ impl Engine<'_> {
         let (kind, value, error) = match &outcome {
             Outcome::Ok(v) => (EventType::Ok, json!(v), None),
             Outcome::Fail(why) => (EventType::Fail, proposed, Some(why.clone())),
-            Outcome::Indeterminate(why) => (EventType::Info, proposed, Some(why.clone())),
+            Outcome::Info(why) => (EventType::Info, proposed, Some(why.clone())),
         };
         let key = st.key.clone();
         let process = st.spec.id;
