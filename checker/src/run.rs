@@ -28,7 +28,7 @@ use crate::linear::Bounds;
 use crate::messages::{MessageLog, ReadError};
 use crate::models::Model;
 use ballot_core::records::{
-    Event, EventType, NemesisRecord, Phase, Process, Snapshot, HISTORY_FILE, MESSAGES_FILE,
+    Event, EventType, FaultPhase, NemesisRecord, Process, Snapshot, HISTORY_FILE, MESSAGES_FILE,
     NEMESIS_FILE, SNAPSHOTS_FILE, TEST_FILE,
 };
 use ballot_core::run_folder::{RunFolderError, TestParams};
@@ -343,7 +343,7 @@ pub fn stats(
         }
     }
     let mut faults: BTreeMap<&str, u64> = BTreeMap::new();
-    for n in nemesis.iter().filter(|n| n.phase == Phase::Start) {
+    for n in nemesis.iter().filter(|n| n.phase == FaultPhase::Start) {
         *faults.entry(n.fault.name()).or_default() += 1;
     }
     let mut result = CheckerResult::from_violations("stats", Vec::new());

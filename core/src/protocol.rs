@@ -211,6 +211,60 @@ pub fn validate_ballot(ballot: Ballot) -> Result<(), InputError> {
     Ok(())
 }
 
+/// The three requests of the protocol's Paxos rounds, by role: what a
+/// scenario sends, and what a proposer's missing reply belonged to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RequestKind {
+    /// `POST /v1/prepare`.
+    Prepare,
+    /// `POST /v1/accept`.
+    Accept,
+    /// `POST /v1/learn`.
+    Learn,
+}
+
+impl RequestKind {
+    /// The word used in steps.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RequestKind::Prepare => "prepare",
+            RequestKind::Accept => "accept",
+            RequestKind::Learn => "learn",
+        }
+    }
+
+    /// The request path.
+    pub const fn path(self) -> &'static str {
+        match self {
+            RequestKind::Prepare => PREPARE_PATH,
+            RequestKind::Accept => ACCEPT_PATH,
+            RequestKind::Learn => LEARN_PATH,
+        }
+    }
+
+    /// The kind of a request path, if it is one of the three.
+    pub fn from_path(path: &str) -> Option<RequestKind> {
+        [
+            RequestKind::Prepare,
+            RequestKind::Accept,
+            RequestKind::Learn,
+        ]
+        .into_iter()
+        .find(|p| p.path() == path)
+    }
+
+    /// The kind named by its step word (`prepare`, `accept`, `learn`).
+    pub fn parse(word: &str) -> Option<RequestKind> {
+        [
+            RequestKind::Prepare,
+            RequestKind::Accept,
+            RequestKind::Learn,
+        ]
+        .into_iter()
+        .find(|p| p.name() == word)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

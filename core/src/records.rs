@@ -161,7 +161,7 @@ pub struct Exchange {
 /// Whether a nemesis record opens or closes a fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Phase {
+pub enum FaultPhase {
     /// The fault was installed.
     Start,
     /// The fault was healed.
@@ -174,7 +174,7 @@ pub struct NemesisRecord {
     /// Nanoseconds since the test began.
     pub time: u64,
     /// start or stop.
-    pub phase: Phase,
+    pub phase: FaultPhase,
     /// Which fault: `kill`, `pause`, `partition`, `drop`, `delay`, `duplicate`, `power-fail` or `crash`.
     pub fault: FaultKind,
     /// Nodes the fault acts on (for link faults: the nodes whose links it touches).

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot_core::records::{Event, EventType, NemesisRecord, Phase, Process};
+use ballot_core::records::{Event, EventType, FaultPhase, NemesisRecord, Process};
 use serde_json::Value;
 
 const BALLOT: &str = env!("CARGO_BIN_EXE_ballot");
@@ -217,8 +217,8 @@ fn assert_all_healed(run: &Path) {
             r.fault.name().to_string()
         };
         *open.entry(fault).or_default() += match r.phase {
-            Phase::Start => 1,
-            Phase::Stop => -1,
+            FaultPhase::Start => 1,
+            FaultPhase::Stop => -1,
         };
     }
     for (fault, n) in open {
@@ -328,7 +328,7 @@ fn op_plan(run: &Path, concurrency: u64, limit_ns: u64) -> BTreeMap<u64, Vec<(St
 fn fault_plan(run: &Path) -> Vec<(String, Vec<u64>)> {
     read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
         .into_iter()
-        .filter(|r| r.phase == Phase::Start && r.fault.name() != "crash")
+        .filter(|r| r.phase == FaultPhase::Start && r.fault.name() != "crash")
         .map(|r| (r.fault.name().to_string(), r.nodes))
         .collect()
 }
@@ -704,7 +704,7 @@ fn direct_runs_refuse_link_faults_and_have_no_message_log() {
         .any(|e| e.kind == EventType::Ok && e.f == "propose"));
     let kills = read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
         .into_iter()
-        .filter(|r| r.fault.name() == "kill" && r.phase == Phase::Start)
+        .filter(|r| r.fault.name() == "kill" && r.phase == FaultPhase::Start)
         .count();
     assert!(kills >= 1, "seed 5 kills a node within 2 s");
     assert_all_healed(&run);
@@ -770,7 +770,7 @@ fn lazyfs_mounts_under(dir: &Path) -> Vec<PathBuf> {
 fn power_fail_starts(run: &Path) -> Vec<NemesisRecord> {
     read_jsonl::<NemesisRecord>(&run.join("nemesis.jsonl"))
         .into_iter()
-        .filter(|r| r.fault.name() == "power-fail" && r.phase == Phase::Start)
+        .filter(|r| r.fault.name() == "power-fail" && r.phase == FaultPhase::Start)
         .collect()
 }
 

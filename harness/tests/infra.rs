@@ -28,7 +28,7 @@ use ballot::partition::{Partition, PartitionKind};
 use ballot::proxy::{Mesh, MeshOptions};
 use ballot_core::protocol::{Ballot, PrepareReply, StateReply, PROCESS_HEADER};
 use ballot_core::records::{
-    Event, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
+    Event, Exchange, Fate, FaultPhase, NemesisRecord, Process, Snapshot, SnapshotReason,
 };
 use ballot_lazyfs as lazyfs;
 use common::{assert_gone, can_mount, http, pid_gone, read_jsonl, serial, wait_for_records, Run};
@@ -609,7 +609,7 @@ async fn a_schedule_is_applied_and_healed() {
     assert_eq!(records.len(), 6);
     assert_eq!(
         (records[0].phase, records[0].fault.name()),
-        (Phase::Start, "kill")
+        (FaultPhase::Start, "kill")
     );
     assert_eq!(records[0].nodes, vec![1]);
     assert_eq!(records[0].time, events[0].time);
@@ -770,7 +770,7 @@ async fn power_failure_keeps_synced_state_and_the_mounts_go_after_the_nodes() {
     let start = &records[0];
     assert_eq!(
         (start.phase, start.fault.name(), start.nodes.clone()),
-        (Phase::Start, "power-fail", vec![1])
+        (FaultPhase::Start, "power-fail", vec![1])
     );
     assert_eq!(start.detail["pids"], json!([old]));
     assert_eq!(start.detail["lost"][0]["node"], json!(1));

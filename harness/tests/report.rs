@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ballot_core::fault::FaultKind;
 use ballot_core::protocol::StateReply;
 use ballot_core::records::{
-    Event, EventType, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
+    Event, EventType, Exchange, Fate, FaultPhase, NemesisRecord, Process, Snapshot, SnapshotReason,
 };
 use ballot_core::verdict::{CheckerResult, Results, Validity, Violation};
 use ballot_report as report;
@@ -130,28 +130,28 @@ fn write_run(dir: &Path, kind: Kind) {
     let nemesis = vec![
         NemesisRecord {
             time: 5_000_000,
-            phase: Phase::Start,
+            phase: FaultPhase::Start,
             fault: FaultKind::Partition,
             nodes: vec![1],
             detail: json!({"shape": "isolate"}),
         },
         NemesisRecord {
             time: 35_000_000,
-            phase: Phase::Stop,
+            phase: FaultPhase::Stop,
             fault: FaultKind::Partition,
             nodes: vec![1],
             detail: Value::Null,
         },
         NemesisRecord {
             time: 55_000_000,
-            phase: Phase::Start,
+            phase: FaultPhase::Start,
             fault: FaultKind::Kill,
             nodes: vec![1],
             detail: Value::Null,
         },
         NemesisRecord {
             time: 300_000_000,
-            phase: Phase::Stop,
+            phase: FaultPhase::Stop,
             fault: FaultKind::Kill,
             nodes: vec![1],
             detail: Value::Null,

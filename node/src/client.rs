@@ -39,11 +39,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use ballot_core::proposer::{
-    Action, ClientBug, Event, Op, Outcome, Phase, Proposer, ProposerConfig, Undelivered,
+    Action, ClientBug, Event, Op, Outcome, Proposer, ProposerConfig, Undelivered,
 };
 use ballot_core::protocol::{
     validate_key, validate_value, AcceptReply, AcceptRequest, Ballot, LearnReply, LearnRequest,
-    NodeId, PrepareReply, PrepareRequest, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH, PROCESS_HEADER,
+    NodeId, PrepareReply, PrepareRequest, RequestKind, ACCEPT_PATH, LEARN_PATH, PREPARE_PATH,
+    PROCESS_HEADER,
 };
 
 /// Why a [`ProposerClient`] could not be built.
@@ -323,7 +324,7 @@ impl ProposerClient {
                         ballot,
                         reply,
                     },
-                    Err(miss) => miss.event(from, ballot, Phase::Prepare),
+                    Err(miss) => miss.event(from, ballot, RequestKind::Prepare),
                 }
             });
         }
@@ -344,7 +345,7 @@ impl ProposerClient {
                         ballot,
                         reply,
                     },
-                    Err(miss) => miss.event(from, ballot, Phase::Accept),
+                    Err(miss) => miss.event(from, ballot, RequestKind::Accept),
                 }
             });
         }
@@ -425,7 +426,7 @@ impl Miss {
     }
 
     /// The event that tells the proposer.
-    fn event(self, from: NodeId, ballot: Ballot, phase: Phase) -> Event {
+    fn event(self, from: NodeId, ballot: Ballot, phase: RequestKind) -> Event {
         match self {
             Miss::MaybeDelivered => Event::NoReply {
                 from,
@@ -565,20 +566,20 @@ mod tests {
         }
         let one = Ballot::new(1, 1);
         assert_eq!(
-            Miss::NotDelivered.event(2, one, Phase::Accept),
+            Miss::NotDelivered.event(2, one, RequestKind::Accept),
             Event::NotDelivered {
                 from: 2,
                 ballot: one,
-                phase: Phase::Accept,
+                phase: RequestKind::Accept,
                 cause: Undelivered::Refused
             }
         );
         assert_eq!(
-            Miss::MaybeDelivered.event(2, one, Phase::Prepare),
+            Miss::MaybeDelivered.event(2, one, RequestKind::Prepare),
             Event::NoReply {
                 from: 2,
                 ballot: one,
-                phase: Phase::Prepare
+                phase: RequestKind::Prepare
             }
         );
     }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use ballot_core::fault::FaultKind;
 use ballot_core::protocol::NodeId;
 use ballot_core::records::{
-    Event, Exchange, Fate, NemesisRecord, Phase, Process, Snapshot, SnapshotReason,
+    Event, Exchange, Fate, FaultPhase, NemesisRecord, Process, Snapshot, SnapshotReason,
 };
 use serde_json::Value;
 
@@ -61,14 +61,14 @@ pub fn intervals(records: &[NemesisRecord]) -> Vec<Interval> {
     let mut out: Vec<Interval> = Vec::new();
     for record in sorted {
         match record.phase {
-            Phase::Start => out.push(Interval {
+            FaultPhase::Start => out.push(Interval {
                 fault: record.fault.name().to_string(),
                 nodes: record.nodes.clone(),
                 start: record.time,
                 end: None,
                 detail: record.detail.clone(),
             }),
-            Phase::Stop => {
+            FaultPhase::Stop => {
                 let open = |i: &Interval| i.end.is_none() && i.fault == record.fault.name();
                 let exact = out.iter().position(|i| open(i) && i.nodes == record.nodes);
                 if let Some(i) = exact.or_else(|| out.iter().position(open)) {
@@ -87,9 +87,9 @@ pub fn records_from_history(history: &[Event]) -> Vec<NemesisRecord> {
         .filter(|e| e.process == Process::nemesis())
         .filter_map(|e| {
             let (phase, fault) = if let Some(f) = e.f.strip_prefix("start-") {
-                (Phase::Start, f)
+                (FaultPhase::Start, f)
             } else if let Some(f) = e.f.strip_prefix("stop-") {
-                (Phase::Stop, f)
+                (FaultPhase::Stop, f)
             } else {
                 return None;
             };
@@ -242,7 +242,7 @@ pub fn warnings(counts: &Counts, intervals: &[Interval], total: &Effects) -> Vec
 mod tests {
     use super::*;
 
-    fn rec(time: u64, phase: Phase, fault: &str, nodes: &[NodeId]) -> NemesisRecord {
+    fn rec(time: u64, phase: FaultPhase, fault: &str, nodes: &[NodeId]) -> NemesisRecord {
         NemesisRecord {
             time,
             phase,
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn stops_close_the_matching_start() {
-        use Phase::*;
+        use FaultPhase::*;
         let records = vec![
             rec(10, Start, "kill", &[0]),
             rec(20, Start, "kill", &[1]),
@@ -298,11 +298,11 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(
             (records[0].phase, records[0].nodes.clone()),
-            (Phase::Start, vec![2])
+            (FaultPhase::Start, vec![2])
         );
         assert_eq!(
             (records[1].phase, records[1].fault.name()),
-            (Phase::Stop, "pause")
+            (FaultPhase::Stop, "pause")
         );
     }
 
@@ -344,9 +344,9 @@ mod tests {
     #[test]
     fn per_node_sums_counts_and_durations() {
         let ivs = intervals(&[
-            rec(10, Phase::Start, "pause", &[1]),
-            rec(30, Phase::Stop, "pause", &[1]),
-            rec(40, Phase::Start, "pause", &[1]),
+            rec(10, FaultPhase::Start, "pause", &[1]),
+            rec(30, FaultPhase::Stop, "pause", &[1]),
+            rec(40, FaultPhase::Start, "pause", &[1]),
         ]);
         let nodes = per_node(&ivs, &[], 100);
         assert_eq!(nodes[&1].by_fault["pause"], (2, 20 + 60));
@@ -359,7 +359,7 @@ mod tests {
             ok,
             ..Counts::default()
         };
-        let kill = intervals(&[rec(1, Phase::Start, "kill", &[0])]);
+        let kill = intervals(&[rec(1, FaultPhase::Start, "kill", &[0])]);
         let quiet = Effects {
             total: 4,
             ok: 4,

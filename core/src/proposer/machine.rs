@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::protocol::{AcceptReply, Accepted, Ballot, NodeId, PrepareReply};
+use crate::protocol::{AcceptReply, Accepted, Ballot, NodeId, PrepareReply, RequestKind};
 
 use super::outcome::{reason, AcceptSummary};
 use super::rules::{choose_value, next_ballot, quorum_size, Choice};
@@ -33,15 +33,6 @@ pub struct ProposerConfig {
     pub max_attempts: u32,
     /// Deliberate bugs; empty for the correct proposer.
     pub bugs: Vec<ClientBug>,
-}
-
-/// Which request a missing reply belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// A prepare request.
-    Prepare,
-    /// An accept request.
-    Accept,
 }
 
 /// Why a request certainly never reached its acceptor.
@@ -90,7 +81,7 @@ pub enum Event {
         /// The ballot of the request.
         ballot: Ballot,
         /// Which phase the request was.
-        phase: Phase,
+        phase: RequestKind,
     },
     /// A request certainly never reached the acceptor, so it had no effect
     /// there. Only for certainty; when in doubt a driver reports `NoReply`.
@@ -100,7 +91,7 @@ pub enum Event {
         /// The ballot of the request.
         ballot: Ballot,
         /// Which phase the request was.
-        phase: Phase,
+        phase: RequestKind,
         /// Never sent, or refused on the way.
         cause: Undelivered,
     },
@@ -144,7 +135,7 @@ enum PrepareAnswer {
     NotDelivered,
 }
 
-/// Phase 1 of the current attempt.
+/// RequestKind 1 of the current attempt.
 #[derive(Clone, Debug)]
 struct PrepareTally {
     ballot: Ballot,
@@ -168,7 +159,7 @@ enum AcceptAnswer {
     NotDelivered(Undelivered),
 }
 
-/// Phase 2 at one ballot; kept after the attempt ends, since late acks can
+/// RequestKind 2 at one ballot; kept after the attempt ends, since late acks can
 /// still complete a quorum and late answers decide fail versus info.
 #[derive(Clone, Debug)]
 struct AcceptTally {
@@ -213,9 +204,9 @@ impl AcceptTally {
 enum Stage {
     /// Between attempts (before the first, or after one failed).
     Idle,
-    /// Phase 1 of the current attempt.
+    /// RequestKind 1 of the current attempt.
     Preparing(PrepareTally),
-    /// Phase 2 of the current attempt, at this ballot.
+    /// RequestKind 2 of the current attempt, at this ballot.
     Accepting(Ballot),
     /// The operation ended; later events are ignored.
     Done,
@@ -335,8 +326,10 @@ impl Proposer {
                 ballot,
                 phase,
             } => match phase {
-                Phase::Prepare => self.on_prepare(from, ballot, PrepareAnswer::NoReply, None),
-                Phase::Accept => self.on_accept(from, ballot, AcceptAnswer::NoReply),
+                RequestKind::Prepare => self.on_prepare(from, ballot, PrepareAnswer::NoReply, None),
+                RequestKind::Accept => self.on_accept(from, ballot, AcceptAnswer::NoReply),
+                // A proposer sends no learns, so it waits for no learn reply.
+                RequestKind::Learn => Action::Wait,
             },
             Event::NotDelivered {
                 from,
@@ -344,8 +337,13 @@ impl Proposer {
                 phase,
                 cause,
             } => match phase {
-                Phase::Prepare => self.on_prepare(from, ballot, PrepareAnswer::NotDelivered, None),
-                Phase::Accept => self.on_accept(from, ballot, AcceptAnswer::NotDelivered(cause)),
+                RequestKind::Prepare => {
+                    self.on_prepare(from, ballot, PrepareAnswer::NotDelivered, None)
+                }
+                RequestKind::Accept => {
+                    self.on_accept(from, ballot, AcceptAnswer::NotDelivered(cause))
+                }
+                RequestKind::Learn => Action::Wait,
             },
         }
     }

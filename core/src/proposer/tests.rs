@@ -1,6 +1,7 @@
 //! The proposer state machine driven through scripted interleavings.
 
 use super::*;
+use crate::protocol::RequestKind;
 use crate::protocol::{AcceptReply, Accepted, Ballot, PrepareReply};
 
 const ID: u64 = 3;
@@ -75,7 +76,7 @@ fn nack(from: u64, ballot: Ballot, promised: Ballot) -> Event {
     }
 }
 
-fn lost(from: u64, ballot: Ballot, phase: Phase) -> Event {
+fn lost(from: u64, ballot: Ballot, phase: RequestKind) -> Event {
     Event::NoReply {
         from,
         ballot,
@@ -83,7 +84,7 @@ fn lost(from: u64, ballot: Ballot, phase: Phase) -> Event {
     }
 }
 
-fn refused(from: u64, ballot: Ballot, phase: Phase) -> Event {
+fn refused(from: u64, ballot: Ballot, phase: RequestKind) -> Event {
     Event::NotDelivered {
         from,
         ballot,
@@ -96,7 +97,7 @@ fn not_sent(from: u64, ballot: Ballot) -> Event {
     Event::NotDelivered {
         from,
         ballot,
-        phase: Phase::Accept,
+        phase: RequestKind::Accept,
         cause: Undelivered::NotSent,
     }
 }
@@ -240,7 +241,10 @@ fn rejections_move_the_next_ballot_above_their_promise() {
     let two = b(8, ID);
     run(
         &mut p,
-        vec![lost(0, two, Phase::Prepare), lost(1, two, Phase::Prepare)],
+        vec![
+            lost(0, two, RequestKind::Prepare),
+            lost(1, two, RequestKind::Prepare),
+        ],
     );
     assert!(!p.attempts_left());
     assert_eq!(p.begin_attempt(), None);
@@ -279,7 +283,7 @@ fn a_later_attempt_adopts_what_an_earlier_one_left_behind() {
             promise(0, one, Some((b(1, 9), "old"))),
             promise(1, one, None),
             ack(0, one),
-            lost(1, one, Phase::Accept),
+            lost(1, one, RequestKind::Accept),
             nack(2, one, b(4, 1)),
         ],
     );
@@ -332,8 +336,8 @@ fn reads() {
             promise(0, one, Some((b(5, 1), "7"))),
             promise(1, one, None),
             ack(0, one),
-            lost(1, one, Phase::Accept),
-            lost(2, one, Phase::Accept),
+            lost(1, one, RequestKind::Accept),
+            lost(2, one, RequestKind::Accept),
         ],
     );
     assert_eq!(actions[4], Action::AttemptFailed);
@@ -371,7 +375,10 @@ fn outcome_classification() {
     let table: Vec<(&str, Vec<Event>, Outcome)> = vec![
         (
             "no reply to any prepare",
-            vec![lost(0, one, Phase::Prepare), lost(1, one, Phase::Prepare)],
+            vec![
+                lost(0, one, RequestKind::Prepare),
+                lost(1, one, RequestKind::Prepare),
+            ],
             unsent.clone(),
         ),
         (
@@ -382,8 +389,8 @@ fn outcome_classification() {
         (
             "prepares not delivered",
             vec![
-                refused(0, one, Phase::Prepare),
-                refused(1, one, Phase::Prepare),
+                refused(0, one, RequestKind::Prepare),
+                refused(1, one, RequestKind::Prepare),
             ],
             unsent.clone(),
         ),
@@ -405,16 +412,16 @@ fn outcome_classification() {
         (
             "every accept refused (nodes down, proxy 502)",
             with(vec![
-                refused(0, one, Phase::Accept),
-                refused(1, one, Phase::Accept),
-                refused(2, one, Phase::Accept),
+                refused(0, one, RequestKind::Accept),
+                refused(1, one, RequestKind::Accept),
+                refused(2, one, RequestKind::Accept),
             ]),
             undelivered.clone(),
         ),
         (
             "accepts refused or never sent",
             with(vec![
-                refused(0, one, Phase::Accept),
+                refused(0, one, RequestKind::Accept),
                 not_sent(1, one),
                 not_sent(2, one),
             ]),
@@ -433,7 +440,7 @@ fn outcome_classification() {
             "two rejected, one refused",
             with(vec![
                 nack(0, one, b(5, 1)),
-                refused(1, one, Phase::Accept),
+                refused(1, one, RequestKind::Accept),
                 nack(2, one, b(5, 1)),
             ]),
             delivered_rejected.clone(),
@@ -457,14 +464,14 @@ fn outcome_classification() {
             with(vec![
                 nack(0, one, b(5, 1)),
                 nack(2, one, b(5, 1)),
-                lost(1, one, Phase::Accept),
+                lost(1, one, RequestKind::Accept),
             ]),
             no_reply.clone(),
         ),
         (
             "one timed out, the others never sent",
             with(vec![
-                lost(0, one, Phase::Accept),
+                lost(0, one, RequestKind::Accept),
                 not_sent(1, one),
                 not_sent(2, one),
             ]),
@@ -474,8 +481,8 @@ fn outcome_classification() {
             "accepted by a minority",
             with(vec![
                 ack(0, one),
-                lost(1, one, Phase::Accept),
-                lost(2, one, Phase::Accept),
+                lost(1, one, RequestKind::Accept),
+                lost(2, one, RequestKind::Accept),
             ]),
             minority.clone(),
         ),
@@ -491,7 +498,7 @@ fn outcome_classification() {
                 ack(0, one),
                 not_sent(1, one),
                 not_sent(2, one),
-                lost(1, one, Phase::Accept),
+                lost(1, one, RequestKind::Accept),
             ]),
             delivered_rejected.clone(),
         ),
@@ -525,8 +532,8 @@ fn reasons_add_up_over_every_attempt() {
             promise(0, one, None),
             promise(1, one, None),
             nack(0, one, b(2, 1)),
-            refused(1, one, Phase::Accept),
-            refused(2, one, Phase::Accept),
+            refused(1, one, RequestKind::Accept),
+            refused(2, one, RequestKind::Accept),
         ],
     );
     // The attempt fails once a quorum of acks is impossible; its text is
@@ -571,8 +578,8 @@ fn prepare_failures_count_lost_and_undelivered_apart() {
         &mut p,
         vec![
             promise(0, one, None),
-            lost(1, one, Phase::Prepare),
-            refused(2, one, Phase::Prepare),
+            lost(1, one, RequestKind::Prepare),
+            refused(2, one, RequestKind::Prepare),
         ],
     );
     assert_eq!(actions[2], Action::AttemptFailed);
@@ -640,12 +647,12 @@ fn giving_up_waits_only_for_accept_replies_that_can_prove_failure() {
         vec![
             promise(0, one, None),
             promise(1, one, None),
-            refused(0, one, Phase::Accept),
+            refused(0, one, RequestKind::Accept),
             not_sent(1, one),
         ],
     );
     assert!(p.awaiting_decisive_accepts(), "the third may still refuse");
-    p.handle(lost(2, one, Phase::Accept));
+    p.handle(lost(2, one, RequestKind::Accept));
     assert!(!p.awaiting_decisive_accepts(), "a timeout makes it info");
 }
 
@@ -693,8 +700,8 @@ fn probe(bug: ClientBug, bugs: &[ClientBug]) -> String {
                     promise(0, one, None),
                     promise(1, one, None),
                     ack(0, one),
-                    lost(1, one, Phase::Accept),
-                    lost(2, one, Phase::Accept),
+                    lost(1, one, RequestKind::Accept),
+                    lost(2, one, RequestKind::Accept),
                 ],
             );
         }

@@ -3,7 +3,7 @@
 
 pub use ballot_core::fault::FaultKind;
 use ballot_core::protocol::NodeId;
-use ballot_core::records::{NemesisRecord, Phase};
+use ballot_core::records::{FaultPhase, NemesisRecord};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -124,7 +124,7 @@ impl Nemesis {
             FaultKind::Links => {}
         }
         self.active = Some(Active { step: step.clone() });
-        record(out, Phase::Start, step.fault, &step.nodes, detail)
+        record(out, FaultPhase::Start, step.fault, &step.nodes, detail)
     }
 
     /// Heals the fault in force (if any) and records its stop.
@@ -167,7 +167,7 @@ impl Nemesis {
         if let Err(e) = &result {
             detail["error"] = json!(e.to_string());
         }
-        record(out, Phase::Stop, step.fault, &step.nodes, detail)?;
+        record(out, FaultPhase::Stop, step.fault, &step.nodes, detail)?;
         result
     }
 
@@ -191,7 +191,7 @@ impl Nemesis {
             nodes.dedup();
             record(
                 out,
-                Phase::Stop,
+                FaultPhase::Stop,
                 FaultKind::Links,
                 &nodes,
                 json!({ "healed": links }),
@@ -201,14 +201,14 @@ impl Nemesis {
             let nodes = [exit.node];
             let detail =
                 json!({ "pid": exit.pid, "status": exit.status, "stderr": exit.stderr_tail });
-            record(out, Phase::Start, FaultKind::Crash, &nodes, detail)?;
+            record(out, FaultPhase::Start, FaultKind::Crash, &nodes, detail)?;
         }
         for id in 0..cluster.len() {
             if cluster.is_paused(id) {
                 let pid = cluster.resume(id)?;
                 record(
                     out,
-                    Phase::Stop,
+                    FaultPhase::Stop,
                     FaultKind::Pause,
                     &[id],
                     json!({ "pids": [pid] }),
@@ -218,7 +218,7 @@ impl Nemesis {
                 let pid = cluster.restart(id).await?;
                 record(
                     out,
-                    Phase::Stop,
+                    FaultPhase::Stop,
                     FaultKind::Crash,
                     &[id],
                     json!({ "pids": [pid] }),
@@ -267,14 +267,14 @@ pub(super) async fn wait_until(deadline: Instant, cancel: &mut watch::Receiver<b
 /// Writes one fault event to the history and to `nemesis.jsonl`, with one time.
 pub(super) fn record(
     out: Recorders<'_>,
-    phase: Phase,
+    phase: FaultPhase,
     fault: FaultKind,
     nodes: &[usize],
     detail: Value,
 ) -> Result<(), NemesisError> {
     let f = match phase {
-        Phase::Start => format!("start-{fault}"),
-        Phase::Stop => format!("stop-{fault}"),
+        FaultPhase::Start => format!("start-{fault}"),
+        FaultPhase::Stop => format!("stop-{fault}"),
     };
     let event = out.history.nemesis(&f, detail.clone())?;
     out.log.write(&NemesisRecord {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 pub use ballot_core::fault::FaultKind;
 use ballot_core::protocol::NodeId;
-use ballot_core::records::{NemesisRecord, Phase};
+use ballot_core::records::{FaultPhase, NemesisRecord};
 use rand::rngs::ChaCha8Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{RngExt, SeedableRng};

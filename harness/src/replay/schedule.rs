@@ -49,7 +49,7 @@ use std::collections::BTreeMap;
 use ballot_core::bugs::BugSet;
 use ballot_core::protocol::InstanceState;
 use ballot_core::records::{
-    Event, Exchange, Fate, NemesisRecord, Phase as FaultPhase, Process, Snapshot, SnapshotReason,
+    Event, Exchange, Fate, FaultPhase, NemesisRecord, Process, Snapshot, SnapshotReason,
 };
 use serde_json::{json, Value};
 

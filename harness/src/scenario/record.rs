@@ -18,8 +18,8 @@ use std::path::Path;
 use ballot_core::fault::FaultKind;
 use ballot_core::protocol::NodeId;
 use ballot_core::records::{
-    Event, EventType, Exchange, NemesisRecord, Phase as FaultPhase, Process, Snapshot,
-    HISTORY_FILE, MESSAGES_FILE, NEMESIS_FILE, SNAPSHOTS_FILE,
+    Event, EventType, Exchange, FaultPhase, NemesisRecord, Process, Snapshot, HISTORY_FILE,
+    MESSAGES_FILE, NEMESIS_FILE, SNAPSHOTS_FILE,
 };
 use serde::Serialize;
 use serde_json::{json, Value};

@@ -31,7 +31,7 @@ use ballot_core::protocol::Ballot;
 use ballot_core::records::{EventType, Fate, Process};
 use ballot_core::verdict::Validity;
 use ballot_workloads::scenario::{
-    Completion, Expect, HistoryStep, MessageStep, Phase, Scenario, Sender, Step, Verb,
+    Completion, Expect, HistoryStep, MessageStep, RequestKind, Scenario, Sender, Step, Verb,
 };
 use ballot_workloads::F;
 
@@ -206,7 +206,7 @@ pub fn to_scenario(
             Item::Snapshot { .. } => {}
             Item::Deliver { exchange } => {
                 let ex = &run.messages[exchange];
-                let Some(phase) = Phase::from_path(&ex.path) else {
+                let Some(phase) = RequestKind::from_path(&ex.path) else {
                     continue; // not a protocol request: a scenario cannot send it
                 };
                 let Some(k) = ex.request["key"].as_str() else {
@@ -217,7 +217,7 @@ pub fn to_scenario(
                     continue;
                 };
                 let value = ex.request["value"].as_str().map(str::to_string);
-                if value.is_none() != (phase == Phase::Prepare) {
+                if value.is_none() != (phase == RequestKind::Prepare) {
                     continue;
                 }
                 // A reply the proposer never used stays unused: anything but

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 pub use step::{
     parse_step, BallotRef, Completion, Expect, ExpectedOutcome, Fault, HistoryStep, MessageStep,
-    Phase, ReplyKind, Sender, Step, StepError, Verb,
+    ReplyKind, RequestKind, Sender, Step, StepError, Verb,
 };
 
 /// The key a scenario uses when its file names none.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ballot_core::fault::FaultKind;
 use ballot_core::protocol::InstanceState;
-use ballot_core::records::{EventType, Phase as FaultPhase, Process, SnapshotReason};
+use ballot_core::records::{EventType, FaultPhase, Process, SnapshotReason};
 use ballot_workloads::scenario::{step::node_name, Completion, Fault, HistoryStep};
 use serde_json::json;
 

@@ -3,7 +3,7 @@
 
 use ballot_core::protocol::NodeId;
 use ballot_core::records::{Exchange, Fate};
-use ballot_workloads::scenario::{step::node_name, MessageStep, Phase, Sender, Verb};
+use ballot_workloads::scenario::{step::node_name, MessageStep, RequestKind, Sender, Verb};
 use serde_json::{json, Value};
 
 use crate::Error;
@@ -122,7 +122,7 @@ impl Engine<'_> {
 
     pub(super) fn new_exchange(
         &mut self,
-        phase: Phase,
+        phase: RequestKind,
         node: usize,
         request: Value,
         process: Option<u64>,
@@ -205,7 +205,7 @@ impl Engine<'_> {
             if st.outcome.is_some() {
                 if st.chosen.is_some() && !st.learned {
                     self.props[p].learned = true;
-                    self.message(&send(Phase::Learn)).await?;
+                    self.message(&send(RequestKind::Learn)).await?;
                 }
                 return Ok(());
             }
@@ -216,13 +216,13 @@ impl Engine<'_> {
             if !st.invoked || st.needs_attempt {
                 self.ensure_started(p);
                 if !self.props[p].exhausted {
-                    self.message(&send(Phase::Prepare)).await?;
+                    self.message(&send(RequestKind::Prepare)).await?;
                 }
                 continue;
             }
             if let Some((b, _)) = &st.accept {
                 if !st.accepts_sent.contains(b) {
-                    self.message(&send(Phase::Accept)).await?;
+                    self.message(&send(RequestKind::Accept)).await?;
                     continue;
                 }
             }

@@ -19,11 +19,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ballot_core::proposer::{
-    ClientBug, Event, Op, Outcome, Phase as ProposerPhase, Proposer, ProposerConfig,
-};
+use ballot_core::proposer::{ClientBug, Event, Op, Outcome, Proposer, ProposerConfig};
 use ballot_core::protocol::{Ballot, NodeId, PROCESS_HEADER};
-use ballot_workloads::scenario::{Expect, Phase, ProposerSpec, ReplyKind, Scenario, Step};
+use ballot_workloads::scenario::{Expect, ProposerSpec, ReplyKind, RequestKind, Scenario, Step};
 use serde_json::Value;
 
 use super::record::Records;
@@ -77,14 +75,14 @@ pub(super) struct PState {
     needs_attempt: bool,
     exhausted: bool,
     /// What it last heard for each (phase, node).
-    replies: BTreeMap<(Phase, usize), ReplyKind>,
+    replies: BTreeMap<(RequestKind, usize), ReplyKind>,
     /// The value of every accept it built.
     proposed: Vec<String>,
 }
 
 /// A message built by `hold`, waiting for `release`.
 pub(super) struct Held {
-    phase: Phase,
+    phase: RequestKind,
     sender: SenderKey,
     node: usize,
     exchange: usize,
@@ -237,15 +235,15 @@ impl Engine<'_> {
 }
 
 /// The proposer's phase of a message phase (learns never reach the proposer).
-pub(super) fn proposer_phase(phase: Phase) -> ProposerPhase {
+pub(super) fn proposer_phase(phase: RequestKind) -> RequestKind {
     match phase {
-        Phase::Prepare | Phase::Learn => ProposerPhase::Prepare,
-        Phase::Accept => ProposerPhase::Accept,
+        RequestKind::Prepare | RequestKind::Learn => RequestKind::Prepare,
+        RequestKind::Accept => RequestKind::Accept,
     }
 }
 
 /// A request that got no usable answer and may have reached the node.
-pub(super) fn no_reply(from: NodeId, ballot: Ballot, phase: Phase) -> Event {
+pub(super) fn no_reply(from: NodeId, ballot: Ballot, phase: RequestKind) -> Event {
     Event::NoReply {
         from,
         ballot,

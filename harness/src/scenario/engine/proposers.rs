@@ -1,10 +1,10 @@
 //! Driving the scripted proposers: starting, completing and ending their
 //! operations, feeding them replies and turning their actions into requests.
 
-use ballot_core::proposer::{Action, Event, Outcome, Phase as ProposerPhase, Undelivered};
+use ballot_core::proposer::{Action, Event, Outcome, Undelivered};
 use ballot_core::protocol::{AcceptReply, Ballot, NodeId, PrepareReply};
 use ballot_core::records::{EventType, Process};
-use ballot_workloads::scenario::{Phase, ReplyKind};
+use ballot_workloads::scenario::{ReplyKind, RequestKind};
 use serde_json::{json, Value};
 
 use crate::Error;
@@ -113,7 +113,7 @@ impl Engine<'_> {
             let event = Event::NotDelivered {
                 from: node as NodeId,
                 ballot,
-                phase: ProposerPhase::Accept,
+                phase: RequestKind::Accept,
                 cause: Undelivered::NotSent,
             };
             let action = self.props[p].machine.handle(event);
@@ -136,15 +136,15 @@ impl Engine<'_> {
     pub(super) fn feed(
         &mut self,
         p: usize,
-        phase: Phase,
+        phase: RequestKind,
         node: usize,
         ballot: Ballot,
         sent: &Sent,
     ) {
         let from = node as NodeId;
         let event = match (phase, sent) {
-            (Phase::Learn, _) => return,
-            (Phase::Prepare, Sent::Reply { status: 200, body }) => {
+            (RequestKind::Learn, _) => return,
+            (RequestKind::Prepare, Sent::Reply { status: 200, body }) => {
                 match serde_json::from_value::<PrepareReply>(body.clone()) {
                     Ok(reply) => Event::Prepare {
                         from,
@@ -154,7 +154,7 @@ impl Engine<'_> {
                     Err(_) => no_reply(from, ballot, phase),
                 }
             }
-            (Phase::Accept, Sent::Reply { status: 200, body }) => {
+            (RequestKind::Accept, Sent::Reply { status: 200, body }) => {
                 match serde_json::from_value::<AcceptReply>(body.clone()) {
                     Ok(reply) => Event::Accept {
                         from,
@@ -212,20 +212,20 @@ impl Engine<'_> {
     pub(super) fn proposer_request(
         &mut self,
         p: usize,
-        phase: Phase,
+        phase: RequestKind,
     ) -> Result<(Value, Ballot, Option<String>), Error> {
-        if phase == Phase::Prepare {
+        if phase == RequestKind::Prepare {
             self.ensure_started(p);
         }
         let st = &self.props[p];
         let name = &st.spec.name;
         let key = &st.key;
         match phase {
-            Phase::Prepare => {
+            RequestKind::Prepare => {
                 let b = st.ballot.expect("a started proposer has a ballot");
                 Ok((json!({"key": key, "ballot": b}), b, None))
             }
-            Phase::Accept => match &st.accept {
+            RequestKind::Accept => match &st.accept {
                 Some((b, v)) => Ok((
                     json!({"key": key, "ballot": b, "value": v}),
                     *b,
@@ -235,7 +235,7 @@ impl Engine<'_> {
                     "{name} has no accept to send: no quorum has promised its current ballot"
                 ))),
             },
-            Phase::Learn => match &st.chosen {
+            RequestKind::Learn => match &st.chosen {
                 Some((b, v)) => Ok((json!({"key": key, "ballot": b, "value": v}), *b, None)),
                 None => Err(self.script_error(format!(
                     "{name} has nothing to learn: it has not seen a value chosen"

@@ -29,53 +29,10 @@ mod print;
 #[cfg(test)]
 mod tests;
 
+/// The request a message step sends (the protocol's own vocabulary).
+pub use ballot_core::protocol::RequestKind;
 pub use parse::{is_proposer_name, parse_ballot, parse_step};
 pub use print::quote_value;
-
-/// The three protocol requests a scenario sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Phase {
-    /// `POST /v1/prepare`.
-    Prepare,
-    /// `POST /v1/accept`.
-    Accept,
-    /// `POST /v1/learn`.
-    Learn,
-}
-
-impl Phase {
-    /// The word used in steps.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Phase::Prepare => "prepare",
-            Phase::Accept => "accept",
-            Phase::Learn => "learn",
-        }
-    }
-
-    /// The request path.
-    pub const fn path(self) -> &'static str {
-        use ballot_core::protocol::{ACCEPT_PATH, LEARN_PATH, PREPARE_PATH};
-        match self {
-            Phase::Prepare => PREPARE_PATH,
-            Phase::Accept => ACCEPT_PATH,
-            Phase::Learn => LEARN_PATH,
-        }
-    }
-
-    /// The phase of a request path, if it is one of the three.
-    pub fn from_path(path: &str) -> Option<Phase> {
-        [Phase::Prepare, Phase::Accept, Phase::Learn]
-            .into_iter()
-            .find(|p| p.path() == path)
-    }
-
-    fn parse(word: &str) -> Option<Phase> {
-        [Phase::Prepare, Phase::Accept, Phase::Learn]
-            .into_iter()
-            .find(|p| p.name() == word)
-    }
-}
 
 /// What happens to a message (the proxy's fates, chosen by the script).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -148,7 +105,7 @@ pub struct MessageStep {
     /// What happens to the messages.
     pub verb: Verb,
     /// Which request.
-    pub phase: Phase,
+    pub phase: RequestKind,
     /// Whose request.
     pub sender: Sender,
     /// The target nodes, in the order the messages are sent.
@@ -322,7 +279,7 @@ pub enum Expect {
     /// `expect PHASE P -> NODE acked|rejected|no-reply`: the latest such message.
     Reply {
         /// Which request.
-        phase: Phase,
+        phase: RequestKind,
         /// Whose.
         proposer: String,
         /// To which node.

@@ -260,7 +260,7 @@ pub(super) fn parse_tokens(c: &mut Cursor) -> Result<Step, String> {
         Some(verb) => (verb, c.word("prepare, accept or learn")?),
         None => (Verb::Deliver, first),
     };
-    let phase = Phase::parse(&phase_word).ok_or_else(|| {
+    let phase = RequestKind::parse(&phase_word).ok_or_else(|| {
         format!("unknown step {phase_word:?}; a step starts with a message verb or phase, run, kill, restart, pause, resume, invoke, ok, fail, info or expect")
     })?;
     let sender_word = c.word("a proposer or a ballot")?;
@@ -294,12 +294,12 @@ pub(super) fn parse_tokens(c: &mut Cursor) -> Result<Step, String> {
         }
         (sender, None) => sender,
     };
-    if matches!(sender, Sender::Raw { ref value, .. } if value.is_none() != (phase == Phase::Prepare))
+    if matches!(sender, Sender::Raw { ref value, .. } if value.is_none() != (phase == RequestKind::Prepare))
     {
         return Err(format!(
             "a raw {} needs {}",
             phase.name(),
-            if phase == Phase::Prepare {
+            if phase == RequestKind::Prepare {
                 "only a ballot"
             } else {
                 "a ballot and a value"
@@ -373,7 +373,7 @@ pub(super) fn parse_expect(c: &mut Cursor) -> Result<Expect, String> {
         }
         _ => {}
     }
-    if let Some(phase) = Phase::parse(&subject) {
+    if let Some(phase) = RequestKind::parse(&subject) {
         let proposer = c.word("a proposer")?;
         match c.next() {
             Some(Tok::Arrow) => {}

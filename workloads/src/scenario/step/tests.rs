@@ -12,7 +12,7 @@ fn message_steps() {
         ok("prepare P1 -> A, B"),
         Step::Message(MessageStep {
             verb: Verb::Deliver,
-            phase: Phase::Prepare,
+            phase: RequestKind::Prepare,
             sender: Sender::Proposer("P1".into()),
             nodes: vec![0, 1],
             key: None,
@@ -23,7 +23,7 @@ fn message_steps() {
         ok(r#"drop-response accept 5.2 "seven 7" -> C by 4 key="k 1""#),
         Step::Message(MessageStep {
             verb: Verb::DropResponse,
-            phase: Phase::Accept,
+            phase: RequestKind::Accept,
             sender: Sender::Raw {
                 ballot: Ballot::new(5, 2),
                 value: Some("seven 7".into()),
@@ -37,7 +37,7 @@ fn message_steps() {
         ok("prepare 9.0 -> E key=x"),
         Step::Message(MessageStep {
             verb: Verb::Deliver,
-            phase: Phase::Prepare,
+            phase: RequestKind::Prepare,
             sender: Sender::Raw {
                 ballot: Ballot::new(9, 0),
                 value: None,
@@ -182,7 +182,7 @@ fn expectations() {
         (
             "expect accept P2 -> C rejected",
             Expect::Reply {
-                phase: Phase::Accept,
+                phase: RequestKind::Accept,
                 proposer: "P2".into(),
                 node: 2,
                 reply: ReplyKind::Rejected,
@@ -278,5 +278,8 @@ fn names() {
     assert!(!is_proposer_name("none"));
     assert_eq!(parse_ballot("5.2"), Some(Ballot::new(5, 2)));
     assert_eq!(parse_ballot("5"), None);
-    assert_eq!(Phase::from_path("/v1/accept"), Some(Phase::Accept));
+    assert_eq!(
+        RequestKind::from_path("/v1/accept"),
+        Some(RequestKind::Accept)
+    );
 }
