@@ -135,7 +135,7 @@ pub enum HistoryError {
 
 /// What became of an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
+pub enum OpType {
     /// It took effect with the completion's output.
     Ok,
     /// It definitely had no effect.
@@ -146,7 +146,7 @@ pub enum Outcome {
 
 /// One operation: an invocation paired with its completion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Op {
+pub struct HistoryOp {
     /// The client process.
     pub process: u64,
     /// Position of the invoke event in the event slice.
@@ -154,14 +154,14 @@ pub struct Op {
     /// Position of the completion event, if there is one.
     pub completion: Option<usize>,
     /// ok, fail or info.
-    pub outcome: Outcome,
+    pub outcome: OpType,
     /// The invoke event's time.
     pub invoke_time: u64,
     /// The completion's time for `ok` and `fail`; `None` (+infinity) for `info`.
     pub return_time: Option<u64>,
 }
 
-impl Op {
+impl HistoryOp {
     /// The invoke event.
     pub fn invocation<'a>(&self, events: &'a [Event]) -> &'a Event {
         &events[self.invoke]
@@ -190,7 +190,7 @@ impl Op {
     /// The completion's value (the output), for an `ok` operation.
     pub fn output<'a>(&self, events: &'a [Event]) -> Option<&'a Value> {
         match self.outcome {
-            Outcome::Ok => self.completion.map(|i| &events[i].value),
+            OpType::Ok => self.completion.map(|i| &events[i].value),
             _ => None,
         }
     }
@@ -209,14 +209,14 @@ impl Op {
 ///
 /// Nemesis events are skipped. Fails on malformed histories (see
 /// [`HistoryError`]); line numbers are event positions + 1.
-pub fn pair(events: &[Event]) -> Result<Vec<Op>, HistoryError> {
+pub fn pair(events: &[Event]) -> Result<Vec<HistoryOp>, HistoryError> {
     /// Per process: its open op (index into `ops`) or the line of its `info`.
     enum Slot {
         Open(usize),
         Idle,
         Retired(usize),
     }
-    let mut ops: Vec<Op> = Vec::with_capacity(events.len() / 2 + 1);
+    let mut ops: Vec<HistoryOp> = Vec::with_capacity(events.len() / 2 + 1);
     let mut slots: HashMap<u64, Slot> = HashMap::new();
     for (pos, event) in events.iter().enumerate() {
         let line = pos + 1;
@@ -248,11 +248,11 @@ pub fn pair(events: &[Event]) -> Result<Vec<Op>, HistoryError> {
             }
             (EventType::Invoke, Slot::Idle) => {
                 *slot = Slot::Open(ops.len());
-                ops.push(Op {
+                ops.push(HistoryOp {
                     process,
                     invoke: pos,
                     completion: None,
-                    outcome: Outcome::Info,
+                    outcome: OpType::Info,
                     invoke_time: event.time,
                     return_time: None,
                 });
@@ -283,9 +283,9 @@ pub fn pair(events: &[Event]) -> Result<Vec<Op>, HistoryError> {
                 match kind {
                     EventType::Ok | EventType::Fail => {
                         op.outcome = if kind == EventType::Ok {
-                            Outcome::Ok
+                            OpType::Ok
                         } else {
-                            Outcome::Fail
+                            OpType::Fail
                         };
                         op.return_time = Some(event.time);
                         *slot = Slot::Idle;
@@ -496,18 +496,15 @@ mod tests {
         ];
         let ops = pair(&events).unwrap();
         assert_eq!(ops.len(), 4);
-        assert_eq!((ops[0].process, ops[0].outcome), (1, Outcome::Info));
+        assert_eq!((ops[0].process, ops[0].outcome), (1, OpType::Info));
         assert_eq!(ops[0].completion, Some(4));
         assert_eq!(ops[0].return_time, None);
-        assert_eq!(
-            (ops[1].outcome, ops[1].return_time),
-            (Outcome::Ok, Some(30))
-        );
+        assert_eq!((ops[1].outcome, ops[1].return_time), (OpType::Ok, Some(30)));
         assert_eq!(ops[1].output(&events), Some(&Value::Null));
-        assert_eq!(ops[2].outcome, Outcome::Fail);
+        assert_eq!(ops[2].outcome, OpType::Fail);
         assert_eq!(ops[2].output(&events), None);
         // No completion at all: indeterminate.
-        assert_eq!((ops[3].outcome, ops[3].completion), (Outcome::Info, None));
+        assert_eq!((ops[3].outcome, ops[3].completion), (OpType::Info, None));
         assert_eq!(ops[3].events(&events).len(), 1);
     }
 

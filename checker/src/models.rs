@@ -3,7 +3,7 @@
 //!
 //! Every model here is a single register per key (P-compositionality lets
 //! the checker take keys one at a time), so an operation is first compiled
-//! into a [`Step`] on interned values and the state is one `u32`:
+//! into a [`CompiledOp`] on interned values and the state is one `u32`:
 //!
 //! | model | ops (`f`) | state | id 0 |
 //! |---|---|---|---|
@@ -30,7 +30,7 @@ use std::str::FromStr;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::history::{Op, Outcome};
+use crate::history::{HistoryOp, OpType};
 use ballot_core::records::Event;
 
 /// The sequential specification a history is checked against.
@@ -107,7 +107,7 @@ pub struct CompileError {
 /// One operation as the search sees it: its effect on the state, with
 /// values interned (0 is the model's initial value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Step {
+pub enum CompiledOp {
     /// An ok read/get: legal iff the state is `out`; no change.
     Read {
         /// The value read.
@@ -287,37 +287,39 @@ impl Machine {
     }
 
     /// The state after `step` from `state`, or `None` if the step is illegal there.
-    pub fn step(&mut self, state: u32, step: &Step) -> Option<u32> {
+    pub fn step(&mut self, state: u32, step: &CompiledOp) -> Option<u32> {
         match *step {
-            Step::Read { out } => (state == out).then_some(state),
-            Step::Write { v } => Some(v),
-            Step::Cas { from, to } => (state == from).then_some(to),
-            Step::CasFailed { from } => (state != from).then_some(state),
-            Step::CasMaybe { from, to } => Some(if state == from { to } else { state }),
-            Step::Propose { v, out } if state == 0 => (out == v).then_some(v),
-            Step::Propose { out, .. } => (out == state).then_some(state),
-            Step::ProposeMaybe { v } => Some(if state == 0 { v } else { state }),
-            Step::Append { piece } => Some(self.strings.append(state, piece, &self.values)),
+            CompiledOp::Read { out } => (state == out).then_some(state),
+            CompiledOp::Write { v } => Some(v),
+            CompiledOp::Cas { from, to } => (state == from).then_some(to),
+            CompiledOp::CasFailed { from } => (state != from).then_some(state),
+            CompiledOp::CasMaybe { from, to } => Some(if state == from { to } else { state }),
+            CompiledOp::Propose { v, out } if state == 0 => (out == v).then_some(v),
+            CompiledOp::Propose { out, .. } => (out == state).then_some(state),
+            CompiledOp::ProposeMaybe { v } => Some(if state == 0 { v } else { state }),
+            CompiledOp::Append { piece } => Some(self.strings.append(state, piece, &self.values)),
         }
     }
 
     /// Why `step` is illegal in `state`, in words (for explanations).
-    pub fn why_illegal(&self, state: u32, step: &Step) -> String {
+    pub fn why_illegal(&self, state: u32, step: &CompiledOp) -> String {
         let now = self.held(state);
         match *step {
-            Step::Read { out } => format!("it returned {} while {now}", self.describe(out)),
-            Step::Cas { from, .. } => {
+            CompiledOp::Read { out } => format!("it returned {} while {now}", self.describe(out)),
+            CompiledOp::Cas { from, .. } => {
                 format!("its compare expected {} while {now}", self.describe(from))
             }
-            Step::CasFailed { .. } => {
+            CompiledOp::CasFailed { .. } => {
                 format!("it reported \"compare failed\" while {now}, the value it expected")
             }
-            Step::Propose { v, out } if state == 0 => format!(
+            CompiledOp::Propose { v, out } if state == 0 => format!(
                 "nothing was chosen yet, so it would choose its own value {}, yet it returned {}",
                 self.describe(v),
                 self.describe(out)
             ),
-            Step::Propose { out, .. } => format!("it returned {} while {now}", self.describe(out)),
+            CompiledOp::Propose { out, .. } => {
+                format!("it returned {} while {now}", self.describe(out))
+            }
             _ => "every order that continues with it fails later".into(),
         }
     }
@@ -344,7 +346,11 @@ impl Machine {
 
     /// Compiles one operation into a step, or `None` when it cannot have
     /// had an effect (failed ops other than cas, info reads).
-    pub fn compile(&mut self, op: &Op, events: &[Event]) -> Result<Option<Step>, CompileError> {
+    pub fn compile(
+        &mut self,
+        op: &HistoryOp,
+        events: &[Event],
+    ) -> Result<Option<CompiledOp>, CompileError> {
         let f = op.f(events);
         let line = op.invoke + 1;
         let err = |message: String| CompileError { line, message };
@@ -359,22 +365,22 @@ impl Machine {
                 }
                 let v = self.intern(input);
                 match (outcome, output) {
-                    (Outcome::Ok, Some(out)) => Some(Step::Propose {
+                    (OpType::Ok, Some(out)) => Some(CompiledOp::Propose {
                         v,
                         out: self.intern(out),
                     }),
-                    (Outcome::Info, _) => Some(Step::ProposeMaybe { v }),
+                    (OpType::Info, _) => Some(CompiledOp::ProposeMaybe { v }),
                     _ => None,
                 }
             }
             (Model::WriteOnce | Model::Register | Model::CasRegister, "read") => {
-                output.map(|out| Step::Read {
+                output.map(|out| CompiledOp::Read {
                     out: self.intern(out),
                 })
             }
             (Model::Register | Model::CasRegister, "write") => match outcome {
-                Outcome::Fail => None,
-                _ => Some(Step::Write {
+                OpType::Fail => None,
+                _ => Some(CompiledOp::Write {
                     v: self.intern(input),
                 }),
             },
@@ -389,26 +395,26 @@ impl Machine {
                 };
                 let (from, to) = (self.intern(a), self.intern(b));
                 Some(match outcome {
-                    Outcome::Ok => Step::Cas { from, to },
-                    Outcome::Fail => Step::CasFailed { from },
-                    Outcome::Info => Step::CasMaybe { from, to },
+                    OpType::Ok => CompiledOp::Cas { from, to },
+                    OpType::Fail => CompiledOp::CasFailed { from },
+                    OpType::Info => CompiledOp::CasMaybe { from, to },
                 })
             }
             (Model::Kv, "get") => match output {
-                Some(out) => Some(Step::Read {
+                Some(out) => Some(CompiledOp::Read {
                     out: self
                         .kv_state(out)
                         .map_err(|m| err(format!("get returned {m}")))?,
                 }),
                 None => None,
             },
-            (Model::Kv, "put") if outcome != Outcome::Fail => Some(Step::Write {
+            (Model::Kv, "put") if outcome != OpType::Fail => Some(CompiledOp::Write {
                 v: self
                     .kv_state(input)
                     .map_err(|m| err(format!("put of {m}")))?,
             }),
-            (Model::Kv, "append") if outcome != Outcome::Fail => match input {
-                Value::String(_) => Some(Step::Append {
+            (Model::Kv, "append") if outcome != OpType::Fail => match input {
+                Value::String(_) => Some(CompiledOp::Append {
                     piece: self.intern(input),
                 }),
                 other => return Err(err(format!("append of {other} (kv values are strings)"))),
@@ -654,8 +660,8 @@ mod tests {
     /// values 0 = initial, 1 = A, 2 = B.
     #[test]
     fn step_semantics() {
-        use Step::*;
-        let table: &[(&str, Step, u32, Option<u32>)] = &[
+        use CompiledOp::*;
+        let table: &[(&str, CompiledOp, u32, Option<u32>)] = &[
             ("read sees the state", Read { out: 1 }, 1, Some(1)),
             ("read of another value is illegal", Read { out: 2 }, 1, None),
             ("read of nil before any write", Read { out: 0 }, 0, Some(0)),
@@ -757,21 +763,21 @@ mod tests {
     fn kv_appends_concatenate() {
         let mut m = Machine::new(Model::Kv);
         let x = m.intern(&json!("x 1 y"));
-        let s1 = m.step(0, &Step::Append { piece: x }).unwrap();
-        let s2 = m.step(s1, &Step::Append { piece: x }).unwrap();
+        let s1 = m.step(0, &CompiledOp::Append { piece: x }).unwrap();
+        let s2 = m.step(s1, &CompiledOp::Append { piece: x }).unwrap();
         assert_eq!(m.state_value(s2), json!("x 1 yx 1 y"));
-        assert_eq!(m.step(s1, &Step::Append { piece: x }), Some(s2));
+        assert_eq!(m.step(s1, &CompiledOp::Append { piece: x }), Some(s2));
         // The same string reached by a put, or by other pieces, is the same state.
         let seen = m.kv_state(&json!("x 1 yx 1 y")).unwrap();
         assert_eq!(seen, s2);
         let xx = m.intern(&json!("x 1 yx 1 y"));
-        assert_eq!(m.step(0, &Step::Append { piece: xx }), Some(s2));
+        assert_eq!(m.step(0, &CompiledOp::Append { piece: xx }), Some(s2));
         let y = m.intern(&json!(" y"));
         let x1 = m.intern(&json!("x 1"));
-        let s3 = m.step(0, &Step::Append { piece: x1 }).unwrap();
-        assert_eq!(m.step(s3, &Step::Append { piece: y }), Some(s1));
-        assert_eq!(m.step(s2, &Step::Read { out: seen }), Some(s2));
-        assert_eq!(m.step(s1, &Step::Read { out: seen }), None);
+        let s3 = m.step(0, &CompiledOp::Append { piece: x1 }).unwrap();
+        assert_eq!(m.step(s3, &CompiledOp::Append { piece: y }), Some(s1));
+        assert_eq!(m.step(s2, &CompiledOp::Read { out: seen }), Some(s2));
+        assert_eq!(m.step(s1, &CompiledOp::Read { out: seen }), None);
         assert_eq!(m.kv_state(&Value::Null), Ok(0));
         assert_eq!(m.state_value(0), json!(""));
         assert_eq!(m.describe(s1), "\"x 1 y\"");
@@ -786,7 +792,7 @@ mod tests {
         );
     }
 
-    fn op_events(f: &str, input: Value, kind: EventType, output: Value) -> (Op, Vec<Event>) {
+    fn op_events(f: &str, input: Value, kind: EventType, output: Value) -> (HistoryOp, Vec<Event>) {
         let event = |index: u64, kind, value| Event {
             index,
             time: index,
@@ -805,9 +811,16 @@ mod tests {
     /// Which outcomes compile to which steps (values: A = 1, B = 2).
     #[test]
     fn compile_table() {
+        use CompiledOp::*;
         use EventType::*;
-        use Step::*;
-        type Case = (Model, &'static str, Value, EventType, Value, Option<Step>);
+        type Case = (
+            Model,
+            &'static str,
+            Value,
+            EventType,
+            Value,
+            Option<CompiledOp>,
+        );
         let cases: &[Case] = &[
             (
                 Model::CasRegister,

@@ -130,7 +130,7 @@ fn timed_out_writes_may_take_effect() {
         let ops = history::pair(&events).unwrap();
         let dropped: BTreeSet<usize> = ops
             .iter()
-            .filter(|o| o.outcome == history::Outcome::Info)
+            .filter(|o| o.outcome == history::OpType::Info)
             .flat_map(|o| [Some(o.invoke), o.completion].into_iter().flatten())
             .collect();
         let kept: Vec<_> = events

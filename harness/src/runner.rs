@@ -78,7 +78,7 @@ pub use check::DIRECT_NO_LOG;
 
 /// Everything a run needs, resolved from the flags and the seed.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct TestPlan {
     /// The flags as given.
     pub args: TestArgs,
     /// This run's seed.
@@ -93,9 +93,9 @@ pub struct Plan {
     pub schedule: Schedule,
 }
 
-impl Plan {
+impl TestPlan {
     /// Resolves the flags for one run with `seed`.
-    pub fn new(args: &TestArgs, seed: u64) -> Result<Plan, Error> {
+    pub fn new(args: &TestArgs, seed: u64) -> Result<TestPlan, Error> {
         let nodes = args.nodes as usize;
         let node_cmd = match &args.node_cmd {
             Some(cmd) => cmd.clone(),
@@ -143,7 +143,7 @@ impl Plan {
             }
         }
         let schedule = Schedule::generate(&nemesis, nodes, seed, args.time_limit());
-        Ok(Plan {
+        Ok(TestPlan {
             args: args.clone(),
             seed,
             node_cmd,
@@ -322,7 +322,7 @@ pub async fn run_test(
     seed: u64,
     interrupt: &Interrupt,
 ) -> Result<RunOutcome, Error> {
-    let plan = Plan::new(args, seed)?;
+    let plan = TestPlan::new(args, seed)?;
     if plan.nemesis.needs_lazyfs() {
         ballot_lazyfs::available().map_err(Error::LazyFsUnavailable)?;
         sweep_dead_mounts(&args.store);
@@ -375,7 +375,7 @@ fn sweep_dead_mounts(store: &Path) {
 /// interrupted, and when its main phase ran. The cluster is shut down (and
 /// the mesh stopped) on every path.
 async fn run_cluster(
-    plan: &Plan,
+    plan: &TestPlan,
     dir: &RunDir,
     clock: Clock,
     writers: &Writers,
@@ -502,7 +502,7 @@ fn client_hosts(n: usize, cluster: &Cluster, mesh: &Mesh, direct: bool) -> Vec<V
 /// error in either (which stops the other).
 #[allow(clippy::too_many_arguments)]
 async fn main_phase(
-    plan: &Plan,
+    plan: &TestPlan,
     cluster: &mut Cluster,
     mesh: &Mesh,
     hosts: &[Vec<SocketAddr>],
@@ -576,7 +576,7 @@ struct FinalInputs<'a> {
 
 /// Heals everything, reads every key from every host, takes final snapshots.
 async fn final_phase(
-    plan: &Plan,
+    plan: &TestPlan,
     cluster: &mut Cluster,
     mesh: &Mesh,
     hosts: Vec<Vec<SocketAddr>>,
@@ -626,7 +626,7 @@ mod tests {
 
     #[test]
     fn test_json_holds_every_parameter_and_an_integer_node_count() {
-        let plan = Plan::new(&args(&["--nodes", "5", "--bug", "memory-only"]), 42).unwrap();
+        let plan = TestPlan::new(&args(&["--nodes", "5", "--bug", "memory-only"]), 42).unwrap();
         let test = serde_json::to_value(plan.test_params()).unwrap();
         assert_eq!(test["nodes"], json!(5));
         assert_eq!(test["seed"], json!(42));
@@ -671,11 +671,11 @@ mod tests {
     #[test]
     fn the_schedule_is_a_function_of_the_seed() {
         let a = args(&["--nemesis", "all", "--time-limit", "60"]);
-        let s1 = Plan::new(&a, 9).unwrap().schedule;
-        assert_eq!(s1, Plan::new(&a, 9).unwrap().schedule);
-        assert_ne!(s1, Plan::new(&a, 10).unwrap().schedule);
+        let s1 = TestPlan::new(&a, 9).unwrap().schedule;
+        assert_eq!(s1, TestPlan::new(&a, 9).unwrap().schedule);
+        assert_ne!(s1, TestPlan::new(&a, 10).unwrap().schedule);
         assert!(!s1.steps.is_empty());
-        let none = Plan::new(&args(&["--nemesis", "none"]), 9).unwrap();
+        let none = TestPlan::new(&args(&["--nemesis", "none"]), 9).unwrap();
         assert!(none.schedule.steps.is_empty());
     }
 
@@ -692,7 +692,7 @@ mod tests {
             ("duplicate", Some("(duplicate)")),
             ("all", Some("(partition, drop, delay, duplicate)")),
         ] {
-            let plan = Plan::new(&args(&["--direct", "--nemesis", nemesis]), 1);
+            let plan = TestPlan::new(&args(&["--direct", "--nemesis", nemesis]), 1);
             match (plan, refused) {
                 (Ok(plan), None) => assert_eq!(
                     serde_json::to_value(plan.test_params()).unwrap()["direct"],
@@ -707,9 +707,9 @@ mod tests {
                 (got, want) => panic!("{nemesis}: got {got:?}, want refusal {want:?}"),
             }
             // Without --direct every one of them is fine.
-            assert!(Plan::new(&args(&["--nemesis", nemesis]), 1).is_ok());
+            assert!(TestPlan::new(&args(&["--nemesis", nemesis]), 1).is_ok());
         }
-        let plain = Plan::new(&args(&[]), 1).unwrap();
+        let plain = TestPlan::new(&args(&[]), 1).unwrap();
         assert_eq!(
             serde_json::to_value(plain.test_params()).unwrap()["direct"],
             json!(false)
@@ -718,9 +718,9 @@ mod tests {
 
     #[test]
     fn base_port_must_leave_room() {
-        let err = Plan::new(&args(&["--base-port", "65535", "--nodes", "3"]), 1).unwrap_err();
+        let err = TestPlan::new(&args(&["--base-port", "65535", "--nodes", "3"]), 1).unwrap_err();
         assert_eq!(err.exit_code(), crate::exit::EXIT_BAD_ARGS);
-        assert!(Plan::new(&args(&["--base-port", "65533", "--nodes", "3"]), 1).is_ok());
+        assert!(TestPlan::new(&args(&["--base-port", "65533", "--nodes", "3"]), 1).is_ok());
     }
 
     #[test]

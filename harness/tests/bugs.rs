@@ -19,7 +19,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use ballot::validate::{self, catalogue, markdown, sweep, BugCase, Plan};
+use ballot::validate::{self, catalogue, markdown, sweep, BugCase, ValidationPlan};
 use ballot_core::verdict::{Validity, Violation};
 
 /// The seed every bug test uses.
@@ -137,7 +137,7 @@ fn no_false_alarm_under_every_fault() {
     let _serial = common::serial();
     common::ensure_node_built();
     let store = tempfile::tempdir().unwrap();
-    let plan = Plan {
+    let plan = ValidationPlan {
         ballot: ballot(),
         store: store.path().to_path_buf(),
         cases: Vec::new(),

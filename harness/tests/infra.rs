@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use ballot::cluster::{kill_all_children, live_children, Cluster, ClusterError, DataDirs};
 use ballot::links::{Link, LinkBehaviour};
-use ballot::nemesis::{FaultKind, FaultParams, Nemesis, Recorders, Schedule, Step};
+use ballot::nemesis::{FaultKind, FaultParams, FaultStep, Nemesis, Recorders, Schedule};
 use ballot::partition::{Partition, PartitionKind};
 use ballot::proxy::{Mesh, MeshOptions};
 use ballot_core::protocol::{Ballot, PrepareReply, StateReply, PROCESS_HEADER};
@@ -540,8 +540,8 @@ fn step(
     fault: FaultKind,
     nodes: Vec<usize>,
     params: FaultParams,
-) -> Step {
-    Step {
+) -> FaultStep {
+    FaultStep {
         start: Duration::from_millis(start_ms),
         duration: Duration::from_millis(dur_ms),
         fault,

@@ -39,7 +39,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use ballot_core::proposer::{
-    Action, ClientBug, Event, Op, Outcome, Proposer, ProposerConfig, Undelivered,
+    Action, ClientBug, Event, Goal, Outcome, Proposer, ProposerConfig, Undelivered,
 };
 use ballot_core::protocol::{
     validate_key, validate_value, AcceptReply, AcceptRequest, Ballot, LearnReply, LearnRequest,
@@ -198,15 +198,15 @@ impl ProposerClient {
         if let Err(e) = validate_value(value) {
             return Outcome::Fail(format!("invalid value: {e}"));
         }
-        self.run(key, Op::Propose(value.to_string())).await
+        self.run(key, Goal::Propose(value.to_string())).await
     }
 
     /// Reads the value chosen for `key`: `Ok(None)` when none is chosen yet.
     pub async fn read(&mut self, key: &str) -> Outcome {
-        self.run(key, Op::Read).await
+        self.run(key, Goal::Read).await
     }
 
-    async fn run(&mut self, key: &str, op: Op) -> Outcome {
+    async fn run(&mut self, key: &str, op: Goal) -> Outcome {
         if let Err(e) = validate_key(key) {
             return Outcome::Fail(format!("invalid key: {e}"));
         }

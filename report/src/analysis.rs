@@ -9,13 +9,13 @@ use ballot_core::verdict::Violation;
 
 use super::faults::{self, Effects, Interval, NodeFaults};
 use super::load::Run;
-use super::ops::{self, Counts, Op};
+use super::ops::{self, Counts, OpSpan};
 
 /// Derived figures of one run.
 #[derive(Clone, Debug, Default)]
 pub struct Analysis {
     /// Operations in invocation order.
-    pub ops: Vec<Op>,
+    pub ops: Vec<OpSpan>,
     /// Completions with no invocation.
     pub orphans: usize,
     /// Operation counts by outcome.

@@ -398,10 +398,10 @@ fn timeline_section(page: &mut String, run: &Run, analysis: &Analysis) {
     let _ = write!(
         page,
         r#"<p class="legend note">One lane per client process; bars run from invocation to completion.<span style="background:{}"></span>ok<span style="background:{}"></span>fail<span style="background:{}"></span>info (indeterminate)<span style="background:{}"></span>never completed · shaded bands: faults · black outline: the first violation's operations · hover for details</p>"#,
-        timeline::outcome_colour(ops::Outcome::Ok),
-        timeline::outcome_colour(ops::Outcome::Fail),
-        timeline::outcome_colour(ops::Outcome::Info),
-        timeline::outcome_colour(ops::Outcome::Pending),
+        timeline::outcome_colour(ops::OpState::Ok),
+        timeline::outcome_colour(ops::OpState::Fail),
+        timeline::outcome_colour(ops::OpState::Info),
+        timeline::outcome_colour(ops::OpState::Pending),
     );
     if shown.len() < all.len() {
         let why = match analysis.focus {

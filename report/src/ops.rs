@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// How an operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Outcome {
+pub enum OpState {
     /// It took effect.
     Ok,
     /// It definitely had no effect.
@@ -26,21 +26,21 @@ pub enum Outcome {
     Pending,
 }
 
-impl Outcome {
+impl OpState {
     /// Lower-case name, also the CSS class.
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::Fail => "fail",
-            Outcome::Info => "info",
-            Outcome::Pending => "pending",
+            OpState::Ok => "ok",
+            OpState::Fail => "fail",
+            OpState::Info => "info",
+            OpState::Pending => "pending",
         }
     }
 }
 
 /// One client operation: an invocation and its completion, if any.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Op {
+pub struct OpSpan {
     /// Client process.
     pub process: u64,
     /// Function, e.g. `propose` or `read`.
@@ -56,7 +56,7 @@ pub struct Op {
     /// Completion time, if completed.
     pub end: Option<u64>,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: OpState,
     /// The invocation's value.
     pub input: Value,
     /// The completion's value.
@@ -65,7 +65,7 @@ pub struct Op {
     pub error: Option<String>,
 }
 
-impl Op {
+impl OpSpan {
     /// Completion time minus invocation time, if completed.
     pub fn latency(&self) -> Option<u64> {
         self.end.map(|end| end.saturating_sub(self.start))
@@ -104,7 +104,7 @@ impl Op {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Pairing {
     /// Operations in invocation order.
-    pub ops: Vec<Op>,
+    pub ops: Vec<OpSpan>,
     /// Completions with no open invocation of their process.
     pub orphans: usize,
 }
@@ -121,7 +121,7 @@ pub fn pair(history: &[Event]) -> Pairing {
             EventType::Invoke => {
                 // A second invoke on a busy process leaves the first pending.
                 open.insert(process, pairing.ops.len());
-                pairing.ops.push(Op {
+                pairing.ops.push(OpSpan {
                     process,
                     f: event.f.clone(),
                     key: event.key.clone(),
@@ -129,16 +129,16 @@ pub fn pair(history: &[Event]) -> Pairing {
                     completion_index: None,
                     start: event.time,
                     end: None,
-                    outcome: Outcome::Pending,
+                    outcome: OpState::Pending,
                     input: event.value.clone(),
                     output: Value::Null,
                     error: None,
                 });
                 continue;
             }
-            EventType::Ok => Outcome::Ok,
-            EventType::Fail => Outcome::Fail,
-            EventType::Info => Outcome::Info,
+            EventType::Ok => OpState::Ok,
+            EventType::Fail => OpState::Fail,
+            EventType::Info => OpState::Info,
         };
         match open.remove(&process) {
             Some(i) => {
@@ -172,17 +172,17 @@ pub struct Counts {
 }
 
 /// Counts operations by outcome.
-pub fn counts(ops: &[Op]) -> Counts {
+pub fn counts(ops: &[OpSpan]) -> Counts {
     let mut c = Counts {
         total: ops.len(),
         ..Counts::default()
     };
     for op in ops {
         match op.outcome {
-            Outcome::Ok => c.ok += 1,
-            Outcome::Fail => c.fail += 1,
-            Outcome::Info => c.info += 1,
-            Outcome::Pending => c.pending += 1,
+            OpState::Ok => c.ok += 1,
+            OpState::Fail => c.fail += 1,
+            OpState::Info => c.info += 1,
+            OpState::Pending => c.pending += 1,
         }
     }
     c
@@ -191,7 +191,7 @@ pub fn counts(ops: &[Op]) -> Counts {
 /// The range of at most `max` operations (sorted by start) to show: centred on
 /// the first operation that starts at or after `focus` when there is a focus
 /// (the first violation's time), else the first `max` operations.
-pub fn window(ops: &[Op], focus: Option<u64>, max: usize) -> Range<usize> {
+pub fn window(ops: &[OpSpan], focus: Option<u64>, max: usize) -> Range<usize> {
     if ops.len() <= max {
         return 0..ops.len();
     }
@@ -278,7 +278,7 @@ mod tests {
         ];
         let pairing = pair(&history);
         assert_eq!(pairing.orphans, 1);
-        let got: Vec<(u64, Outcome, Option<u64>)> = pairing
+        let got: Vec<(u64, OpState, Option<u64>)> = pairing
             .ops
             .iter()
             .map(|op| (op.process, op.outcome, op.latency()))
@@ -286,9 +286,9 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (1, Outcome::Info, Some(30)),
-                (2, Outcome::Ok, Some(10)),
-                (4, Outcome::Pending, None)
+                (1, OpState::Info, Some(30)),
+                (2, OpState::Ok, Some(10)),
+                (4, OpState::Pending, None)
             ]
         );
         let c = counts(&pairing.ops);
@@ -299,10 +299,10 @@ mod tests {
         );
     }
 
-    fn ops_at(starts: &[u64]) -> Vec<Op> {
+    fn ops_at(starts: &[u64]) -> Vec<OpSpan> {
         starts
             .iter()
-            .map(|&t| Op {
+            .map(|&t| OpSpan {
                 process: 0,
                 f: "read".into(),
                 key: None,
@@ -310,7 +310,7 @@ mod tests {
                 completion_index: None,
                 start: t,
                 end: None,
-                outcome: Outcome::Pending,
+                outcome: OpState::Pending,
                 input: Value::Null,
                 output: Value::Null,
                 error: None,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use plotters::prelude::*;
 
 use super::faults::Interval;
-use super::ops::{downsample, Op, Outcome};
+use super::ops::{downsample, OpSpan, OpState};
 use super::ReportError;
 
 /// Upper bound on points drawn in one plot.
@@ -17,14 +17,14 @@ pub const MAX_POINTS: usize = 2_000;
 /// Plot size in pixels.
 pub const SIZE: (u32, u32) = (1000, 340);
 
-const OUTCOMES: [Outcome; 3] = [Outcome::Ok, Outcome::Fail, Outcome::Info];
+const OUTCOMES: [OpState; 3] = [OpState::Ok, OpState::Fail, OpState::Info];
 
-fn colour(outcome: Outcome) -> RGBColor {
+fn colour(outcome: OpState) -> RGBColor {
     match outcome {
-        Outcome::Ok => RGBColor(0x2e, 0x9e, 0x44),
-        Outcome::Fail => RGBColor(0xd2, 0x3c, 0x3c),
-        Outcome::Info => RGBColor(0xe8, 0xa3, 0x17),
-        Outcome::Pending => RGBColor(0x9a, 0x9a, 0x9a),
+        OpState::Ok => RGBColor(0x2e, 0x9e, 0x44),
+        OpState::Fail => RGBColor(0xd2, 0x3c, 0x3c),
+        OpState::Info => RGBColor(0xe8, 0xa3, 0x17),
+        OpState::Pending => RGBColor(0x9a, 0x9a, 0x9a),
     }
 }
 
@@ -57,8 +57,8 @@ fn fault_spans(intervals: &[Interval], run_end: u64) -> BTreeMap<&str, Vec<(f64,
 
 /// Latency points (invocation s, latency ms) per outcome, downsampled so the
 /// total stays within [`MAX_POINTS`] (each outcome gets its share).
-pub fn latency_points(ops: &[Op]) -> BTreeMap<Outcome, Vec<(f64, f64)>> {
-    let mut by: BTreeMap<Outcome, Vec<(f64, f64)>> = BTreeMap::new();
+pub fn latency_points(ops: &[OpSpan]) -> BTreeMap<OpState, Vec<(f64, f64)>> {
+    let mut by: BTreeMap<OpState, Vec<(f64, f64)>> = BTreeMap::new();
     for op in ops {
         if let Some(latency) = op.latency() {
             by.entry(op.outcome)
@@ -76,7 +76,7 @@ pub fn latency_points(ops: &[Op]) -> BTreeMap<Outcome, Vec<(f64, f64)>> {
 
 /// Draws `latency.svg`.
 pub fn latency_svg(
-    ops: &[Op],
+    ops: &[OpSpan],
     intervals: &[Interval],
     run_end: u64,
 ) -> Result<String, ReportError> {
@@ -183,11 +183,11 @@ pub fn bucket_width(secs: f64) -> f64 {
 /// Completions per bucket and outcome: bucket width in seconds (1 s, or
 /// wider so there are at most [`MAX_POINTS`] buckets) and the counts,
 /// indexed by bucket.
-pub fn rate_series(ops: &[Op], run_end: u64) -> (f64, BTreeMap<Outcome, Vec<u64>>) {
+pub fn rate_series(ops: &[OpSpan], run_end: u64) -> (f64, BTreeMap<OpState, Vec<u64>>) {
     let end_s = s(run_end).max(1e-9);
     let width = bucket_width(end_s);
     let buckets = (end_s / width).floor() as usize + 1;
-    let mut by: BTreeMap<Outcome, Vec<u64>> =
+    let mut by: BTreeMap<OpState, Vec<u64>> =
         OUTCOMES.iter().map(|&o| (o, vec![0; buckets])).collect();
     for op in ops {
         if let (Some(end), Some(counts)) = (op.end, by.get_mut(&op.outcome)) {
@@ -199,7 +199,11 @@ pub fn rate_series(ops: &[Op], run_end: u64) -> (f64, BTreeMap<Outcome, Vec<u64>
 }
 
 /// Draws `rate.svg`.
-pub fn rate_svg(ops: &[Op], intervals: &[Interval], run_end: u64) -> Result<String, ReportError> {
+pub fn rate_svg(
+    ops: &[OpSpan],
+    intervals: &[Interval],
+    run_end: u64,
+) -> Result<String, ReportError> {
     let (width, series) = rate_series(ops, run_end);
     let peak = series.values().flatten().copied().max().unwrap_or(0) as f64 / width;
     let y_hi = (peak * 1.15).max(1.0);
@@ -268,8 +272,8 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    fn op(start: u64, end: Option<u64>, outcome: Outcome) -> Op {
-        Op {
+    fn op(start: u64, end: Option<u64>, outcome: OpState) -> OpSpan {
+        OpSpan {
             process: 0,
             f: "read".into(),
             key: None,
@@ -287,24 +291,24 @@ mod tests {
     #[test]
     fn rate_buckets_count_completions_per_second() {
         let ops = vec![
-            op(0, Some(100_000_000), Outcome::Ok),
-            op(0, Some(1_500_000_000), Outcome::Ok),
-            op(0, Some(1_600_000_000), Outcome::Fail),
-            op(0, None, Outcome::Pending),
+            op(0, Some(100_000_000), OpState::Ok),
+            op(0, Some(1_500_000_000), OpState::Ok),
+            op(0, Some(1_600_000_000), OpState::Fail),
+            op(0, None, OpState::Pending),
         ];
         let (width, series) = rate_series(&ops, 2_000_000_000);
         assert_eq!(width, 0.1);
-        assert_eq!(series[&Outcome::Ok].len(), 21);
-        assert_eq!(series[&Outcome::Ok][1], 1);
-        assert_eq!(series[&Outcome::Ok][15], 1);
-        assert_eq!(series[&Outcome::Fail][16], 1);
+        assert_eq!(series[&OpState::Ok].len(), 21);
+        assert_eq!(series[&OpState::Ok][1], 1);
+        assert_eq!(series[&OpState::Ok][15], 1);
+        assert_eq!(series[&OpState::Fail][16], 1);
         let (width, series) = rate_series(&ops, 30_000_000_000);
         assert_eq!(width, 1.0);
-        assert_eq!(&series[&Outcome::Ok][..3], &[1, 1, 0]);
+        assert_eq!(&series[&OpState::Ok][..3], &[1, 1, 0]);
         // A long run gets wider buckets, never more than MAX_POINTS.
         let (width, series) = rate_series(&ops, 3 * 3600 * 1_000_000_000);
         assert_eq!(width, 6.0);
-        assert!(series[&Outcome::Ok].len() <= MAX_POINTS + 1);
+        assert!(series[&OpState::Ok].len() <= MAX_POINTS + 1);
     }
 
     #[test]
@@ -325,21 +329,21 @@ mod tests {
 
     #[test]
     fn latency_points_are_bounded() {
-        let ops: Vec<Op> = (0..50_000u64)
-            .map(|i| op(i * 1_000, Some(i * 1_000 + 500 + i % 7), Outcome::Ok))
-            .chain((0..100u64).map(|i| op(i, Some(i + 5), Outcome::Fail)))
+        let ops: Vec<OpSpan> = (0..50_000u64)
+            .map(|i| op(i * 1_000, Some(i * 1_000 + 500 + i % 7), OpState::Ok))
+            .chain((0..100u64).map(|i| op(i, Some(i + 5), OpState::Fail)))
             .collect();
         let points = latency_points(&ops);
         let total: usize = points.values().map(Vec::len).sum();
         assert!(total <= MAX_POINTS + 4, "{total} points");
-        assert!(!points[&Outcome::Fail].is_empty());
+        assert!(!points[&OpState::Fail].is_empty());
     }
 
     #[test]
     fn latency_axis_labels_every_decade() {
         let ops = vec![
-            op(0, Some(20_000_000), Outcome::Ok),
-            op(0, Some(350_000_000), Outcome::Info),
+            op(0, Some(20_000_000), OpState::Ok),
+            op(0, Some(350_000_000), OpState::Info),
         ];
         let svg = latency_svg(&ops, &[], 1_000_000_000).unwrap();
         for label in ["\n10\n", "\n100\n", "\n1000\n"] {
@@ -356,13 +360,13 @@ mod tests {
             end: None,
             detail: Value::Null,
         };
-        let cases: [(Vec<Op>, Vec<Interval>, u64); 3] = [
+        let cases: [(Vec<OpSpan>, Vec<Interval>, u64); 3] = [
             (vec![], vec![], 0),
-            (vec![op(5, Some(5), Outcome::Info)], vec![], 5),
+            (vec![op(5, Some(5), OpState::Info)], vec![], 5),
             (
                 vec![
-                    op(0, Some(2_000_000), Outcome::Ok),
-                    op(1, None, Outcome::Pending),
+                    op(0, Some(2_000_000), OpState::Ok),
+                    op(1, None, OpState::Pending),
                 ],
                 vec![fault],
                 3_000_000_000,

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::escape::{html as esc, secs};
 use super::faults::Interval;
-use super::ops::{Op, Outcome};
+use super::ops::{OpSpan, OpState};
 
 const WIDTH: f64 = 1100.0;
 const LEFT: f64 = 56.0;
@@ -21,12 +21,12 @@ const FAULT_ROW: f64 = 15.0;
 const AXIS: f64 = 26.0;
 
 /// Fill colour of an outcome.
-pub fn outcome_colour(outcome: Outcome) -> &'static str {
+pub fn outcome_colour(outcome: OpState) -> &'static str {
     match outcome {
-        Outcome::Ok => "#2e9e44",
-        Outcome::Fail => "#d23c3c",
-        Outcome::Info => "#e8a317",
-        Outcome::Pending => "#9a9a9a",
+        OpState::Ok => "#2e9e44",
+        OpState::Fail => "#d23c3c",
+        OpState::Info => "#e8a317",
+        OpState::Pending => "#9a9a9a",
     }
 }
 
@@ -46,7 +46,7 @@ pub fn fault_colour(fault: &str) -> &'static str {
 /// Renders the timeline of `ops` (already windowed) between `t0` and `t1` ns.
 /// Ops whose history index is in `highlight` get a black outline.
 pub fn render(
-    ops: &[Op],
+    ops: &[OpSpan],
     intervals: &[Interval],
     t0: u64,
     t1: u64,
@@ -248,8 +248,8 @@ mod tests {
         }
     }
 
-    fn op(process: u64, start: u64, end: Option<u64>, outcome: Outcome) -> Op {
-        Op {
+    fn op(process: u64, start: u64, end: Option<u64>, outcome: OpState) -> OpSpan {
+        OpSpan {
             process,
             f: "propose".into(),
             key: Some("<k>".into()),
@@ -267,9 +267,9 @@ mod tests {
     #[test]
     fn renders_lanes_bars_faults_and_escapes_text() {
         let ops = vec![
-            op(1, 0, Some(500), Outcome::Ok),
-            op(2, 100, Some(900), Outcome::Info),
-            op(1, 600, None, Outcome::Pending),
+            op(1, 0, Some(500), OpState::Ok),
+            op(2, 100, Some(900), OpState::Info),
+            op(1, 600, None, OpState::Pending),
         ];
         let faults = vec![Interval {
             fault: "partition".into(),

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::history::{self, Op, Outcome};
+use crate::history::{self, HistoryOp, OpType};
 use crate::models::{Machine, Model};
 use ballot_core::records::Event;
 use ballot_core::verdict::{CheckerResult, Validity, Violation};
@@ -109,7 +109,7 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
     let fast = model == Model::WriteOnce && method == Method::Auto;
     let verdicts = check_keys(&keys, &ops, events, model, fast, bounds);
     let mut result = assemble(&keys, verdicts);
-    let count = |o: Outcome| ops.iter().filter(|op| op.outcome == o).count();
+    let count = |o: OpType| ops.iter().filter(|op| op.outcome == o).count();
     let stats = result
         .stats
         .as_object_mut()
@@ -125,9 +125,9 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
             }),
         ),
         ("ops", json!(ops.len())),
-        ("ok", json!(count(Outcome::Ok))),
-        ("failed", json!(count(Outcome::Fail))),
-        ("indeterminate", json!(count(Outcome::Info))),
+        ("ok", json!(count(OpType::Ok))),
+        ("failed", json!(count(OpType::Fail))),
+        ("indeterminate", json!(count(OpType::Info))),
     ] {
         stats.insert(name.into(), value);
     }
@@ -135,7 +135,7 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
 }
 
 /// Groups ops by key (P-compositionality), in key order.
-fn partition<'a>(ops: &[Op], events: &'a [Event]) -> Vec<Partition<'a>> {
+fn partition<'a>(ops: &[HistoryOp], events: &'a [Event]) -> Vec<Partition<'a>> {
     let mut groups: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
         groups.entry(op.key(events)).or_default().push(i);
@@ -149,7 +149,7 @@ fn partition<'a>(ops: &[Op], events: &'a [Event]) -> Vec<Partition<'a>> {
 /// queue (biggest keys first); `None` for a key no thread reached.
 fn check_keys(
     keys: &[Partition],
-    ops: &[Op],
+    ops: &[HistoryOp],
     events: &[Event],
     model: Model,
     fast: bool,
@@ -275,14 +275,14 @@ fn key_name(key: Option<&str>) -> String {
 fn check_key(
     key: Option<&str>,
     members: &[usize],
-    ops: &[Op],
+    ops: &[HistoryOp],
     events: &[Event],
     model: Model,
     fast: bool,
     limits: &Limits,
 ) -> KeyVerdict {
     let mut machine = Machine::new(model);
-    let all: Vec<&Op> = members.iter().map(|&i| &ops[i]).collect();
+    let all: Vec<&HistoryOp> = members.iter().map(|&i| &ops[i]).collect();
     let mut compiled: Vec<KeyOp> = Vec::with_capacity(all.len());
     for op in &all {
         match machine.compile(op, events) {
@@ -393,13 +393,13 @@ fn search_violation(
 }
 
 /// An op's call in words, e.g. `process 3's propose of "3-17" (lines 1-6)`.
-pub(crate) fn describe_call(events: &[Event], op: &Op) -> String {
+pub(crate) fn describe_call(events: &[Event], op: &HistoryOp) -> String {
     let f = op.f(events);
     let input = op.input(events);
     let lines = match (op.completion, op.outcome) {
-        (Some(c), Outcome::Info) => format!("lines {}-{}, indeterminate", op.invoke + 1, c + 1),
-        (Some(c), Outcome::Fail) => format!("lines {}-{}, failed", op.invoke + 1, c + 1),
-        (Some(c), Outcome::Ok) => format!("lines {}-{}", op.invoke + 1, c + 1),
+        (Some(c), OpType::Info) => format!("lines {}-{}, indeterminate", op.invoke + 1, c + 1),
+        (Some(c), OpType::Fail) => format!("lines {}-{}, failed", op.invoke + 1, c + 1),
+        (Some(c), OpType::Ok) => format!("lines {}-{}", op.invoke + 1, c + 1),
         (None, _) => format!("line {}, never completed", op.invoke + 1),
     };
     if input.is_null() {

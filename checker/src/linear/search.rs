@@ -39,7 +39,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::models::{Machine, Step};
+use crate::models::{CompiledOp, Machine};
 
 /// Limits of one search, shared by the searches that run at once.
 pub(crate) struct Limits<'a> {
@@ -59,7 +59,7 @@ pub(crate) struct Limits<'a> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SearchOp {
     /// Its effect.
-    pub step: Step,
+    pub step: CompiledOp,
     /// Position of its call in the sort (invocation time).
     pub call: u64,
     /// Its completion time; `None` for an indeterminate op (+infinity).
@@ -338,7 +338,7 @@ mod tests {
         }
     }
 
-    fn op(step: Step, call: u64, ret: Option<u64>) -> SearchOp {
+    fn op(step: CompiledOp, call: u64, ret: Option<u64>) -> SearchOp {
         SearchOp { step, call, ret }
     }
 
@@ -349,14 +349,14 @@ mod tests {
         let a = m.intern(&json!(1));
         let b = m.intern(&json!(2));
         let ok = [
-            op(Step::Write { v: a }, 0, Some(1)),
-            op(Step::Read { out: a }, 2, Some(3)),
+            op(CompiledOp::Write { v: a }, 0, Some(1)),
+            op(CompiledOp::Read { out: a }, 2, Some(3)),
         ];
         assert_eq!(search(&mut m, &ok, &limits(&used)), Outcome::Linearizable);
         let stale = [
-            op(Step::Write { v: a }, 0, Some(1)),
-            op(Step::Write { v: b }, 2, Some(3)),
-            op(Step::Read { out: a }, 4, Some(5)),
+            op(CompiledOp::Write { v: a }, 0, Some(1)),
+            op(CompiledOp::Write { v: b }, 2, Some(3)),
+            op(CompiledOp::Read { out: a }, 4, Some(5)),
         ];
         match search(&mut m, &stale, &limits(&used)) {
             Outcome::NotLinearizable(d) => {
@@ -378,13 +378,13 @@ mod tests {
         let mut m = Machine::new(Model::Register);
         let a = m.intern(&json!(1));
         let h = [
-            op(Step::Write { v: a }, 0, Some(5)),
-            op(Step::Read { out: 0 }, 5, Some(6)),
+            op(CompiledOp::Write { v: a }, 0, Some(5)),
+            op(CompiledOp::Read { out: 0 }, 5, Some(6)),
         ];
         assert_eq!(search(&mut m, &h, &limits(&used)), Outcome::Linearizable);
         let h = [
-            op(Step::Write { v: a }, 0, Some(5)),
-            op(Step::Read { out: 0 }, 6, Some(7)),
+            op(CompiledOp::Write { v: a }, 0, Some(5)),
+            op(CompiledOp::Read { out: 0 }, 6, Some(7)),
         ];
         assert!(matches!(
             search(&mut m, &h, &limits(&used)),
@@ -400,7 +400,7 @@ mod tests {
         let mut h: Vec<SearchOp> = (0..40)
             .map(|i| {
                 op(
-                    Step::Write {
+                    CompiledOp::Write {
                         v: m.intern(&json!(i)),
                     },
                     i,
@@ -409,7 +409,7 @@ mod tests {
             })
             .collect();
         let never = m.intern(&json!("never"));
-        h.push(op(Step::Read { out: never }, 100, Some(1000)));
+        h.push(op(CompiledOp::Read { out: never }, 100, Some(1000)));
         let tight = Limits {
             deadline: Instant::now() + std::time::Duration::from_secs(10),
             time: std::time::Duration::from_secs(10),

@@ -35,8 +35,8 @@
 
 use std::collections::HashMap;
 
-use crate::history::Op;
-use crate::models::{Machine, Step};
+use crate::history::HistoryOp;
+use crate::models::{CompiledOp, Machine};
 use ballot_core::records::Event;
 use ballot_core::verdict::Violation;
 
@@ -48,9 +48,9 @@ const REAL_TIME: &str = "Herlihy & Wing 1990, linearizability: an operation take
 /// One compiled op of the key: the history op and its step.
 pub(crate) struct KeyOp<'a> {
     /// The history op.
-    pub op: &'a Op,
+    pub op: &'a HistoryOp,
     /// Its step (failed proposes and reads, info reads are not here).
-    pub step: Step,
+    pub step: CompiledOp,
 }
 
 /// Checks one key; `Err` carries the violation.
@@ -61,12 +61,12 @@ pub(crate) fn check_key(
     key: Option<&str>,
     machine: &Machine,
     events: &[Event],
-    all_ops: &[&Op],
+    all_ops: &[&HistoryOp],
     ops: &[KeyOp],
 ) -> Result<(), Box<Violation>> {
-    let show = |op: &Op| describe_call(events, op);
+    let show = |op: &HistoryOp| describe_call(events, op);
     let value = |id: u32| machine.describe(id);
-    let violation = |property: &str, source: &str, explanation: String, evidence: &[&Op]| {
+    let violation = |property: &str, source: &str, explanation: String, evidence: &[&HistoryOp]| {
         let mut ops: Vec<Event> = Vec::new();
         for op in evidence {
             ops.extend(op.events(events));
@@ -82,10 +82,10 @@ pub(crate) fn check_key(
     };
 
     // Rule 1 and the returned values: for each value, the earliest-ending op returning it.
-    let mut first_return: HashMap<u32, &Op> = HashMap::new();
+    let mut first_return: HashMap<u32, &HistoryOp> = HashMap::new();
     for k in ops {
         let out = match k.step {
-            Step::Propose { out: 0, .. } => {
+            CompiledOp::Propose { out: 0, .. } => {
                 return Err(violation(
                     "propose-returns-value",
                     "write-once register: a propose leaves a value chosen and returns it",
@@ -96,7 +96,7 @@ pub(crate) fn check_key(
                     &[k.op],
                 ))
             }
-            Step::Propose { out, .. } | Step::Read { out } if out != 0 => out,
+            CompiledOp::Propose { out, .. } | CompiledOp::Read { out } if out != 0 => out,
             _ => continue,
         };
         let slot = first_return.entry(out).or_insert(k.op);
@@ -110,7 +110,7 @@ pub(crate) fn check_key(
     }
     // Rule 3: two values. Show the op that returned a value first, and the
     // first op that returned another one.
-    let mut by_end: Vec<(u32, &Op)> = first_return.iter().map(|(&v, &o)| (v, o)).collect();
+    let mut by_end: Vec<(u32, &HistoryOp)> = first_return.iter().map(|(&v, &o)| (v, o)).collect();
     by_end.sort_by_key(|(_, o)| (o.return_time, o.invoke));
     if by_end.len() > 1 {
         let (a, b) = (by_end[0].1, by_end[1].1);
@@ -131,14 +131,14 @@ pub(crate) fn check_key(
     let (c, first) = by_end[0];
     let proposer = ops
         .iter()
-        .filter(|k| matches!(k.step, Step::Propose { v, .. } | Step::ProposeMaybe { v } if v == c))
+        .filter(|k| matches!(k.step, CompiledOp::Propose { v, .. } | CompiledOp::ProposeMaybe { v } if v == c))
         .map(|k| k.op)
         .min_by_key(|o| (o.invoke_time, o.invoke));
     let Some(proposer) = proposer else {
-        let failed: Vec<&Op> = all_ops
+        let failed: Vec<&HistoryOp> = all_ops
             .iter()
             .filter(|o| {
-                o.outcome == crate::history::Outcome::Fail
+                o.outcome == crate::history::OpType::Fail
                     && o.f(events) == "propose"
                     && o.input(events) == machine.value(c)
             })
@@ -186,7 +186,7 @@ pub(crate) fn check_key(
     }
     let late_empty_read = ops
         .iter()
-        .filter(|k| matches!(k.step, Step::Read { out: 0 }))
+        .filter(|k| matches!(k.step, CompiledOp::Read { out: 0 }))
         .map(|k| k.op)
         .filter(|o| o.invoke_time > bound)
         .min_by_key(|o| (o.invoke_time, o.invoke));
@@ -207,6 +207,6 @@ pub(crate) fn check_key(
 }
 
 /// Whether `a` completed before `b` (ties broken by invocation line).
-fn ends_before(a: &Op, b: &Op) -> bool {
+fn ends_before(a: &HistoryOp, b: &HistoryOp) -> bool {
     (a.return_time, a.invoke) < (b.return_time, b.invoke)
 }

@@ -15,7 +15,7 @@ use super::{ClientBug, Outcome};
 
 /// What the proposer is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Op {
+pub enum Goal {
     /// Get this value chosen (or learn which value already is).
     Propose(String),
     /// Learn the chosen value, if any, without proposing one.
@@ -217,7 +217,7 @@ enum Stage {
 pub struct Proposer {
     config: ProposerConfig,
     quorum: usize,
-    op: Op,
+    op: Goal,
     last_round: u64,
     seen: Option<Ballot>,
     attempts: u32,
@@ -229,7 +229,7 @@ pub struct Proposer {
 impl Proposer {
     /// A proposer for `op` whose ballots start above `last_round` (the
     /// highest round this proposer used or saw in earlier operations).
-    pub fn new(config: ProposerConfig, op: Op, last_round: u64) -> Self {
+    pub fn new(config: ProposerConfig, op: Goal, last_round: u64) -> Self {
         let quorum = quorum_size(config.acceptors, &config.bugs);
         Proposer {
             config,
@@ -416,8 +416,8 @@ impl Proposer {
             let reports: Vec<Option<&Accepted>> =
                 tally.promises.iter().map(Option::as_ref).collect();
             let own = match &self.op {
-                Op::Propose(value) => Some(value.as_str()),
-                Op::Read => None,
+                Goal::Propose(value) => Some(value.as_str()),
+                Goal::Read => None,
             };
             return match choose_value(&reports, own, &self.config.bugs) {
                 Choice::NothingAccepted => {
@@ -425,7 +425,7 @@ impl Proposer {
                     Action::Done(Outcome::Ok(None))
                 }
                 Choice::Propose(value)
-                    if self.op == Op::Read
+                    if self.op == Goal::Read
                         && self.config.bugs.contains(&ClientBug::ReadNoPhase2) =>
                 {
                     // BUG(read-no-phase2): the highest accepted value may be

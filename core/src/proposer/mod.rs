@@ -68,6 +68,6 @@ pub mod rules;
 mod tests;
 
 pub use bugs::{ClientBug, UnknownClientBug};
-pub use machine::{Action, Event, Op, Proposer, ProposerConfig, Undelivered};
+pub use machine::{Action, Event, Goal, Proposer, ProposerConfig, Undelivered};
 pub use outcome::{reason, AcceptSummary, Outcome};
 pub use rules::{choose_value, next_ballot, quorum_size, Choice};

@@ -16,11 +16,11 @@ fn config(n: usize, attempts: u32, bugs: &[ClientBug]) -> ProposerConfig {
 }
 
 fn propose(n: usize, bugs: &[ClientBug]) -> Proposer {
-    Proposer::new(config(n, 1, bugs), Op::Propose("mine".into()), 0)
+    Proposer::new(config(n, 1, bugs), Goal::Propose("mine".into()), 0)
 }
 
 fn read(n: usize, bugs: &[ClientBug]) -> Proposer {
-    Proposer::new(config(n, 1, bugs), Op::Read, 0)
+    Proposer::new(config(n, 1, bugs), Goal::Read, 0)
 }
 
 fn b(round: u64, proposer: u64) -> Ballot {
@@ -201,7 +201,7 @@ fn replies_from_unknown_acceptors_or_other_ballots_are_ignored() {
 #[test]
 fn s12_phase_2_proposes_the_highest_ballot_value() {
     // 5 nodes: A,B accepted (5,7); C,D,E chose 6 at 8; P9 hears A,B,C.
-    let mut p = Proposer::new(config(5, 1, &[]), Op::Propose("9".into()), 8);
+    let mut p = Proposer::new(config(5, 1, &[]), Goal::Propose("9".into()), 8);
     let ballot = p.begin_attempt().unwrap();
     assert_eq!(ballot, b(9, ID));
     let actions = run(
@@ -217,7 +217,7 @@ fn s12_phase_2_proposes_the_highest_ballot_value() {
 
 #[test]
 fn rejections_move_the_next_ballot_above_their_promise() {
-    let mut p = Proposer::new(config(3, 2, &[]), Op::Propose("mine".into()), 0);
+    let mut p = Proposer::new(config(3, 2, &[]), Goal::Propose("mine".into()), 0);
     let one = p.begin_attempt().unwrap();
     let actions = run(
         &mut p,
@@ -252,7 +252,7 @@ fn rejections_move_the_next_ballot_above_their_promise() {
 
 #[test]
 fn accept_rejections_fail_the_attempt_once_a_quorum_is_impossible() {
-    let mut p = Proposer::new(config(3, 2, &[]), Op::Propose("mine".into()), 0);
+    let mut p = Proposer::new(config(3, 2, &[]), Goal::Propose("mine".into()), 0);
     let one = p.begin_attempt().unwrap();
     let actions = run(
         &mut p,
@@ -275,7 +275,7 @@ fn accept_rejections_fail_the_attempt_once_a_quorum_is_impossible() {
 #[test]
 fn a_later_attempt_adopts_what_an_earlier_one_left_behind() {
     // Attempt 1's accept reached node 0 only; attempt 2 hears node 0 report it.
-    let mut p = Proposer::new(config(3, 2, &[]), Op::Propose("mine".into()), 0);
+    let mut p = Proposer::new(config(3, 2, &[]), Goal::Propose("mine".into()), 0);
     let one = p.begin_attempt().unwrap();
     run(
         &mut p,
@@ -524,7 +524,7 @@ fn outcome_classification() {
 fn reasons_add_up_over_every_attempt() {
     // Attempt 1: A rejects, B and C are down (refused). Attempt 2: its
     // accepts are never sent. Certain: nothing was accepted.
-    let mut p = Proposer::new(config(3, 2, &[]), Op::Propose("mine".into()), 0);
+    let mut p = Proposer::new(config(3, 2, &[]), Goal::Propose("mine".into()), 0);
     let one = p.begin_attempt().unwrap();
     let actions = run(
         &mut p,
@@ -595,7 +595,7 @@ fn prepare_failures_count_lost_and_undelivered_apart() {
 
 #[test]
 fn an_earlier_attempts_partial_accept_keeps_the_op_indeterminate() {
-    let mut p = Proposer::new(config(3, 2, &[]), Op::Propose("mine".into()), 0);
+    let mut p = Proposer::new(config(3, 2, &[]), Goal::Propose("mine".into()), 0);
     let one = p.begin_attempt().unwrap();
     run(
         &mut p,
@@ -671,7 +671,7 @@ fn probe(bug: ClientBug, bugs: &[ClientBug]) -> String {
             );
         }
         ClientBug::MostFrequent => {
-            p = Proposer::new(config(5, 1, bugs), Op::Propose("9".into()), 8);
+            p = Proposer::new(config(5, 1, bugs), Goal::Propose("9".into()), 8);
             let nine = p.begin_attempt().unwrap();
             out = run(
                 &mut p,

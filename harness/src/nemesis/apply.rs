@@ -18,7 +18,7 @@ use super::*;
 /// A fault in force, and what is needed to heal it.
 #[derive(Clone, Debug)]
 pub(super) struct Active {
-    pub(super) step: Step,
+    pub(super) step: FaultStep,
 }
 
 /// Where the nemesis writes.
@@ -43,7 +43,7 @@ impl Nemesis {
     }
 
     /// The fault currently in force, if any.
-    pub fn active(&self) -> Option<&Step> {
+    pub fn active(&self) -> Option<&FaultStep> {
         self.active.as_ref().map(|a| &a.step)
     }
 
@@ -78,7 +78,7 @@ impl Nemesis {
     /// Installs one fault and records its start.
     pub async fn start(
         &mut self,
-        step: &Step,
+        step: &FaultStep,
         cluster: &mut Cluster,
         mesh: &Mesh,
         out: Recorders<'_>,

@@ -115,7 +115,7 @@ pub enum FaultParams {
 
 /// One fault of a schedule.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Step {
+pub struct FaultStep {
     /// When it starts, from the start of the nemesis.
     pub start: Duration,
     /// How long it lasts before it is healed.
@@ -128,7 +128,7 @@ pub struct Step {
     pub params: FaultParams,
 }
 
-impl Step {
+impl FaultStep {
     /// The links this step changes, with the behaviour it gives them (empty
     /// for kill, pause and power failure).
     pub fn link_changes(&self, hosts: usize) -> (Vec<Link>, LinkBehaviour) {

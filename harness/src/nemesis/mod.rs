@@ -41,7 +41,7 @@ mod tests;
 
 pub use apply::{Nemesis, Recorders};
 pub use ballot_core::fault::FaultKind;
-pub use fault::{FaultParams, NemesisConfig, Step, Targets};
+pub use fault::{FaultParams, FaultStep, NemesisConfig, Targets};
 pub use schedule::Schedule;
 
 use crate::cluster::ClusterError;

@@ -18,7 +18,7 @@ use super::*;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Schedule {
     /// The faults.
-    pub steps: Vec<Step>,
+    pub steps: Vec<FaultStep>,
 }
 
 /// Mixed into the seed so the schedule's RNG stream differs from the proxy's.
@@ -93,7 +93,7 @@ impl Schedule {
                     (pick(n, k, &mut rng), FaultParams::Links(b))
                 }
             };
-            steps.push(Step {
+            steps.push(FaultStep {
                 start: t,
                 duration,
                 fault,
@@ -105,8 +105,8 @@ impl Schedule {
         Schedule { steps }
     }
 
-    /// The schedule as a JSON array of [`Step::to_json`].
+    /// The schedule as a JSON array of [`FaultStep::to_json`].
     pub fn to_json(&self) -> Value {
-        Value::Array(self.steps.iter().map(Step::to_json).collect())
+        Value::Array(self.steps.iter().map(FaultStep::to_json).collect())
     }
 }

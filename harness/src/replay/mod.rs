@@ -62,7 +62,7 @@ use crate::scenario::record::write_jsonl;
 use crate::scenario::{http_client, judge, start_cluster};
 use crate::store::{RunDir, StoreError};
 use crate::Error;
-use schedule::{plan, Item, Plan, Unexplained};
+use schedule::{plan, Item, ReplayPlan, Unexplained};
 
 /// Flags of `ballot replay`.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
@@ -336,7 +336,7 @@ fn unexplained_divergences(run: &RunData, unexplained: &[Unexplained]) -> Vec<Di
 
 struct Replayer<'a> {
     run: &'a RunData,
-    plan: &'a Plan,
+    plan: &'a ReplayPlan,
     http: reqwest::Client,
     restore: bool,
     messages: Vec<Exchange>,

@@ -85,7 +85,7 @@ pub enum What {
 
 /// One step: its epoch, its real-time interval, and what it is.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Step {
+pub struct OrderStep {
     /// How many kills of the node came before it.
     pub epoch: usize,
     /// Earliest time it can have happened (ns).
@@ -241,7 +241,7 @@ fn hash_state(s: &InstanceState, h: &mut DefaultHasher) {
 }
 
 struct Search<'a> {
-    steps: &'a [Step],
+    steps: &'a [OrderStep],
     /// `[lo, hi)` of each epoch's steps.
     bounds: Vec<(usize, usize)>,
     key: &'a str,
@@ -563,7 +563,13 @@ impl Search<'_> {
 /// Finds the order in which a node processed `steps` (one key's exchanges
 /// and snapshots, sorted by epoch, then start), starting from a fresh
 /// node, with `epochs` epochs (kills + 1). See the module doc.
-pub fn find_order(steps: &[Step], epochs: usize, key: &str, bugs: BugSet, budget: usize) -> Found {
+pub fn find_order(
+    steps: &[OrderStep],
+    epochs: usize,
+    key: &str,
+    bugs: BugSet,
+    budget: usize,
+) -> Found {
     debug_assert!(steps
         .windows(2)
         .all(|w| (w[0].epoch, w[0].start) <= (w[1].epoch, w[1].start)));
@@ -612,8 +618,8 @@ mod tests {
         span: (u64, u64),
         ballot: Ballot,
         reply: Option<PrepareReply>,
-    ) -> Step {
-        Step {
+    ) -> OrderStep {
+        OrderStep {
             epoch,
             start: span.0,
             end: span.1,
@@ -638,8 +644,8 @@ mod tests {
         ballot: Ballot,
         ok: bool,
         promised: Ballot,
-    ) -> Step {
-        Step {
+    ) -> OrderStep {
+        OrderStep {
             epoch,
             start: span.0,
             end: span.1,
@@ -666,7 +672,7 @@ mod tests {
         })
     }
 
-    fn indices(steps: &[Step], positions: &[usize]) -> Vec<usize> {
+    fn indices(steps: &[OrderStep], positions: &[usize]) -> Vec<usize> {
         positions
             .iter()
             .map(|&p| match &steps[p].what {
@@ -750,7 +756,7 @@ mod tests {
         // snapshot or never: its interval ends where the snapshot starts.
         let mut steps = steps;
         steps[0].end = 39;
-        let read = |promise: Ballot| Step {
+        let read = |promise: Ballot| OrderStep {
             epoch: 0,
             start: 40,
             end: u64::MAX,
@@ -818,7 +824,7 @@ mod tests {
         // followed by an impossible refusal: every interleaving fits until
         // the end; the memo visits each done-set once (2^8 sets, at most 8
         // moves each) instead of 8! orders; a budget of 5 runs out.
-        let mut steps: Vec<Step> = (0..8)
+        let mut steps: Vec<OrderStep> = (0..8)
             .map(|i| prepare(i, 0, (10 + i as u64, 100), b(1, 1), granted(b(1, 1), None)))
             .collect();
         steps.push(accept(8, 0, (200, 210), b(1, 1), false, b(9, 9)));

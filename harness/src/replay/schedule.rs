@@ -53,7 +53,7 @@ use ballot_core::records::{
 };
 use serde_json::{json, Value};
 
-use super::order::{budget_for, find_order, Found, Step, What};
+use super::order::{budget_for, find_order, Found, OrderStep, What};
 use super::sim::{Recorded, Request};
 
 /// One thing to do, in schedule order.
@@ -189,7 +189,7 @@ impl Unexplained {
 
 /// The schedule of a run and what the order search found.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct Plan {
+pub struct ReplayPlan {
     /// Deliveries, kills, restarts, restart snapshots and history events, in order.
     pub items: Vec<Timed>,
     /// For each `Restart` (by position in `items`): every key's state the
@@ -312,13 +312,13 @@ pub fn plan(
     snapshots: &[Snapshot],
     history: &[Event],
     bugs: BugSet,
-) -> Plan {
+) -> ReplayPlan {
     let lives = lives(messages, nemesis, snapshots);
     let no_downs: Vec<Down> = Vec::new();
     let downs_of = |node: u64| lives.get(&node).unwrap_or(&no_downs);
 
     // Exchanges per (node, key); stateless and down ones stand alone.
-    let mut by_key: BTreeMap<(u64, String), Vec<Step>> = BTreeMap::new();
+    let mut by_key: BTreeMap<(u64, String), Vec<OrderStep>> = BTreeMap::new();
     let mut alone: Vec<usize> = Vec::new();
     for (i, ex) in messages.iter().enumerate() {
         if !reached_node(ex) {
@@ -334,7 +334,7 @@ pub fn plan(
         by_key
             .entry((ex.to, key.to_string()))
             .or_default()
-            .push(Step {
+            .push(OrderStep {
                 epoch,
                 start: delivered,
                 end: ex.replied.unwrap_or(u64::MAX).max(delivered),
@@ -352,7 +352,7 @@ pub fn plan(
         let state_of = |s: &Snapshot| s.state.instances.get(key).cloned().unwrap_or_default();
         for (e, d) in downs.iter().enumerate() {
             if let Some((_, record, Some(s))) = d.restart {
-                steps.push(Step {
+                steps.push(OrderStep {
                     epoch: e + 1,
                     start: snapshots[s].time,
                     end: record.max(snapshots[s].time),
@@ -382,7 +382,7 @@ pub fn plan(
                         step.end = snap.time - 1;
                     }
                 }
-                steps.push(Step {
+                steps.push(OrderStep {
                     epoch: downs.len(),
                     start: snap.time,
                     end: u64::MAX,
@@ -402,7 +402,7 @@ pub fn plan(
         });
     }
 
-    let mut plan = Plan::default();
+    let mut plan = ReplayPlan::default();
     // (node, restart ordinal) -> key -> state
     let mut restarts: BTreeMap<(u64, usize), BTreeMap<String, InstanceState>> = BTreeMap::new();
     let mut chains: Vec<Vec<usize>> = Vec::new();

@@ -11,12 +11,12 @@ use ballot_core::bugs::NodeBug;
 use ballot_core::proposer::ClientBug;
 use ballot_core::verdict::{Results, Validity};
 
-use super::Plan;
+use super::TestPlan;
 use crate::clients::{ClientStats, ClientsReport, FinalReads};
 use crate::cluster::Cluster;
 
 /// Prints the run's header.
-pub fn print_start(plan: &Plan, dir: &Path) {
+pub fn print_start(plan: &TestPlan, dir: &Path) {
     let a = &plan.args;
     let bugs: Vec<String> = a
         .bugs

@@ -95,7 +95,7 @@ impl Default for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nemesis::{FaultKind, FaultParams, Step};
+    use crate::nemesis::{FaultKind, FaultParams, FaultStep};
 
     #[test]
     fn the_line_shows_time_counts_and_fault() {
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn the_fault_in_force_comes_from_the_schedule() {
         let schedule = Schedule {
-            steps: vec![Step {
+            steps: vec![FaultStep {
                 start: Duration::from_secs(2),
                 duration: Duration::from_secs(3),
                 fault: FaultKind::Kill,

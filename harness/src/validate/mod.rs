@@ -243,7 +243,7 @@ impl Validation {
 
 /// Everything a validation needs, resolved.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct ValidationPlan {
     /// The `ballot` binary the runs use.
     pub ballot: PathBuf,
     /// Folder for the runs (`<bug>/seed-<n>`, `sweep/<nemesis>/seed-<n>`).
@@ -294,7 +294,7 @@ fn slug(s: &str) -> String {
 /// Runs the catalogue, then the sweep, one run at a time, telling `log`
 /// about each run as it ends.
 pub fn run(
-    plan: &Plan,
+    plan: &ValidationPlan,
     command: String,
     required_rate: f64,
     sweep_seconds: f64,
@@ -418,7 +418,7 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
             true,
         ),
     };
-    let plan = Plan {
+    let plan = ValidationPlan {
         ballot,
         store: store.clone(),
         cases,

@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ballot_core::proposer::{ClientBug, Event, Op, Outcome, Proposer, ProposerConfig};
+use ballot_core::proposer::{ClientBug, Event, Goal, Outcome, Proposer, ProposerConfig};
 use ballot_core::protocol::{Ballot, NodeId, PROCESS_HEADER};
 use ballot_workloads::scenario::{Expect, ProposerSpec, ReplyKind, RequestKind, Scenario, Step};
 use serde_json::Value;
@@ -132,8 +132,8 @@ pub async fn execute(
                 bugs,
             };
             let op = match &spec.value {
-                Some(v) => Op::Propose(v.clone()),
-                None => Op::Read,
+                Some(v) => Goal::Propose(v.clone()),
+                None => Goal::Read,
             };
             PState {
                 spec: spec.clone(),
