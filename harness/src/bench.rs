@@ -124,8 +124,7 @@ impl BenchArgs {
         seed: u64,
     ) -> Result<TestArgs, clap::Error> {
         let mut argv = vec![
-            "ballot".to_string(),
-            "test".to_string(),
+            "ballot-test".to_string(),
             "--workload".to_string(),
             workload.name().to_string(),
             "--nemesis".to_string(),
@@ -146,7 +145,6 @@ impl BenchArgs {
         if route == Route::Direct {
             argv.push("--direct".to_string());
         }
-        argv.remove(1);
         parse_test_args(argv)
     }
 }
