@@ -28,48 +28,11 @@ pub const MAX_DIAGRAM_EXCHANGES: usize = 24;
 /// At most this many rows in any evidence or listing table.
 pub const MAX_TABLE_ROWS: usize = 60;
 
-const CSS: &str = r#"
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#fafafa;line-height:1.4}
-main{max-width:1160px;margin:0 auto;padding:0 18px 40px}
-h2{margin:28px 0 8px;font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:4px}
-.verdict{padding:18px 24px;color:white}
-.verdict .word{font-size:2.6em;font-weight:800;letter-spacing:.04em}
-.verdict .run{font-size:1.05em;opacity:.95;word-break:break-all}
-.verdict-valid{background:#2e9e44}.verdict-invalid{background:#c0392b}
-.verdict-unknown{background:#d68910}.verdict-incomplete{background:#7f8c8d}
-.violation{background:#fff;border-left:6px solid #c0392b;padding:10px 16px;margin-top:16px;box-shadow:0 1px 3px rgba(0,0,0,.12)}
-.violation .explanation{font-size:1.15em;margin:6px 0 10px}
-.tag{display:inline-block;background:#eee;border-radius:3px;padding:0 6px;margin-right:6px;font-family:ui-monospace,monospace;font-size:.92em}
-.warning{background:#fff3cd;border:2px solid #d68910;color:#6b4400;padding:8px 14px;margin:10px 0;font-weight:600}
-.notes{background:#eef2f5;border-left:5px solid #7f8c8d;padding:6px 14px;margin:10px 0}
-table{border-collapse:collapse;margin:6px 0;background:white;font-size:.9em}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.evidence td{background:#fdecea}
-pre{background:#272822;color:#f8f8f2;padding:8px 12px;overflow-x:auto;border-radius:4px}
-code{font-family:ui-monospace,monospace}
-.figure{overflow-x:auto;background:white;border:1px solid #ddd;padding:6px;margin:6px 0}
-.note{color:#555;font-size:.92em}
-.pill{display:inline-block;border-radius:10px;padding:0 8px;color:white;font-size:.85em}
-.pill.valid{background:#2e9e44}.pill.invalid{background:#c0392b}.pill.unknown{background:#d68910}
-.legend span{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px;vertical-align:middle}
-button{font-size:.85em;cursor:pointer}
-"#;
+/// The page's style sheet, inlined in `<style>`.
+const CSS: &str = include_str!("page.css");
 
-const SCRIPT: &str = r#"
-(function () {
-  var button = document.getElementById("copy-rerun");
-  if (button) {
-    button.addEventListener("click", function () {
-      var text = document.getElementById("rerun-command").textContent;
-      if (navigator.clipboard) { navigator.clipboard.writeText(text); }
-      button.textContent = "copied";
-    });
-  }
-  document.documentElement.setAttribute("data-report-ready", "yes");
-})();
-"#;
+/// The page's only script (the rerun command's copy button), inlined in `<script>`.
+const SCRIPT: &str = include_str!("page.js");
 
 /// Renders the whole page; `latency_svg` and `rate_svg` are embedded inline.
 pub fn render(run: &Run, analysis: &Analysis, latency_svg: &str, rate_svg: &str) -> String {
