@@ -265,8 +265,140 @@ impl RequestKind {
     }
 }
 
+/// Why a request body is not a protocol request: the node answers `400`.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The body is not the request's JSON shape.
+    #[error("invalid request body: {0}")]
+    Body(#[from] serde_json::Error),
+    /// The body is well formed but breaks a protocol limit.
+    #[error(transparent)]
+    Input(#[from] InputError),
+}
+
+/// A prepare, accept or learn, parsed and checked exactly as a node must:
+/// the one parser the node's server and replay's simulator share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `POST /v1/prepare`.
+    Prepare(PrepareRequest),
+    /// `POST /v1/accept`.
+    Accept(AcceptRequest),
+    /// `POST /v1/learn`.
+    Learn(LearnRequest),
+}
+
+impl Request {
+    /// Parses a request body of `kind` from the bytes on the wire and checks
+    /// its key, ballot and value against the protocol's limits.
+    pub fn parse(kind: RequestKind, body: &[u8]) -> Result<Request, RequestError> {
+        let request = match kind {
+            RequestKind::Prepare => Request::Prepare(serde_json::from_slice(body)?),
+            RequestKind::Accept => Request::Accept(serde_json::from_slice(body)?),
+            RequestKind::Learn => Request::Learn(serde_json::from_slice(body)?),
+        };
+        request.check()?;
+        Ok(request)
+    }
+
+    /// [`Request::parse`] for a body already read as JSON (a recorded request).
+    pub fn from_json(kind: RequestKind, body: &serde_json::Value) -> Result<Request, RequestError> {
+        let request = match kind {
+            RequestKind::Prepare => Request::Prepare(PrepareRequest::deserialize(body)?),
+            RequestKind::Accept => Request::Accept(AcceptRequest::deserialize(body)?),
+            RequestKind::Learn => Request::Learn(LearnRequest::deserialize(body)?),
+        };
+        request.check()?;
+        Ok(request)
+    }
+
+    /// Checks the key, the ballot and (accept, learn) the value.
+    pub fn check(&self) -> Result<(), InputError> {
+        validate_key(self.key())?;
+        validate_ballot(self.ballot())?;
+        match self {
+            Request::Prepare(_) => Ok(()),
+            Request::Accept(r) => validate_value(&r.value),
+            Request::Learn(r) => validate_value(&r.value),
+        }
+    }
+
+    /// Which of the three requests this is.
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            Request::Prepare(_) => RequestKind::Prepare,
+            Request::Accept(_) => RequestKind::Accept,
+            Request::Learn(_) => RequestKind::Learn,
+        }
+    }
+
+    /// The Paxos instance the request is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Request::Prepare(r) => &r.key,
+            Request::Accept(r) => &r.key,
+            Request::Learn(r) => &r.key,
+        }
+    }
+
+    /// The request's ballot.
+    pub fn ballot(&self) -> Ballot {
+        match self {
+            Request::Prepare(r) => r.ballot,
+            Request::Accept(r) => r.ballot,
+            Request::Learn(r) => r.ballot,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_is_parsed_and_checked_like_the_node_does() {
+        let prepare = Request::parse(
+            RequestKind::Prepare,
+            br#"{"key":"x","ballot":{"round":2,"proposer":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(prepare.kind(), RequestKind::Prepare);
+        assert_eq!((prepare.key(), prepare.ballot()), ("x", Ballot::new(2, 1)));
+        let zero = Request::parse(
+            RequestKind::Prepare,
+            br#"{"key":"x","ballot":{"round":0,"proposer":1}}"#,
+        );
+        assert!(matches!(
+            zero,
+            Err(RequestError::Input(InputError::ZeroRound))
+        ));
+        let extra = Request::parse(
+            RequestKind::Prepare,
+            br#"{"key":"x","ballot":{"round":1,"proposer":1},"value":"v"}"#,
+        );
+        let err = extra.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid request body: unknown field `value`"),
+            "{err}"
+        );
+        let long = serde_json::json!({"key": "k", "ballot": {"round": 1, "proposer": 0}, "value": "v".repeat(MAX_VALUE_BYTES + 1)});
+        assert!(matches!(
+            Request::from_json(RequestKind::Learn, &long),
+            Err(RequestError::Input(InputError::ValueTooLong(_)))
+        ));
+        let accept =
+            serde_json::json!({"key": "k", "ballot": {"round": 1, "proposer": 0}, "value": "v"});
+        assert_eq!(
+            Request::from_json(RequestKind::Accept, &accept)
+                .unwrap()
+                .kind(),
+            RequestKind::Accept
+        );
+        assert!(matches!(
+            Request::from_json(RequestKind::Prepare, &accept),
+            Err(RequestError::Body(_))
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -29,7 +29,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -39,7 +38,7 @@ use ballot_core::acceptor::{Acceptor, Change};
 use ballot_core::bugs::{BugSet, NodeBug};
 use ballot_core::protocol::{
     self, AcceptRequest, ErrorReply, HealthReply, LearnReply, LearnRequest, NodeId, PrepareRequest,
-    StateReply, MAX_BODY_BYTES,
+    Request, RequestKind, StateReply, MAX_BODY_BYTES,
 };
 
 /// How often the `reply-before-durable` bug flushes its buffered records.
@@ -190,9 +189,24 @@ pub async fn run(
 
 fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route(protocol::PREPARE_PATH, post(prepare))
-        .route(protocol::ACCEPT_PATH, post(accept))
-        .route(protocol::LEARN_PATH, post(learn))
+        .route(
+            protocol::PREPARE_PATH,
+            post(|State(app): State<Arc<App>>, body: Body| async move {
+                handle(&app, RequestKind::Prepare, body).await
+            }),
+        )
+        .route(
+            protocol::ACCEPT_PATH,
+            post(|State(app): State<Arc<App>>, body: Body| async move {
+                handle(&app, RequestKind::Accept, body).await
+            }),
+        )
+        .route(
+            protocol::LEARN_PATH,
+            post(|State(app): State<Arc<App>>, body: Body| async move {
+                handle(&app, RequestKind::Learn, body).await
+            }),
+        )
         .route(protocol::STATE_PATH, get(state))
         .route(protocol::HEALTH_PATH, get(health))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
@@ -205,6 +219,16 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Parses and runs one prepare, accept or learn.
+async fn handle(app: &App, kind: RequestKind, body: Body) -> Response {
+    match parse(kind, body).await {
+        Ok(Request::Prepare(req)) => prepare(app, req).await,
+        Ok(Request::Accept(req)) => accept(app, req).await,
+        Ok(Request::Learn(req)) => learn(app, req).await,
+        Err(response) => response,
+    }
+}
+
 /// A JSON error reply.
 fn error(status: StatusCode, error: String) -> Response {
     (status, Json(ErrorReply { error })).into_response()
@@ -214,8 +238,9 @@ fn bad_request(msg: impl std::fmt::Display) -> Response {
     error(StatusCode::BAD_REQUEST, msg.to_string())
 }
 
-/// Reads a size-limited body and parses it as `T`, or answers 400.
-async fn parse<T: DeserializeOwned>(body: Body) -> Result<T, Response> {
+/// Reads a size-limited body and parses it as a `kind` request
+/// ([`Request::parse`]), or answers 400.
+async fn parse(kind: RequestKind, body: Body) -> Result<Request, Response> {
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| {
@@ -223,7 +248,7 @@ async fn parse<T: DeserializeOwned>(body: Body) -> Result<T, Response> {
                 "request body is larger than the limit of {MAX_BODY_BYTES} bytes"
             ))
         })?;
-    serde_json::from_slice(&bytes).map_err(|e| bad_request(format!("invalid request body: {e}")))
+    Request::parse(kind, &bytes).map_err(bad_request)
 }
 
 impl App {
@@ -272,29 +297,12 @@ impl App {
     }
 }
 
-async fn prepare(State(app): State<Arc<App>>, body: Body) -> Response {
-    let req: PrepareRequest = match parse(body).await {
-        Ok(req) => req,
-        Err(response) => return response,
-    };
-    if let Err(e) = protocol::validate_key(&req.key).and(protocol::validate_ballot(req.ballot)) {
-        return bad_request(e);
-    }
+async fn prepare(app: &App, req: PrepareRequest) -> Response {
     let (reply, seq) = app.apply(|a| a.prepare(&req));
     app.reply(reply, seq).await
 }
 
-async fn accept(State(app): State<Arc<App>>, body: Body) -> Response {
-    let req: AcceptRequest = match parse(body).await {
-        Ok(req) => req,
-        Err(response) => return response,
-    };
-    if let Err(e) = protocol::validate_key(&req.key)
-        .and(protocol::validate_ballot(req.ballot))
-        .and(protocol::validate_value(&req.value))
-    {
-        return bad_request(e);
-    }
+async fn accept(app: &App, req: AcceptRequest) -> Response {
     let promise_only = app.bugs.has(NodeBug::PromiseOnly);
     let (reply, seq) = app.apply(|a| {
         let (reply, mut change) = a.accept(&req);
@@ -313,17 +321,7 @@ async fn accept(State(app): State<Arc<App>>, body: Body) -> Response {
     app.reply(reply, seq).await
 }
 
-async fn learn(State(app): State<Arc<App>>, body: Body) -> Response {
-    let req: LearnRequest = match parse(body).await {
-        Ok(req) => req,
-        Err(response) => return response,
-    };
-    if let Err(e) = protocol::validate_key(&req.key)
-        .and(protocol::validate_ballot(req.ballot))
-        .and(protocol::validate_value(&req.value))
-    {
-        return bad_request(e);
-    }
+async fn learn(app: &App, req: LearnRequest) -> Response {
     let (result, seq) = app.apply(|a| match a.learn(&req) {
         Ok(change) => (Ok(()), change),
         Err(conflict) => (Err(conflict), None),

@@ -11,11 +11,9 @@
 
 use ballot_core::acceptor::Acceptor;
 use ballot_core::protocol::{
-    self, AcceptReply, AcceptRequest, LearnRequest, PrepareReply, PrepareRequest, ACCEPT_PATH,
-    LEARN_PATH, PREPARE_PATH,
+    self, AcceptReply, AcceptRequest, LearnRequest, PrepareReply, PrepareRequest, RequestKind,
 };
 use ballot_core::records::Exchange;
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 /// A recorded request, parsed as the node parses it.
@@ -33,44 +31,18 @@ pub enum Request {
     Other,
 }
 
-fn body<T: DeserializeOwned>(ex: &Exchange) -> Option<T> {
-    serde_json::from_value(ex.request.clone()).ok()
-}
-
 impl Request {
-    /// Parses the exchange's request, with the node's input checks.
+    /// Parses the exchange's request with the node's own parser
+    /// ([`protocol::Request::from_json`]): a body the node rejects is `Invalid`.
     pub fn of(ex: &Exchange) -> Request {
-        let checked = |r: Result<(), protocol::InputError>, req: Request| match r {
-            Ok(()) => req,
-            Err(_) => Request::Invalid,
+        let Some(kind) = RequestKind::from_path(&ex.path) else {
+            return Request::Other;
         };
-        match ex.path.as_str() {
-            PREPARE_PATH => match body::<PrepareRequest>(ex) {
-                Some(r) => checked(
-                    protocol::validate_key(&r.key).and(protocol::validate_ballot(r.ballot)),
-                    Request::Prepare(r),
-                ),
-                None => Request::Invalid,
-            },
-            ACCEPT_PATH => match body::<AcceptRequest>(ex) {
-                Some(r) => checked(
-                    protocol::validate_key(&r.key)
-                        .and(protocol::validate_ballot(r.ballot))
-                        .and(protocol::validate_value(&r.value)),
-                    Request::Accept(r),
-                ),
-                None => Request::Invalid,
-            },
-            LEARN_PATH => match body::<LearnRequest>(ex) {
-                Some(r) => checked(
-                    protocol::validate_key(&r.key)
-                        .and(protocol::validate_ballot(r.ballot))
-                        .and(protocol::validate_value(&r.value)),
-                    Request::Learn(r),
-                ),
-                None => Request::Invalid,
-            },
-            _ => Request::Other,
+        match protocol::Request::from_json(kind, &ex.request) {
+            Ok(protocol::Request::Prepare(r)) => Request::Prepare(r),
+            Ok(protocol::Request::Accept(r)) => Request::Accept(r),
+            Ok(protocol::Request::Learn(r)) => Request::Learn(r),
+            Err(_) => Request::Invalid,
         }
     }
 
@@ -193,6 +165,7 @@ mod tests {
     use super::*;
     use ballot_core::bugs::BugSet;
     use ballot_core::protocol::Ballot;
+    use ballot_core::protocol::{ACCEPT_PATH, LEARN_PATH, PREPARE_PATH};
     use ballot_core::records::Fate;
 
     fn ex(path: &str, request: Value, status: Option<u16>, response: Option<Value>) -> Exchange {
