@@ -134,6 +134,13 @@ fn read_nodes(dir: &Path) -> Result<Result<usize, String>, CheckError> {
             line,
             message,
         },
+        // Only writers fail these ways.
+        e @ (RunFolderError::Serialize { .. } | RunFolderError::Closed { .. }) => {
+            CheckError::Invalid {
+                path: dir.join(TEST_FILE),
+                message: e.to_string(),
+            }
+        }
     })?;
     Ok(match test.nodes {
         Some(n) if n >= 1 => Ok(n as usize),

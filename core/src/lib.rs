@@ -43,4 +43,5 @@ pub mod protocol;
 pub mod records;
 pub mod run_folder;
 pub mod shell;
+pub mod utc;
 pub mod verdict;

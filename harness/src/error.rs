@@ -65,6 +65,13 @@ pub enum Error {
     LazyFsUnavailable(String),
 }
 
+impl From<ballot_core::run_folder::RunFolderError> for Error {
+    /// A run-folder file that could not be written is a store failure.
+    fn from(e: ballot_core::run_folder::RunFolderError) -> Self {
+        Error::Store(StoreError::from(e))
+    }
+}
+
 impl Error {
     /// The exit code: 254 for unusable input, else 255 (never a verdict's 0, 1 or 2).
     pub fn exit_code(&self) -> i32 {

@@ -308,9 +308,9 @@ impl Writers {
             self.history.close().map(drop),
             self.messages
                 .as_ref()
-                .map_or(Ok(()), |m| m.close().map(drop)),
-            self.nemesis.close().map(drop),
-            self.snapshots.close().map(drop),
+                .map_or(Ok(()), |m| m.close().map(drop).map_err(StoreError::from)),
+            self.nemesis.close().map(drop).map_err(StoreError::from),
+            self.snapshots.close().map(drop).map_err(StoreError::from),
         ];
         results.into_iter().collect()
     }

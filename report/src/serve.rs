@@ -387,7 +387,7 @@ fn index_page(store: &Path) -> String {
             prop = esc(r.property.as_deref().unwrap_or("")),
             workload = esc(r.workload.as_deref().unwrap_or("")),
             seed = esc(r.seed.as_deref().unwrap_or("")),
-            time = utc(r.started),
+            time = ballot_core::utc::date_time(r.started),
         ));
     }
     let body = if runs.is_empty() {
@@ -402,29 +402,7 @@ fn index_page(store: &Path) -> String {
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ballot store</title><style>{PAGE_CSS}</style></head><body><h1>ballot runs</h1><p>Store <code>{}</code> · {} run(s) · listed {}</p>{body}</body></html>",
         esc(&store.display().to_string()),
         runs.len(),
-        utc(now)
-    )
-}
-
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC), using Howard
-/// Hinnant's days-to-civil algorithm.
-pub fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        ballot_core::utc::date_time(now)
     )
 }
 
@@ -457,13 +435,6 @@ mod tests {
         for (name, path, want) in table {
             assert_eq!(check_path(name, path), want, "{name:?} {path:?}");
         }
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(utc(1_735_689_599), "2024-12-31 23:59:59");
     }
 
     #[test]

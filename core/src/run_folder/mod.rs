@@ -7,6 +7,7 @@
 
 mod jsonl;
 mod params;
+mod writer;
 
 use std::fs::File;
 use std::io::Write;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use jsonl::{parse_jsonl, read_records, Parsed};
 pub use params::TestParams;
+pub use writer::{write_jsonl, JsonlWriter};
 
 use crate::records::RESULTS_FILE;
 use crate::verdict::Results;
@@ -36,6 +38,22 @@ pub enum RunFolderError {
         path: PathBuf,
         /// What is wrong with it.
         message: String,
+    },
+    /// A record could not be serialised as JSON.
+    #[error("cannot serialise a record for {}: {source}", path.display())]
+    Serialize {
+        /// The file it was for.
+        path: PathBuf,
+        /// The serde error.
+        source: serde_json::Error,
+    },
+    /// A JSON Lines writer was closed, or its thread stopped after an earlier error.
+    #[error("{}: writer is closed{}", path.display(), reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Closed {
+        /// The file.
+        path: PathBuf,
+        /// The earlier error that stopped it, if any.
+        reason: Option<String>,
     },
     /// A line of a JSON Lines file is not a record.
     #[error("{}:{line}: {message}", path.display())]

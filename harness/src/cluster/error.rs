@@ -148,6 +148,13 @@ pub enum ClusterError {
     },
 }
 
+impl From<ballot_core::run_folder::RunFolderError> for ClusterError {
+    /// A run-folder file that could not be written is a store failure.
+    fn from(e: ballot_core::run_folder::RunFolderError) -> Self {
+        ClusterError::Store(StoreError::from(e))
+    }
+}
+
 /// An error with its sources, on one line.
 pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();

@@ -64,3 +64,10 @@ pub enum NemesisError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl From<ballot_core::run_folder::RunFolderError> for NemesisError {
+    /// A run-folder file that could not be written is a store failure.
+    fn from(e: ballot_core::run_folder::RunFolderError) -> Self {
+        NemesisError::Store(StoreError::from(e))
+    }
+}

@@ -62,10 +62,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
-use crate::scenario::record::write_jsonl;
 use crate::scenario::{http_client, judge, start_cluster};
 use crate::store::{RunDir, StoreError};
 use crate::Error;
+use ballot_core::run_folder::write_jsonl;
 use schedule::{plan, Item, ReplayPlan, Unexplained};
 
 /// Flags of `ballot replay`.

@@ -11,8 +11,6 @@
 //! other, so the ticks keep the real order, and two runs of one scenario
 //! write identical files.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use ballot_core::fault::FaultKind;
@@ -21,7 +19,7 @@ use ballot_core::records::{
     Event, EventType, Exchange, FaultPhase, NemesisRecord, Process, Snapshot, HISTORY_FILE,
     MESSAGES_FILE, NEMESIS_FILE, SNAPSHOTS_FILE,
 };
-use serde::Serialize;
+use ballot_core::run_folder::write_jsonl;
 use serde_json::{json, Value};
 
 use crate::store::StoreError;
@@ -106,26 +104,9 @@ impl Records {
         write_jsonl(&dir.join(HISTORY_FILE), &self.history)?;
         write_jsonl(&dir.join(MESSAGES_FILE), &self.messages)?;
         write_jsonl(&dir.join(NEMESIS_FILE), &self.nemesis)?;
-        write_jsonl(&dir.join(SNAPSHOTS_FILE), &self.snapshots)
+        write_jsonl(&dir.join(SNAPSHOTS_FILE), &self.snapshots)?;
+        Ok(())
     }
-}
-
-/// Writes `records` to `path`, one JSON line each (replacing the file).
-pub fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<(), StoreError> {
-    let mut text = Vec::new();
-    for r in records {
-        serde_json::to_writer(&mut text, r).map_err(|source| StoreError::Serialize {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        text.push(b'\n');
-    }
-    let io = |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = fs::File::create(path).map_err(io)?;
-    f.write_all(&text).map_err(io)
 }
 
 #[cfg(test)]
@@ -153,10 +134,10 @@ mod tests {
         assert_eq!(r.nemesis[0].nodes, vec![2]);
         let dir = tempfile::tempdir().unwrap();
         r.write(dir.path()).unwrap();
-        let text = fs::read_to_string(dir.path().join(HISTORY_FILE)).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(HISTORY_FILE)).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert_eq!(
-            fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap(),
+            std::fs::read_to_string(dir.path().join(MESSAGES_FILE)).unwrap(),
             ""
         );
     }

@@ -334,7 +334,7 @@ pub fn run(
     });
     Validation {
         command,
-        generated: crate::store::utc_timestamp(SystemTime::now()),
+        generated: ballot_core::utc::timestamp(SystemTime::now()),
         required_rate,
         sweep_seeds: seeds_per_combo,
         sweep_seconds,
@@ -413,7 +413,7 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
         None => (
             std::env::temp_dir().join(format!(
                 "ballot-validate-{}",
-                crate::store::utc_timestamp(SystemTime::now()).replace(':', "")
+                ballot_core::utc::timestamp(SystemTime::now()).replace(':', "")
             )),
             true,
         ),
