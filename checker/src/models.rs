@@ -210,7 +210,7 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 /// transition function.
 ///
 /// For the register models and write-once, a state id is a value id. For
-/// kv, states are strings kept in [`Strings`] (a value id is interned there
+/// kv, states are strings kept in `Strings` (a value id is interned there
 /// when a put or get uses it), so an append costs O(1) time and memory.
 #[derive(Clone, Debug)]
 pub struct Machine {

@@ -12,6 +12,7 @@
 //! - [`records`]: the run folder's record formats (history, messages, nemesis, snapshots).
 //! - [`run_folder`]: `test.json`, typed ([`run_folder::TestParams`]): its one reader, its one writer, the rerun command.
 //! - [`shell`]: POSIX shell words: splitting a command line and quoting a word.
+//! - [`utc`]: UTC dates from Unix time (run-folder names, the store page).
 //! - [`verdict`]: `results.json`: validity, per-checker results, violations with evidence.
 //!
 //! # Example
@@ -45,3 +46,10 @@ pub mod run_folder;
 pub mod shell;
 pub mod utc;
 pub mod verdict;
+
+pub use acceptor::Acceptor;
+pub use bugs::{BugSet, NodeBug};
+pub use fault::FaultKind;
+pub use protocol::{Ballot, NodeId, Request, RequestKind};
+pub use run_folder::{RunFolderError, TestParams};
+pub use verdict::{Results, Validity};

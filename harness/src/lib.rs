@@ -16,7 +16,34 @@
 //! - [`replay`]: re-drives a stored run's message schedule against fresh nodes.
 //! - [`shrink`]: cuts a failing run down to a small scenario.
 //! - [`validate`]: runs the bug catalogue and the false-alarm sweep (`ballot validate`).
-//! - [`bench`]: `ballot bench`: ops/s and latency through the proxy and direct, and the proxy's cost.
+//! - [`bench`](mod@bench): `ballot bench`: ops/s and latency through the proxy and direct, and the proxy's cost.
+//!
+//! Every command returns `Result<Validity, Error>`; [`exit::code`] maps it to
+//! Jepsen's exit codes (0 valid, 1 invalid, 2 unknown, 254 bad input, 255
+//! harness failure).
+//!
+//! # Example
+//!
+//! The nemesis's partitions are pure data drawn from a seeded stream, so a
+//! rerun with the same seed cuts the same links:
+//!
+//! ```
+//! use ballot::{exit, Error, Partition, PartitionKind};
+//! use ballot_core::verdict::Validity;
+//! use rand::SeedableRng;
+//!
+//! let draw = || {
+//!     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(42);
+//!     Partition::generate(PartitionKind::IsolateOne, 5, &mut rng)
+//! };
+//! let p = draw();
+//! assert_eq!(p.cut, draw().cut);
+//! let alone = (0..5).find(|&h| p.reachable(h).len() == 1).unwrap();
+//! assert_eq!(p.reachable(alone), vec![alone]);
+//!
+//! assert_eq!(exit::code(Ok(Validity::Invalid)), 1);
+//! assert_eq!(exit::code(Err(Error::Input("no such flag".into()))), 254);
+//! ```
 
 pub mod bench;
 pub mod cli;
@@ -38,4 +65,7 @@ pub mod shrink;
 pub mod store;
 pub mod validate;
 
+pub use cluster::Cluster;
 pub use error::Error;
+pub use partition::{Partition, PartitionKind};
+pub use runner::{run_test, test_command, TestArgs};

@@ -47,6 +47,27 @@
 //! - [`table`]: inode numbers to backing paths (pure).
 //! - [`fs`]: the FUSE request handlers.
 //! - [`mount`]: `mount(2)`, lazy unmount, `/proc/self/mountinfo`.
+//!
+//! # Example
+//!
+//! Mounting needs root, so this runs the pure page cache that decides what
+//! a power failure loses: unsynced writes lie over the backing bytes until
+//! fsync takes them.
+//!
+//! ```
+//! use ballot_lazyfs::DirtyFile;
+//!
+//! let backing = *b"promised:1";
+//! let mut cache = DirtyFile::new();
+//! cache.write(9, b"7");
+//! let mut seen = backing;
+//! cache.overlay(0, &mut seen);
+//! assert_eq!(&seen, b"promised:7");
+//! assert_eq!(cache.dirty_bytes(), 1);
+//! let synced = cache.take(); // fsync writes these extents to the backing file
+//! assert_eq!(synced.get(&9).map(Vec::as_slice), Some(&b"7"[..]));
+//! assert!(cache.is_clean());
+//! ```
 
 pub mod cache;
 pub mod fs;
@@ -63,6 +84,7 @@ use std::time::{Duration, Instant};
 
 use fuser::{BackgroundSession, Config, INodeNo, Notifier, Session, SessionACL};
 
+pub use cache::DirtyFile;
 pub use fs::{LazyFsStats, PowerFailReport};
 
 /// FUSE worker threads per mount: one can wait on a backing fsync while

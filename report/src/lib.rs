@@ -20,6 +20,23 @@
 //! - [`junit`]: `junit.xml`, one test case per checker.
 //! - [`summary`]: the Markdown step summary (`--summary-md FILE`).
 //! - [`serve`]: the `ballot serve` HTTP server over a store folder.
+//!
+//! # Example
+//!
+//! A run killed before it wrote anything still gets a report, which says
+//! what is missing instead of failing:
+//!
+//! ```
+//! use ballot_report::{write_all, Run, Verdict};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let run = Run::load(dir.path()).unwrap();
+//! assert_eq!(run.verdict(), Verdict::Incomplete);
+//! assert!(run.notes.iter().any(|n| n.contains("history.jsonl")), "{:?}", run.notes);
+//! let files = write_all(dir.path()).unwrap();
+//! let page = std::fs::read_to_string(&files.html).unwrap();
+//! assert!(page.contains("INCOMPLETE") || page.contains("incomplete"));
+//! ```
 
 pub mod analysis;
 pub mod diagram;
@@ -33,6 +50,8 @@ pub mod plots;
 pub mod serve;
 pub mod summary;
 pub mod timeline;
+
+pub use load::{Run, Verdict};
 
 use std::path::{Path, PathBuf};
 

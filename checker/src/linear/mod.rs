@@ -7,9 +7,9 @@
 //! without a key form one partition) and keys are checked in parallel on a
 //! shared work queue, biggest first. Each key is checked by:
 //!
-//! - the write-once fast path ([`write_once`]) for the `write-once` model:
+//! - the write-once fast path (`write_once`) for the `write-once` model:
 //!   exact and linear time;
-//! - the general search ([`search`]) for every other model (and for
+//! - the general search (`search`) for every other model (and for
 //!   write-once on request, to cross-check the fast path).
 //!
 //! Semantics of outcomes are in [`crate::models`]. The verdict is invalid if

@@ -1,6 +1,6 @@
 //! The proposer of one operation as a state machine driven by events.
 //!
-//! The driver ([`crate::client`]) performs the [`Action`]s it returns
+//! The driver (`ballot_node::client`) performs the [`Action`]s it returns
 //! (send prepare or accept to every acceptor, back off, send learn) and
 //! feeds back every reply or missing reply as an [`Event`]. Nothing here
 //! does I/O or reads a clock, so tests drive it through any interleaving.

@@ -8,13 +8,13 @@
 //! ```
 //!
 //! so any node, ours or a `--node-cmd` one, runs on it unchanged. Teardown
-//! order matters: the cluster stops its nodes first, then [`Disks`]
+//! order matters: the cluster stops its nodes first, then `Disks`
 //! unmounts (writing out what is still unsynced, as a clean shutdown
 //! would), removes the empty mount point and renames `disk` to `data`, so a
 //! finished run folder has the same layout with or without lazyfs. If that
 //! rename fails (logged), the files stay in `disk`.
 //!
-//! No mount outlives the harness: [`Disks`] unmounts on drop (also while
+//! No mount outlives the harness: `Disks` unmounts on drop (also while
 //! unwinding from a panic, after the cluster's `Drop` killed the nodes),
 //! and every live mount is in a process-wide registry so the second-signal
 //! path of Ctrl-C, which exits without running destructors, can detach

@@ -18,7 +18,7 @@
 //! [`Cluster::shutdown`] or on drop.
 //!
 //! Node ids here are indices `0..n` (`usize`); records carry them as
-//! [`NodeId`].
+//! [`NodeId`](ballot_core::protocol::NodeId).
 
 pub mod children;
 pub mod command;

@@ -12,7 +12,7 @@
 //!
 //! where each "~interval" is drawn uniformly from `[0.5, 1.5] * interval`.
 //!
-//! [`Nemesis`] carries a schedule out against a [`Cluster`] and a [`Mesh`].
+//! [`Nemesis`] carries a schedule out against a [`Cluster`](crate::cluster::Cluster) and a [`Mesh`](crate::proxy::Mesh).
 //! Every start and stop becomes a history event (process `"nemesis"`, type
 //! `info`, `f` = `start-kill`, `stop-kill`...) and a line of `nemesis.jsonl`,
 //! both stamped with the same time, taken once the fault is in force (or

@@ -149,7 +149,7 @@ pub fn bug_list() -> String {
     out
 }
 
-/// Prints [`bug_list`].
+/// Prints `bug_list`.
 pub fn print_bug_list() {
     print!("{}", bug_list());
 }

@@ -6,7 +6,7 @@
 //! is a message built but not yet sent, "release" sends it, "drop-request"
 //! never sends it, "drop-response" sends it but tells the proposer nothing
 //! came back, and "duplicate" sends it twice. Replies are fed back to the
-//! proposer as [`Event`]s, and the [`Action`] it returns decides what it can
+//! proposer as [`Event`]s, and the `Action` it returns decides what it can
 //! send next (an accept once a quorum promised, a learn once a value is
 //! chosen). Messages to a paused node wait, in order, and are sent when it
 //! resumes; the proposer meanwhile sees a timeout.
