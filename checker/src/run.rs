@@ -227,7 +227,7 @@ pub fn check_run(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError>
         ),
         (Some(log), Ok(n)) => {
             let no_snapshots = Vec::new();
-            let ev = Evidence::new(
+            let (paxos, learners) = safety(
                 log,
                 snapshots.as_ref().unwrap_or(&no_snapshots),
                 &history,
@@ -239,16 +239,38 @@ pub fn check_run(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError>
                     .then(|| format!("{SNAPSHOTS_FILE} is missing, so {what} were not checked"))
             };
             (
-                partly_unchecked(
-                    check_paxos(&ev),
-                    missing("acknowledgements across restarts"),
-                ),
-                partly_unchecked(check_learners(&ev), missing("the nodes' learned values")),
+                partly_unchecked(paxos, missing("acknowledgements across restarts")),
+                partly_unchecked(learners, missing("the nodes' learned values")),
             )
         }
     };
     let stats = stats(&history, log.as_ref(), &nemesis);
     Ok(Results::new(vec![linearizable, paxos, learners, stats]))
+}
+
+/// Checks records already in memory with the same checkers as [`check_run`]
+/// (but no `stats`): a shrink candidate is judged without touching the disk.
+pub fn check_records(
+    history: &[Event],
+    log: &MessageLog,
+    snapshots: &[Snapshot],
+    nodes: usize,
+    opts: &CheckOptions,
+) -> Results {
+    let linearizable = crate::linear::check(history, opts.model, &opts.bounds);
+    let (paxos, learners) = safety(log, snapshots, history, nodes);
+    Results::new(vec![linearizable, paxos, learners])
+}
+
+/// The Paxos safety checkers (`paxos`, `learners`) over one run's evidence.
+fn safety(
+    log: &MessageLog,
+    snapshots: &[Snapshot],
+    history: &[Event],
+    nodes: usize,
+) -> (CheckerResult, CheckerResult) {
+    let ev = Evidence::new(log, snapshots, history, nodes);
+    (check_paxos(&ev), check_learners(&ev))
 }
 
 /// Writes `results.json` into a run folder, whole (the run folder's one writer).

@@ -6,36 +6,13 @@
 
 use std::path::Path;
 
-use ballot_checker::invariants::{check_learners, check_paxos, Evidence};
-use ballot_checker::linear::{self, Bounds};
-use ballot_checker::messages::MessageLog;
-use ballot_checker::models::Model;
 use ballot_checker::run::{check_run, CheckOptions};
-use ballot_core::records::{Event, Snapshot};
 use ballot_core::verdict::{Results, Validity, Violation};
 
 /// Checks the run folder `dir` exactly as `ballot check` does
 /// ([`ballot_checker::run::check_run`], write-once model, default bounds).
 pub fn check_dir(dir: &Path) -> Result<Results, String> {
     check_run(dir, &CheckOptions::default()).map_err(|e| e.to_string())
-}
-
-/// Checks records already in memory with the same checkers as
-/// [`check_dir`] (but no `stats`): a shrink candidate is judged without
-/// touching the disk.
-pub fn check_records(
-    history: &[Event],
-    log: &MessageLog,
-    snapshots: &[Snapshot],
-    nodes: usize,
-) -> Results {
-    let evidence = Evidence::new(log, snapshots, history, nodes);
-    let linear = linear::check(history, Model::WriteOnce, &Bounds::default());
-    Results::new(vec![
-        linear,
-        check_paxos(&evidence),
-        check_learners(&evidence),
-    ])
 }
 
 /// The violations that name `property` (as the violated property or as the

@@ -39,6 +39,7 @@ use crate::cluster::Cluster;
 use crate::replay::schedule::{plan, Item, Timed};
 use crate::replay::{load_run, RunData};
 use ballot_checker::messages::MessageLog;
+use ballot_checker::run::CheckOptions;
 
 use crate::scenario::{
     execute, http_client, judge, run_scenario, start_cluster, ExecOptions, RunOptions,
@@ -304,8 +305,13 @@ impl Candidates<'_> {
         let execution = execute(self.cluster, &self.http, &scenario, &opts).await?;
         let records = &execution.records;
         let log = MessageLog::from_exchanges(&records.messages);
-        let results =
-            judge::check_records(&records.history, &log, &records.snapshots, self.run.nodes);
+        let results = ballot_checker::run::check_records(
+            &records.history,
+            &log,
+            &records.snapshots,
+            self.run.nodes,
+            &CheckOptions::default(),
+        );
         let want = format!("{}{suffix}", self.key);
         Ok(judge::violations_of(&results, Some(&self.property))
             .iter()
