@@ -7,6 +7,7 @@
 //! - [`storage`]: the durable, checksummed, group-committed log behind the acceptor.
 //! - [`server`]: the axum HTTP server that serves the acceptor endpoints.
 //! - [`client`]: the async HTTP driver that runs a proposer against acceptors.
+//! - [`propose`]: the proposer role of protocol v1.1 (`/v1/propose`, `/v1/read` against `--peers`).
 //!
 //! # Example
 //!
@@ -41,9 +42,11 @@
 //! ```
 
 pub mod client;
+pub mod propose;
 pub mod server;
 pub mod storage;
 
 pub use client::{http_client, ClientConfig, ClientError, ProposerClient};
+pub use propose::{parse_peers, ProposerConfig};
 pub use server::{run, Node, NodeError, ServerConfig};
 pub use storage::{Storage, StorageConfig, StorageError};

@@ -33,12 +33,14 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::client::ClientError;
+use crate::propose::ProposerConfig;
 use crate::storage::{Seq, Storage, StorageConfig, StorageError, WriteFailed};
 use ballot_core::acceptor::{Acceptor, Change};
 use ballot_core::bugs::{BugSet, NodeBug};
 use ballot_core::protocol::{
     self, AcceptRequest, ErrorReply, HealthReply, LearnReply, LearnRequest, NodeId, PrepareRequest,
-    Request, RequestKind, StateReply, MAX_BODY_BYTES,
+    Request, RequestKind, Role, StateReply, MAX_BODY_BYTES,
 };
 
 /// How often the `reply-before-durable` bug flushes its buffered records.
@@ -55,6 +57,8 @@ pub struct ServerConfig {
     pub bugs: BugSet,
     /// Compact the log once it is larger than this many bytes.
     pub compact_bytes: u64,
+    /// The proposer role (protocol v1.1), when the node has peers.
+    pub proposer: Option<ProposerConfig>,
 }
 
 impl ServerConfig {
@@ -65,6 +69,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             bugs: BugSet::NONE,
             compact_bytes: crate::storage::DEFAULT_COMPACT_BYTES,
+            proposer: None,
         }
     }
 }
@@ -78,6 +83,9 @@ pub enum NodeError {
     /// Writing the log failed while serving; the node stopped.
     #[error(transparent)]
     WriteFailed(#[from] WriteFailed),
+    /// The proposer role could not be set up.
+    #[error("proposer role: {0}")]
+    Proposer(#[from] ClientError),
     /// The HTTP server itself failed.
     #[error("serving HTTP: {0}")]
     Serve(#[source] std::io::Error),
@@ -86,6 +94,8 @@ pub enum NodeError {
 /// A node with recovered state, ready to serve.
 pub struct Node {
     app: Arc<App>,
+    /// The `/v1/propose` and `/v1/read` routes, when the node proposes.
+    proposer: Option<Router>,
     failed: watch::Receiver<bool>,
 }
 
@@ -97,6 +107,8 @@ struct App {
     /// `None` only under the `memory-only` bug.
     storage: Option<Storage>,
     failed: watch::Sender<bool>,
+    /// What `/v1/health` lists.
+    roles: Vec<Role>,
 }
 
 impl Node {
@@ -124,13 +136,23 @@ impl Node {
             "recovered state"
         );
         let (failed_tx, failed_rx) = watch::channel(false);
+        let proposer = match config.proposer {
+            Some(p) => Some(crate::propose::router(config.node_id, p)?),
+            None => None,
+        };
+        let mut roles = vec![Role::Acceptor];
+        if proposer.is_some() {
+            roles.push(Role::Proposer);
+        }
         Ok(Node {
+            proposer,
             app: Arc::new(App {
                 id: config.node_id,
                 bugs,
                 acceptor: Mutex::new(Acceptor::new(instances, bugs)),
                 storage,
                 failed: failed_tx,
+                roles,
             }),
             failed: failed_rx,
         })
@@ -143,8 +165,15 @@ impl Node {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
-        let Node { app, mut failed } = self;
-        let router = router(app.clone());
+        let Node {
+            app,
+            proposer,
+            mut failed,
+        } = self;
+        let mut router = router(app.clone());
+        if let Some(proposer) = proposer {
+            router = router.merge(proposer);
+        }
         let stop = async move {
             tokio::select! {
                 () = shutdown => {}
@@ -345,6 +374,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     Json(HealthReply {
         node: app.id,
         ok: true,
+        roles: app.roles.clone(),
     })
     .into_response()
 }
@@ -365,6 +395,7 @@ mod tests {
             acceptor: Mutex::new(Acceptor::new(instances, BugSet::NONE)),
             storage: Some(storage),
             failed: watch::channel(false).0,
+            roles: vec![Role::Acceptor],
         }
     }
 

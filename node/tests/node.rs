@@ -70,7 +70,14 @@ async fn serves_the_protocol_and_keeps_state_across_sigterm() {
         .json()
         .await
         .unwrap();
-    assert_eq!(health, HealthReply { node: 7, ok: true });
+    assert_eq!(
+        health,
+        HealthReply {
+            node: 7,
+            ok: true,
+            roles: vec![ballot_core::protocol::Role::Acceptor]
+        }
+    );
 
     let prep = post(
         &client,

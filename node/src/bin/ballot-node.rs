@@ -1,4 +1,5 @@
-//! `ballot-node`: serves acceptor protocol v1 over HTTP (see `docs/protocol.md`).
+//! `ballot-node`: serves acceptor protocol v1 over HTTP, and with `--peers`
+//! the proposer role of v1.1 (see `docs/protocol.md`).
 //!
 //! Thin wrapper: parses flags, sets up logging to stderr, binds the listener,
 //! recovers the log, prints `listening on ADDR` to stderr and serves until
@@ -10,11 +11,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ballot_core::bugs::{BugSet, NodeBug};
+use ballot_core::proposer::ClientBug;
+use ballot_node::propose::{parse_peers, ProposerConfig};
 use ballot_node::server::{Node, ServerConfig};
 use ballot_node::storage::DEFAULT_COMPACT_BYTES;
 use clap::Parser;
 
-/// A durable Basic Paxos acceptor over HTTP (acceptor protocol v1).
+/// A durable Basic Paxos acceptor over HTTP (protocol v1); with --peers also
+/// a proposer (protocol v1.1: /v1/propose, /v1/read).
 #[derive(Debug, Parser)]
 #[command(name = "ballot-node", version)]
 struct Args {
@@ -32,6 +36,23 @@ struct Args {
     /// accept-keeps-promise, prepare-reports-first.
     #[arg(long = "bug", value_name = "NAME", value_delimiter = ',')]
     bugs: Vec<NodeBug>,
+    /// Serve the proposer role against these acceptors: a comma list of
+    /// ID=HOST:PORT, this node included (the harness's {peers}).
+    #[arg(long, value_name = "LIST", value_parser = parse_peers)]
+    peers: Option<std::vec::Vec<SocketAddr>>,
+    /// Give the proposer role a deliberate bug (repeatable or comma-separated):
+    /// own-value, most-frequent, same-ballot, half-quorum, minority-fail,
+    /// read-no-phase2, learn-first-accept.
+    #[arg(
+        long = "proposer-bug",
+        value_name = "NAME",
+        value_delimiter = ',',
+        requires = "peers"
+    )]
+    proposer_bugs: Vec<ClientBug>,
+    /// Time limit of one propose or read, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1500, requires = "peers")]
+    propose_timeout_ms: u64,
     /// Compact the log once it grows past this many bytes.
     #[arg(long, default_value_t = DEFAULT_COMPACT_BYTES, hide = true)]
     compact_bytes: u64,
@@ -69,6 +90,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         bugs: BugSet::of(&args.bugs),
         compact_bytes: args.compact_bytes,
+        proposer: args.peers.map(|peers| {
+            let mut p = ProposerConfig::new(peers);
+            p.bugs = args.proposer_bugs;
+            p.deadline = std::time::Duration::from_millis(args.propose_timeout_ms);
+            p.request_timeout = p.request_timeout.min(p.deadline);
+            p
+        }),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -1,13 +1,21 @@
-//! Wire types of the acceptor protocol v1 (see `docs/protocol.md`).
+//! Wire types of the acceptor protocol v1 and of the proposer role of v1.1
+//! (see `docs/protocol.md`).
 //!
 //! Every request and reply body that crosses HTTP between a proposer and an
 //! acceptor is one of these types. They are shared by the node, the
 //! proposer, the harness's proxy and the checker, so the format lives in
 //! exactly one place.
 
+mod client;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use client::{
+    acceptor_only, is_acceptor_path, is_client_path, ClientReply, ProposeRequest, ReadRequest,
+    Role, PROPOSE_PATH, READ_PATH,
+};
 
 /// Largest key accepted, in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 256;
@@ -158,6 +166,9 @@ pub struct HealthReply {
     pub node: NodeId,
     /// Always `true` when the node serves.
     pub ok: bool,
+    /// The roles it serves (v1.1); a v1 node omits this and is an acceptor.
+    #[serde(default = "acceptor_only")]
+    pub roles: Vec<Role>,
 }
 
 /// Body of every 4xx/5xx reply.
