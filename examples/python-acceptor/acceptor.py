@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A Basic Paxos acceptor speaking ballot's acceptor protocol v1.
+"""A Basic Paxos acceptor speaking ballot's acceptor protocol v1 (and, with
+`--peers`, a proposer speaking v1.1: see proposer.py).
 
 A second implementation, in Python 3 with the standard library only, to show
 that any program speaking docs/protocol.md can be tested by ballot
@@ -36,6 +37,10 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# proposer.py sits beside this file (also when run through runpy).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import proposer as proposer_role  # noqa: E402
 
 MAX_KEY_BYTES = 256
 MAX_VALUE_BYTES = 64 * 1024
@@ -313,7 +318,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         acceptor = self.server.acceptor
         if self.path == "/v1/health":
-            self.reply(200, {"node": acceptor.node_id, "ok": True})
+            roles = ["acceptor", "proposer"] if self.server.proposer else ["acceptor"]
+            self.reply(200, {"node": acceptor.node_id, "ok": True, "roles": roles})
         elif self.path == "/v1/state":
             self.reply(*acceptor.dump())
         elif self.path in POSTS:
@@ -322,6 +328,8 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, {"error": "no such endpoint"})
 
     def do_POST(self):
+        if self.server.proposer and self.path in ("/v1/propose", "/v1/read"):
+            return self.client_request()
         if self.path in GETS:
             self.close_connection = True
             return self.reply(405, {"error": "method not allowed for this endpoint"})
@@ -356,6 +364,23 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.reply(status, obj)
 
+    def client_request(self):
+        """`/v1/propose` or `/v1/read` (protocol v1.1): run Basic Paxos from here."""
+        try:
+            length = int(self.headers.get("Content-Length"))
+            if not 0 <= length <= MAX_BODY_BYTES:
+                raise ValueError("body too large")
+            req = json.loads(self.rfile.read(length))
+            key = parse_key(req.get("key"))
+            value = None if self.path == "/v1/read" else parse_value(req.get("value"))
+            if set(req) - {"key", "value"} or (self.path == "/v1/read" and "value" in req):
+                raise BadRequest("unknown field")
+        except (TypeError, ValueError, AttributeError, BadRequest) as e:
+            self.close_connection = True
+            return self.reply(400, {"ok": False, "definite": True, "error": f"invalid request body: {e}"})
+        process = self.headers.get("x-ballot-process", "0")
+        self.reply(*self.server.proposer.run(key, value, process))
+
     def do_PUT(self):
         self.close_connection = True
         self.reply(405 if self.path in POSTS or self.path in GETS else 404, {"error": "method not allowed"})
@@ -367,6 +392,7 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     exit_status = 0
+    proposer = None
 
 
 def stop(server, status):
@@ -393,7 +419,17 @@ def main():
     parser.add_argument("--id", type=int, required=True, help="this node's id")
     parser.add_argument("--listen", required=True, help="loopback HOST:PORT to listen on")
     parser.add_argument("--data-dir", required=True, help="directory of the durable state; reuse it on restart")
+    parser.add_argument("--peers", help="serve the proposer role (v1.1) against ID=HOST:PORT,... (this node included)")
+    parser.add_argument("--proposer-bug", choices=proposer_role.BUGS, help="a deliberate proposer bug")
     args = parser.parse_args()
+    peers = None
+    if args.peers is not None:
+        try:
+            peers = proposer_role.parse_peers(args.peers)
+        except ValueError as e:
+            parser.error(f"--peers: {e}")
+    elif args.proposer_bug:
+        parser.error("--proposer-bug needs --peers")
     if not 0 <= args.id <= MAX_U64:
         parser.error("--id must be an unsigned 64-bit integer")
     try:
@@ -416,6 +452,8 @@ def main():
         print(f"acceptor: cannot listen on {args.listen}: {e}", file=sys.stderr)
         return 1
     server.acceptor = Acceptor(args.id, store)
+    if peers:
+        server.proposer = proposer_role.Proposer(args.id, peers, args.proposer_bug)
     signal.signal(signal.SIGTERM, lambda *_: stop(server, 0))
     signal.signal(signal.SIGINT, lambda *_: stop(server, 0))
     bound_host, bound_port = server.server_address[:2]

@@ -42,6 +42,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::node_proposer::NodeProposer;
 use crate::store::{HistoryWriter, StoreError};
 
 /// Extra time past the op timeout before the harness stops waiting for a
@@ -59,8 +60,69 @@ pub struct ClientSettings {
     pub op_timeout: Duration,
     /// Seed of the proposers' backoff jitter.
     pub seed: u64,
-    /// Deliberate proposer bugs.
+    /// Deliberate proposer bugs (clients mode; in nodes mode the nodes carry them).
     pub bugs: Vec<ClientBug>,
+    /// Who proposes: the clients themselves, or the nodes they ask (v1.1).
+    pub proposers: ProposerMode,
+}
+
+/// Who runs Basic Paxos in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProposerMode {
+    /// ballot's clients are the proposers; the nodes are acceptors (protocol v1).
+    #[default]
+    Clients,
+    /// The nodes propose (protocol v1.1); clients send `/v1/propose` and `/v1/read`.
+    Nodes,
+}
+
+impl ProposerMode {
+    /// The flag's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProposerMode::Clients => "clients",
+            ProposerMode::Nodes => "nodes",
+        }
+    }
+}
+
+/// What a client process runs its ops with.
+#[derive(Debug)]
+pub enum Driver {
+    /// ballot's own proposer against the acceptors (boxed: it is large).
+    Proposer(Box<ProposerClient>),
+    /// A node's proposer role.
+    Node(NodeProposer),
+}
+
+impl Driver {
+    async fn propose(&mut self, key: &str, value: &str) -> Outcome {
+        match self {
+            Driver::Proposer(c) => c.propose(key, value).await,
+            Driver::Node(n) => n.propose(key, value).await,
+        }
+    }
+
+    async fn read(&mut self, key: &str) -> Outcome {
+        match self {
+            Driver::Proposer(c) => c.read(key).await,
+            Driver::Node(n) => n.read(key).await,
+        }
+    }
+
+    /// The highest round used or seen (0 for a node, which keeps its own).
+    fn last_round(&self) -> u64 {
+        match self {
+            Driver::Proposer(c) => c.last_round(),
+            Driver::Node(_) => 0,
+        }
+    }
+
+    fn set_last_round(&mut self, round: u64) {
+        if let Driver::Proposer(c) = self {
+            c.set_last_round(round);
+        }
+    }
 }
 
 /// Live op counters, read by the progress line.
@@ -159,24 +221,38 @@ fn proposer_rng(seed: u64, process: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed.rotate_left(29) ^ process.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// A proposer client for `process` on its host's endpoints.
+/// The driver of `process` on its host's endpoints: a proposer over every
+/// acceptor, or (nodes mode) the client of the node on its host.
 fn proposer_for(
     http: &reqwest::Client,
     hosts: &[Vec<SocketAddr>],
     process: u64,
     host: usize,
     settings: &ClientSettings,
-) -> Result<ProposerClient, ClientError> {
-    let mut config = ClientConfig::new(hosts[host].clone(), process, process);
+) -> Result<Driver, ClientError> {
+    let endpoints = &hosts[host];
+    if settings.proposers == ProposerMode::Nodes {
+        let Some(&node) = endpoints.get(host % endpoints.len().max(1)) else {
+            return Err(ClientError::NoAcceptors);
+        };
+        return Ok(Driver::Node(NodeProposer::new(
+            http.clone(),
+            node,
+            process,
+            settings.op_timeout,
+        )));
+    }
+    let mut config = ClientConfig::new(endpoints.clone(), process, process);
     config.deadline = settings.op_timeout;
     config.bugs = settings.bugs.clone();
     ProposerClient::with_http(http.clone(), config, proposer_rng(settings.seed, process))
+        .map(|c| Driver::Proposer(Box::new(c)))
 }
 
 /// Runs one op on `client` as `process` and records it: invoke, then the
 /// completion. Returns the outcome.
 pub async fn run_op(
-    client: &mut ProposerClient,
+    client: &mut Driver,
     op: &Op,
     process: u64,
     history: &HistoryWriter,

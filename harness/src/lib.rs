@@ -9,6 +9,7 @@
 //! - [`proxy`]: the proxy mesh: one listener per directed link, recording `messages.jsonl`.
 //! - [`nemesis`]: the seeded fault schedule and the code that applies and heals faults.
 //! - [`store`]: run folders, JSONL writers, `test.json`, `store/latest`.
+//! - [`node_proposer`]: the client of a node that proposes (protocol v1.1).
 //! - [`clients`]: client processes that run workload ops as proposers and record the history.
 //! - [`runner`]: one whole `ballot test` run, from start to verdict.
 //! - [`cli`]: flags and subcommands.
@@ -54,6 +55,7 @@ pub mod error;
 pub mod exit;
 pub mod links;
 pub mod nemesis;
+pub mod node_proposer;
 pub mod partition;
 pub mod proxy;
 pub mod replay;

@@ -41,6 +41,7 @@ mod check;
 mod interrupt;
 mod output;
 mod progress;
+mod start;
 
 pub use args::{default_test_args, parse_test_args, CheckArgs, TestArgs};
 pub(crate) use args::{parse_positive_seconds, parse_rate};
@@ -67,7 +68,7 @@ use tokio::time::Instant;
 
 use crate::clients::{self, ClientSettings, ClientStats, ClientsReport, FinalReads};
 use crate::clock::Clock;
-use crate::cluster::{self, Cluster, ClusterSpec, DataDirs};
+use crate::cluster::{self, Cluster, DataDirs};
 use crate::nemesis::{
     FaultKind, Nemesis, NemesisConfig, NemesisError, Recorders, Schedule, Targets,
 };
@@ -389,36 +390,17 @@ async fn run_cluster(
         Some(log) => (n, log.clone()),
         None => (0, JsonlWriter::create(Path::new("/dev/null"))?),
     };
-    let mut spec = ClusterSpec {
-        nodes: n,
-        node_cmd: plan.node_cmd.clone(),
-        extra_args: args
-            .bugs
-            .iter()
-            .flat_map(|b| ["--bug".to_string(), b.to_string()])
-            .collect(),
-        run_dir: dir.path().to_path_buf(),
-        health_timeout: cluster::DEFAULT_HEALTH_TIMEOUT,
-        ports: Vec::new(),
-    };
-    if let Some(base) = args.base_port {
-        spec.ports = (0..n as u16).map(|i| base + i).collect();
-    }
-    let data_dirs = if plan.nemesis.needs_lazyfs() {
-        DataDirs::LazyFs
-    } else {
-        DataDirs::Plain
-    };
-    let mut cluster =
-        Cluster::start_with(spec, clock, writers.snapshots.clone(), data_dirs).await?;
+    let proposers = start::proposer_mode(args, &plan.node_cmd);
+    let (mut cluster, mesh) = start::start_nodes(
+        plan,
+        dir,
+        clock,
+        writers.snapshots.clone(),
+        (mesh_hosts, mesh_log),
+        proposers,
+    )
+    .await?;
     output::print_nodes(&cluster);
-    let mesh = match Mesh::start(mesh_hosts, cluster.addrs(), clock, mesh_log, plan.seed).await {
-        Ok(mesh) => mesh,
-        Err(e) => {
-            let _ = cluster.shutdown().await;
-            return Err(Error::Mesh(e));
-        }
-    };
     let progress = Progress::new();
     let stats = Arc::new(ClientStats::default());
     let settings = ClientSettings {
@@ -427,6 +409,7 @@ async fn run_cluster(
         op_timeout: args.op_timeout(),
         seed: plan.seed,
         bugs: args.client_bugs.clone(),
+        proposers,
     };
     let recorders = Recorders {
         history: &writers.history,

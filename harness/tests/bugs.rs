@@ -53,7 +53,7 @@ fn assert_caught(name: &str) {
     let (record, detection) = loop {
         let seed = tries.next().expect("at least one seed");
         let dir = store.path().join(format!("seed-{seed}"));
-        let (record, detection) = validate::run_case(&ballot(), &case, seed, &dir);
+        let (record, detection) = validate::run_case(&ballot(), &case, &[], seed, &dir);
         if detection.caught() || tries.peek().is_none() {
             break (record, detection);
         }
@@ -144,6 +144,7 @@ fn no_false_alarm_under_every_fault() {
         seeds: 0,
         first_seed: SEED,
         sweep: sweep::plan(&["all".to_string()], 2, SEED, 5.0),
+        extra_args: Vec::new(),
     };
     let mut lines = Vec::new();
     let v = validate::run(&plan, "test".into(), 0.8, 5.0, &mut |l| {

@@ -1115,3 +1115,133 @@ fn only_a_power_failure_catches_a_foreign_node_that_never_fsyncs() {
     assert!(lost > 0, "a node that never fsyncs lost no bytes");
     assert_unmounted_with_files_in_data(&env, &env.latest(), 3);
 }
+
+#[test]
+fn node_proposers_run_valid_with_every_exchange_through_the_proxy() {
+    let env = Env::new();
+    let out = env.test(&[
+        "--proposers",
+        "nodes",
+        "--time-limit",
+        "4",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "1",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let run = env.latest();
+    let messages: Vec<Value> = read_jsonl(&run.join("messages.jsonl"));
+    let count = |pred: &dyn Fn(&Value) -> bool| messages.iter().filter(|m| pred(m)).count();
+    let path = |m: &Value| m["path"].as_str().unwrap_or_default().to_string();
+    // Clients ask the node on their host; nodes reach every node, themselves included.
+    assert!(
+        count(&|m| path(m) == "/v1/propose") > 0,
+        "no client propose recorded"
+    );
+    assert_eq!(
+        count(&|m| path(m) == "/v1/propose" && m["from"] != m["to"]),
+        0,
+        "a client asked a node off its host"
+    );
+    let paxos = |m: &Value| ["/v1/prepare", "/v1/accept", "/v1/learn"].contains(&path(m).as_str());
+    assert!(
+        count(&|m| paxos(m) && m["from"] != m["to"]) > 0,
+        "no node-to-node exchange"
+    );
+    // The partitions cut node-to-node links, and the log shows it.
+    let nemesis: Vec<NemesisRecord> = read_jsonl(&run.join("nemesis.jsonl"));
+    assert!(
+        nemesis
+            .iter()
+            .any(|r| r.fault == ballot_core::fault::FaultKind::Partition),
+        "no partition in 4 s at one fault a second"
+    );
+    assert!(
+        count(&|m| paxos(m) && m["fate"] == "cut" && m["from"] != m["to"]) > 0,
+        "a partition never blocked a node-to-node exchange"
+    );
+    let test = read_json(&run.join("test.json"));
+    assert_eq!(test["proposers"], "nodes");
+    assert_all_healed(&run);
+}
+
+#[test]
+fn a_node_side_proposer_bug_is_caught() {
+    let env = Env::new();
+    let out = env.test(&[
+        "--proposers",
+        "nodes",
+        "--client-bug",
+        "own-value",
+        "--time-limit",
+        "4",
+        "--nemesis",
+        "none",
+        "--rate",
+        "0",
+        "--seed",
+        "11",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("--proposers nodes"), "{stdout}");
+    assert!(stdout.contains("--client-bug own-value"), "{stdout}");
+    // The bug is in the nodes: each started its proposer role with it.
+    let log = std::fs::read_to_string(env.latest().join("nodes/0/stderr.log")).unwrap();
+    assert!(
+        log.contains("proposer role") && log.contains("OwnValue"),
+        "{log}"
+    );
+}
+
+/// The Python example's node command with the proposer role, or `None` when
+/// python3 is missing.
+fn python_proposer_cmd(extra: &str) -> Option<String> {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python-acceptor/acceptor.py");
+    let python = Command::new("python3").arg("--version").output();
+    if !matches!(&python, Ok(o) if o.status.success()) {
+        eprintln!("skipped: python3 is not installed");
+        return None;
+    }
+    Some(format!(
+        "python3 {} --id {{id}} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}} --peers {{peers}}{extra}",
+        script.display()
+    ))
+}
+
+#[test]
+fn the_python_example_proposer_passes_and_its_bug_is_caught() {
+    let Some(good) = python_proposer_cmd("") else {
+        return;
+    };
+    let env = Env::new();
+    // `{peers}` in the command picks node proposers without --proposers.
+    let base = [
+        "--time-limit",
+        "4",
+        "--nemesis-interval",
+        "1",
+        "--rate",
+        "40",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--node-cmd", &good, "--seed", "3"]);
+    let out = env.test(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        read_json(&env.latest().join("test.json"))["proposers"],
+        Value::Null
+    );
+    let messages: Vec<Value> = read_jsonl(&env.latest().join("messages.jsonl"));
+    assert!(messages.iter().any(|m| m["path"] == "/v1/propose"));
+
+    let bad = python_proposer_cmd(" --proposer-bug own-value").unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--nemesis", "none", "--node-cmd", &bad, "--seed", "11"]);
+    let out = env.test(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+}

@@ -73,6 +73,9 @@ pub struct TestParams {
     pub bug: Vec<String>,
     /// Client (proposer) bugs (`--client-bug`).
     pub client_bug: Vec<String>,
+    /// Who proposes, `clients` or `nodes` (`--proposers`); absent in older runs (clients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposers: Option<String>,
     /// First port of the cluster (`--base-port`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_port: Option<u16>,
@@ -110,7 +113,7 @@ pub struct TestParams {
 type FlagRow = (&'static str, fn(&TestParams) -> Vec<String>);
 
 /// The value flags of `ballot test`, in the order a rerun command prints them.
-const FLAGS: [FlagRow; 21] = [
+const FLAGS: [FlagRow; 22] = [
     ("--workload", |p| opt(&p.workload)),
     ("--nodes", |p| opt(&p.nodes)),
     ("--time-limit", |p| opt(&p.time_limit)),
@@ -127,6 +130,7 @@ const FLAGS: [FlagRow; 21] = [
     ("--node-cmd", |p| opt(&p.node_cmd)),
     ("--bug", |p| p.bug.clone()),
     ("--client-bug", |p| p.client_bug.clone()),
+    ("--proposers", |p| opt(&p.proposers)),
     ("--base-port", |p| opt(&p.base_port)),
     ("--store", |p| opt(&p.store)),
     ("--op-timeout", |p| opt(&p.op_timeout)),
@@ -224,6 +228,7 @@ impl TestParams {
         take("node_cmd", &mut |v| set(&mut p.node_cmd, as_string(v)));
         take("bug", &mut |v| set_list(&mut p.bug, v));
         take("client_bug", &mut |v| set_list(&mut p.client_bug, v));
+        take("proposers", &mut |v| set(&mut p.proposers, as_string(v)));
         take("base_port", &mut |v| {
             set(&mut p.base_port, as_u64(v).and_then(|n| n.try_into().ok()))
         });

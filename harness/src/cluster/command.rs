@@ -4,8 +4,9 @@
 //! `ballot-node --id {id} --listen 127.0.0.1:{port} --data-dir {data_dir}`.
 //! It is split into words with POSIX shell quoting rules (no expansion, no
 //! pipes: the program is run directly, not through `sh`), then `{id}`,
-//! `{port}` and `{data_dir}` are replaced inside each word, so a data dir
-//! with spaces stays one argument. Splitting is [`ballot_core::shell::split_words`].
+//! `{port}`, `{data_dir}` and `{peers}` (protocol v1.1: the node's peers as
+//! `ID=HOST:PORT,...`, each a proxy listener for the link from this node)
+//! are replaced inside each word, so a data dir with spaces stays one argument. Splitting is [`ballot_core::shell::split_words`].
 
 use ballot_core::shell::{split_words, SplitError};
 
@@ -25,7 +26,7 @@ pub enum TemplateError {
     #[error("the command must contain {{port}} (the node's listen port)")]
     NoPort,
     /// A `{name}` placeholder the harness does not know.
-    #[error("unknown placeholder {{{0}}}; known: {{id}}, {{port}}, {{data_dir}}")]
+    #[error("unknown placeholder {{{0}}}; known: {{id}}, {{port}}, {{data_dir}}, {{peers}}")]
     UnknownPlaceholder(String),
 }
 
@@ -51,7 +52,7 @@ pub fn parse_template(template: &str, extra: &[String]) -> Result<Vec<String>, T
         for name in placeholders(word) {
             match name {
                 "port" => has_port = true,
-                "id" | "data_dir" => {}
+                "id" | "data_dir" | "peers" => {}
                 other => return Err(TemplateError::UnknownPlaceholder(other.to_string())),
             }
         }
@@ -72,14 +73,22 @@ fn placeholders(word: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Whether a parsed template asks for the node's peers (`{peers}`).
+pub fn wants_peers(words: &[String]) -> bool {
+    words
+        .iter()
+        .any(|w| placeholders(w).any(|name| name == "peers"))
+}
+
 /// Substitutes the placeholders in each word of a parsed template.
-pub fn render(words: &[String], id: usize, port: u16, data_dir: &str) -> Vec<String> {
+pub fn render(words: &[String], id: usize, port: u16, data_dir: &str, peers: &str) -> Vec<String> {
     words
         .iter()
         .map(|w| {
             w.replace("{id}", &id.to_string())
                 .replace("{port}", &port.to_string())
                 .replace("{data_dir}", data_dir)
+                .replace("{peers}", peers)
         })
         .collect()
 }
@@ -100,7 +109,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            render(&t, 2, 4000, "/tmp/my data"),
+            render(&t, 2, 4000, "/tmp/my data", ""),
             words(&[
                 "node",
                 "--id",

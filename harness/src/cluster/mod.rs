@@ -71,6 +71,9 @@ pub struct ClusterSpec {
     pub health_timeout: Duration,
     /// Fixed ports, one per node; empty = pick free loopback ports.
     pub ports: Vec<u16>,
+    /// Node `i`'s `{peers}` (protocol v1.1), one per node; empty when the
+    /// nodes do not propose. A template with `{peers}` needs them.
+    pub peers: Vec<String>,
 }
 
 impl ClusterSpec {
@@ -83,6 +86,7 @@ impl ClusterSpec {
             run_dir: run_dir.to_path_buf(),
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
             ports: Vec::new(),
+            peers: Vec::new(),
         })
     }
 }
@@ -197,7 +201,7 @@ pub struct PowerFail {
 }
 
 /// Picks `n` distinct free loopback ports (bound together, then released).
-fn free_ports(n: usize) -> io::Result<Vec<u16>> {
+pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
         .collect::<io::Result<Vec<_>>>()?;
@@ -256,6 +260,13 @@ impl Cluster {
                     source,
                 }
             })?;
+        if command::wants_peers(&template) && spec.peers.len() != spec.nodes {
+            return Err(ClusterError::BadSpec(
+                "the node command has {peers}, but the nodes do not propose here \
+                 (run with --proposers nodes)"
+                    .into(),
+            ));
+        }
         let ports = if spec.ports.is_empty() {
             free_ports(spec.nodes).map_err(|source| ClusterError::Io {
                 path: PathBuf::from("127.0.0.1:0"),
@@ -295,7 +306,8 @@ impl Cluster {
             if disks.is_lazy() {
                 disks.mount(&dir, &data_dir)?;
             }
-            let argv = command::render(&template, id, port, &data_dir.to_string_lossy());
+            let peers = spec.peers.get(id).map_or("", String::as_str);
+            let argv = command::render(&template, id, port, &data_dir.to_string_lossy(), peers);
             nodes.push(NodeProc {
                 port,
                 dir,

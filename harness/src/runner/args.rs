@@ -12,6 +12,7 @@ use ballot_core::run_folder::TestParams;
 use ballot_workloads::WorkloadKind;
 use clap::{Args, Parser};
 
+use crate::clients::ProposerMode;
 use crate::nemesis::{FaultKind, Targets};
 
 /// Flags of `ballot test`.
@@ -99,6 +100,13 @@ pub struct TestArgs {
     /// Run the clients' proposer with a deliberate bug (repeatable; see --list-bugs).
     #[arg(long = "client-bug", value_name = "NAME")]
     pub client_bugs: Vec<ClientBug>,
+
+    /// Who runs Basic Paxos: the clients (protocol v1, the nodes are acceptors)
+    /// or the nodes (protocol v1.1: clients ask /v1/propose and /v1/read, nodes
+    /// reach each other through the proxy; our node gets `--peers {peers}`).
+    /// Default: nodes when --node-cmd has {peers}, else clients.
+    #[arg(long, value_name = "WHO")]
+    pub proposers: Option<ProposerMode>,
 
     /// Node i listens on 127.0.0.1:PORT+i (default: free ports picked at start).
     #[arg(long, value_name = "PORT")]
@@ -195,6 +203,7 @@ impl TestArgs {
             node_cmd: self.node_cmd.clone(),
             bug: self.bugs.iter().map(|b| b.to_string()).collect(),
             client_bug: self.client_bugs.iter().map(|b| b.to_string()).collect(),
+            proposers: self.proposers.map(|m| m.name().to_string()),
             base_port: self.base_port,
             store: Some(self.store.display().to_string()),
             op_timeout: Some(self.op_timeout),

@@ -172,6 +172,7 @@ pub async fn start_cluster(
             run_dir: dir.to_path_buf(),
             health_timeout: crate::cluster::DEFAULT_HEALTH_TIMEOUT,
             ports: Vec::new(),
+            peers: Vec::new(),
         }),
         None => Err(e),
     })?;

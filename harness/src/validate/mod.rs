@@ -86,6 +86,11 @@ pub struct ValidateArgs {
     /// everything passed).
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+
+    /// Run every test with `--proposers WHO` (nodes: the proposer bugs live
+    /// in the nodes, protocol v1.1).
+    #[arg(long, value_name = "WHO")]
+    pub proposers: Option<crate::clients::ProposerMode>,
 }
 
 impl ValidateArgs {
@@ -123,6 +128,9 @@ impl ValidateArgs {
             words.push(format!("--false-alarm-nemesis {}", shell_quote(combo)));
         }
         words.push(format!("--required-rate {}", self.required_rate));
+        if let Some(mode) = self.proposers {
+            words.push(format!("--proposers {}", mode.name()));
+        }
         if let Some(out) = &self.out {
             words.push(format!("--out {}", shell_quote(&out.display().to_string())));
         }
@@ -256,12 +264,23 @@ pub struct ValidationPlan {
     pub first_seed: u64,
     /// The sweep's runs.
     pub sweep: Vec<SweepRun>,
+    /// Flags added to every run (e.g. `--proposers nodes`).
+    pub extra_args: Vec<String>,
 }
 
 /// Runs one bug case with one seed and reads what it detected.
-pub fn run_case(ballot: &Path, case: &BugCase, seed: u64, store: &Path) -> (RunRecord, Detection) {
+/// `extra` flags are added after the case's own.
+pub fn run_case(
+    ballot: &Path,
+    case: &BugCase,
+    extra: &[String],
+    seed: u64,
+    store: &Path,
+) -> (RunRecord, Detection) {
     let budget = Duration::from_secs_f64(case.time_limit()) + RUN_SLACK;
-    let record = run_test(ballot, &case.test_args(), seed, store, budget);
+    let mut args = case.test_args();
+    args.extend(extra.iter().cloned());
+    let record = run_test(ballot, &args, seed, store, budget);
     let detection = match (&record.results, &record.error) {
         (Some(results), None) => detect(results, case.expect, &record.snapshots),
         _ => Detection {
@@ -275,9 +294,16 @@ pub fn run_case(ballot: &Path, case: &BugCase, seed: u64, store: &Path) -> (RunR
 }
 
 /// Runs one false-alarm run.
-pub fn run_sweep_run(ballot: &Path, run: &SweepRun, store: &Path) -> SweepOutcome {
+pub fn run_sweep_run(
+    ballot: &Path,
+    run: &SweepRun,
+    extra: &[String],
+    store: &Path,
+) -> SweepOutcome {
     let budget = Duration::from_secs_f64(run.seconds) + RUN_SLACK;
-    let record = run_test(ballot, &run.test_args(), run.seed, store, budget);
+    let mut args = run.test_args();
+    args.extend(extra.iter().cloned());
+    let record = run_test(ballot, &args, run.seed, store, budget);
     SweepOutcome {
         run: run.clone(),
         record,
@@ -306,7 +332,7 @@ pub fn run(
         for i in 0..plan.seeds {
             let seed = plan.first_seed.wrapping_add(i);
             let store = plan.store.join(case.name).join(format!("seed-{seed}"));
-            let (record, detection) = run_case(&plan.ballot, case, seed, &store);
+            let (record, detection) = run_case(&plan.ballot, case, &plan.extra_args, seed, &store);
             log(&case_line(case, &record, &detection));
             runs.push((record, detection));
         }
@@ -322,7 +348,7 @@ pub fn run(
             .join("sweep")
             .join(slug(&run.nemesis))
             .join(format!("seed-{}", run.seed));
-        let outcome = run_sweep_run(&plan.ballot, run, &store);
+        let outcome = run_sweep_run(&plan.ballot, run, &plan.extra_args, &store);
         log(&sweep_line(&outcome));
         sweep.push(outcome);
     }
@@ -430,6 +456,10 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
             args.first_seed,
             args.seconds,
         ),
+        extra_args: args
+            .proposers
+            .map(|m| vec!["--proposers".to_string(), m.name().to_string()])
+            .unwrap_or_default(),
     };
     println!(
         "ballot validate: {} bug(s) x {} seed(s), then {} false-alarm run(s); runs in {}",

@@ -101,6 +101,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    if let Some(p) = &config.proposer {
+        tracing::info!(peers = ?p.peers, bugs = ?p.bugs, deadline = ?p.deadline, "proposer role");
+    }
     let node = Node::open(config)?;
     let addr = listener.local_addr().context("reading the bound address")?;
     eprintln!("listening on {addr}");
