@@ -1245,3 +1245,28 @@ fn the_python_example_proposer_passes_and_its_bug_is_caught() {
     let out = env.test(&args);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 }
+
+#[test]
+fn node_proposers_need_nodes_with_the_proposer_role() {
+    let env = Env::new();
+    // A v1 acceptor-only node: the wrapper drops the `--peers ...` words the
+    // harness appends, so /v1/health lists only the acceptor role.
+    let node_cmd = format!(
+        "sh -c 'exec {} --id $1 --listen 127.0.0.1:$2 --data-dir $3' sh {{id}} {{port}} {{data_dir}}",
+        common::node_bin().display()
+    );
+    let out = env.test(&[
+        "--proposers",
+        "nodes",
+        "--time-limit",
+        "2",
+        "--node-cmd",
+        &node_cmd,
+    ]);
+    assert_eq!(out.status.code(), Some(255), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("not the proposer role"), "{stderr}");
+    // The same node in clients mode is a valid v1 acceptor.
+    let out = env.test(&["--time-limit", "2", "--node-cmd", &node_cmd, "--seed", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+}

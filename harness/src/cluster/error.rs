@@ -77,6 +77,19 @@ pub enum ClusterError {
         /// The last lines it wrote to stderr.
         stderr_tail: String,
     },
+    /// Node proposers were asked for, but the node has no proposer role (it was killed).
+    #[error(
+        "node {node} serves only {roles:?}, not the proposer role of protocol v1.1 \
+         (its /v1/health lists \"roles\"): give it {{peers}} so it proposes, or run with --proposers clients\n  command: {command}"
+    )]
+    NoProposerRole {
+        /// The node.
+        node: usize,
+        /// The roles its health reply listed.
+        roles: Vec<ballot_core::protocol::Role>,
+        /// The command line.
+        command: String,
+    },
     /// A process that is not the expected node answered on its port.
     #[error(
         "node {node}'s port {port} is answered by node id {answered}: is another cluster using it?"

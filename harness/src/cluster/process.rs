@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot_core::protocol::{HealthReply, NodeId, StateReply, HEALTH_PATH, STATE_PATH};
+use ballot_core::protocol::{HealthReply, NodeId, Role, StateReply, HEALTH_PATH, STATE_PATH};
 use ballot_core::records::{Snapshot, SnapshotReason};
 use nix::sys::signal::Signal;
 
@@ -97,6 +97,19 @@ impl Cluster {
                 .clamp(Duration::from_millis(50), Duration::from_millis(500));
             match self.http.get(&url).timeout(per_try).send().await {
                 Ok(resp) if resp.status().is_success() => match resp.json::<HealthReply>().await {
+                    Ok(reply)
+                        if reply.node == id as NodeId
+                            && !self.spec.peers.is_empty()
+                            && !reply.roles.contains(&Role::Proposer) =>
+                    {
+                        let command = self.nodes[id].command_line();
+                        self.kill_quietly(id).await;
+                        return Err(ClusterError::NoProposerRole {
+                            node: id,
+                            roles: reply.roles,
+                            command,
+                        });
+                    }
                     Ok(reply) if reply.node == id as NodeId => return Ok(()),
                     Ok(reply) => {
                         let port = self.nodes[id].port;
