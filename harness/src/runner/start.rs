@@ -14,6 +14,10 @@ use crate::proxy::Mesh;
 use crate::store::{JsonlWriter, RunDir};
 use crate::Error;
 
+/// How many times the mesh is started before its listeners leave every
+/// node's port free (a clash is rare: the system rarely reuses a port at once).
+const MESH_ATTEMPTS: u32 = 5;
+
 /// Who proposes in this run: `--proposers`, else nodes when the node command
 /// asks for `{peers}`, else the clients.
 pub(super) fn proposer_mode(args: &TestArgs, node_cmd: &str) -> ProposerMode {
@@ -71,20 +75,43 @@ pub(super) async fn start_nodes(
 ) -> Result<(Cluster, Mesh), Error> {
     let args = &plan.args;
     let n = args.nodes as usize;
-    let ports = match args.base_port {
-        Some(base) => (0..n as u16).map(|i| base + i).collect(),
-        None => cluster::free_ports(n).map_err(|source| Error::Io {
-            what: "picking free ports for the nodes".into(),
-            source,
-        })?,
-    };
-    let node_addrs: Vec<SocketAddr> = ports
-        .iter()
-        .map(|&port| SocketAddr::from(([127, 0, 0, 1], port)))
-        .collect();
-    let mesh = Mesh::start(mesh_hosts, node_addrs.clone(), clock, mesh_log, plan.seed)
+    // The mesh binds its listeners on ports the system picks, after the
+    // nodes' ports were picked and released: it may get one of them. Such a
+    // mesh is dropped and another one started (bounded).
+    let mut attempt = 0;
+    let (ports, node_addrs, mesh) = loop {
+        attempt += 1;
+        let ports: Vec<u16> = match args.base_port {
+            Some(base) => (0..n as u16).map(|i| base + i).collect(),
+            None => cluster::free_ports(n).map_err(|source| Error::Io {
+                what: "picking free ports for the nodes".into(),
+                source,
+            })?,
+        };
+        let node_addrs: Vec<SocketAddr> = ports
+            .iter()
+            .map(|&port| SocketAddr::from(([127, 0, 0, 1], port)))
+            .collect();
+        let mesh = Mesh::start(
+            mesh_hosts,
+            node_addrs.clone(),
+            clock,
+            mesh_log.clone(),
+            plan.seed,
+        )
         .await
         .map_err(Error::Mesh)?;
+        let taken = (0..mesh_hosts)
+            .flat_map(|h| mesh.endpoints_for(h))
+            .any(|e| ports.contains(&e.port()));
+        if !taken || attempt == MESH_ATTEMPTS {
+            break (ports, node_addrs, mesh);
+        }
+        tracing::debug!(
+            attempt,
+            "a proxy listener took a node's port; starting the mesh again"
+        );
+    };
     let peers = match mode {
         ProposerMode::Clients => Vec::new(),
         ProposerMode::Nodes if mesh_hosts >= n => peer_lists(n, |i, j| mesh.endpoint(i, j)),
