@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballot_core::protocol::{NodeId, PROCESS_HEADER};
+use ballot_core::protocol::{self, NodeId, PROCESS_HEADER};
 use ballot_core::records::{Exchange, Fate};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -277,7 +277,13 @@ pub(super) async fn exchange(job: Job, reply: oneshot::Sender<Reply>) {
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
-    if let Some(lag) = decision.duplicate {
+    // A client's propose or read (protocol v1.1) is never duplicated: the
+    // node would run the operation twice, and a definite failure of one copy
+    // could not be kept by any node. Paxos messages are what the fault is for.
+    let duplicate_lag = decision
+        .duplicate
+        .filter(|_| !protocol::is_client_path(&record.path));
+    if let Some(lag) = duplicate_lag {
         let dup = Exchange {
             id: shared.next_id.fetch_add(1, Ordering::Relaxed),
             duplicate_of: Some(id),
@@ -299,7 +305,7 @@ pub(super) async fn exchange(job: Job, reply: oneshot::Sender<Reply>) {
         // duplicate of this request still on its way (the node may come
         // back before it lands), that promise cannot be kept: hang up, so
         // the client treats the request as possibly delivered.
-        Err(_) if record.fate == Fate::Refused && decision.duplicate.is_some() => Reply::Hangup,
+        Err(_) if record.fate == Fate::Refused && duplicate_lag.is_some() => Reply::Hangup,
         Err(reply) => reply,
     };
     let responded = matches!(answer, Reply::Respond(_));

@@ -37,6 +37,9 @@
 //!      second delivery is refused or times out, its fate says so instead.)
 //!      When the original is refused, the client gets no answer rather
 //!      than `502`: the duplicate may still land if the node comes back.
+//!      A client's `/v1/propose` or `/v1/read` (protocol v1.1) is never
+//!      duplicated: the node would run the operation twice, so no node could
+//!      keep a definite failure.
 //! 4. Write the [`Exchange`] when it is complete (so lines are in completion
 //!    order; sort by `sent` or `id` for request order).
 //!
