@@ -8,7 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RequestKind;
 use crate::proposer::Outcome;
 
 /// Path of a client's propose (v1.1, nodes with the proposer role).
@@ -102,15 +101,10 @@ impl ClientReply {
     }
 }
 
-/// The requests a client's propose or read leads to, by role: useful for
-/// telling node-to-node Paxos traffic from client traffic in a message log.
+/// Whether `path` is a client's request to a node's proposer role
+/// (`/v1/propose`, `/v1/read`) rather than a Paxos message.
 pub fn is_client_path(path: &str) -> bool {
     path == PROPOSE_PATH || path == READ_PATH
-}
-
-/// Whether `path` is one of the acceptor's three Paxos requests.
-pub fn is_acceptor_path(path: &str) -> bool {
-    RequestKind::from_path(path).is_some()
 }
 
 #[cfg(test)]

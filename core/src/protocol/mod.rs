@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use client::{
-    acceptor_only, is_acceptor_path, is_client_path, ClientReply, ProposeRequest, ReadRequest,
-    Role, PROPOSE_PATH, READ_PATH,
+    acceptor_only, is_client_path, ClientReply, ProposeRequest, ReadRequest, Role, PROPOSE_PATH,
+    READ_PATH,
 };
 
 /// Largest key accepted, in bytes of UTF-8.
