@@ -390,14 +390,12 @@ async fn run_cluster(
         Some(log) => (n, log.clone()),
         None => (0, JsonlWriter::create(Path::new("/dev/null"))?),
     };
-    let proposers = start::proposer_mode(args, &plan.node_cmd);
-    let (mut cluster, mesh) = start::start_nodes(
+    let (mut cluster, mesh, proposers) = start::start_nodes(
         plan,
         dir,
         clock,
         writers.snapshots.clone(),
         (mesh_hosts, mesh_log),
-        proposers,
     )
     .await?;
     output::print_nodes(&cluster);

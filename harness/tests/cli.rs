@@ -1269,4 +1269,21 @@ fn node_proposers_need_nodes_with_the_proposer_role() {
     // The same node in clients mode is a valid v1 acceptor.
     let out = env.test(&["--time-limit", "2", "--node-cmd", &node_cmd, "--seed", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // Given {peers} (which it ignores) and no --proposers, the harness goes by
+    // its /v1/health: no proposer role, so ballot's clients propose.
+    let ignores_peers = format!("{node_cmd} {{peers}}");
+    let out = env.test(&[
+        "--time-limit",
+        "2",
+        "--node-cmd",
+        &ignores_peers,
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).contains("ballot's clients propose"),
+        "{}",
+        describe(&out)
+    );
 }

@@ -74,6 +74,9 @@ pub struct ClusterSpec {
     /// Node `i`'s `{peers}` (protocol v1.1), one per node; empty when the
     /// nodes do not propose. A template with `{peers}` needs them.
     pub peers: Vec<String>,
+    /// Fail the start when a node given peers does not list the proposer
+    /// role in `/v1/health` (`--proposers nodes`).
+    pub require_proposer: bool,
 }
 
 impl ClusterSpec {
@@ -87,6 +90,7 @@ impl ClusterSpec {
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
             ports: Vec::new(),
             peers: Vec::new(),
+            require_proposer: false,
         })
     }
 }
@@ -140,6 +144,8 @@ struct NodeProc {
     argv: Vec<String>,
     child: Option<Child>,
     paused: bool,
+    /// The roles its last `/v1/health` reply listed.
+    roles: Vec<ballot_core::protocol::Role>,
     /// Length of stderr.log when the current process started.
     stderr_start: u64,
 }
@@ -262,8 +268,8 @@ impl Cluster {
             })?;
         if command::wants_peers(&template) && spec.peers.len() != spec.nodes {
             return Err(ClusterError::BadSpec(
-                "the node command has {peers}, but the nodes do not propose here \
-                 (run with --proposers nodes)"
+                "the node command has {peers}, but this command gives the nodes no peers \
+                 (`ballot test` does)"
                     .into(),
             ));
         }
@@ -315,6 +321,7 @@ impl Cluster {
                 argv,
                 child: None,
                 paused: false,
+                roles: Vec::new(),
                 stderr_start: 0,
             });
         }
@@ -335,6 +342,13 @@ impl Cluster {
             cluster.wait_healthy(id).await?;
         }
         Ok(cluster)
+    }
+
+    /// Whether every node's last `/v1/health` listed the proposer role.
+    pub fn all_propose(&self) -> bool {
+        self.nodes
+            .iter()
+            .all(|n| n.roles.contains(&ballot_core::protocol::Role::Proposer))
     }
 
     /// Number of nodes.

@@ -99,6 +99,7 @@ impl Cluster {
                 Ok(resp) if resp.status().is_success() => match resp.json::<HealthReply>().await {
                     Ok(reply)
                         if reply.node == id as NodeId
+                            && self.spec.require_proposer
                             && !self.spec.peers.is_empty()
                             && !reply.roles.contains(&Role::Proposer) =>
                     {
@@ -110,7 +111,10 @@ impl Cluster {
                             command,
                         });
                     }
-                    Ok(reply) if reply.node == id as NodeId => return Ok(()),
+                    Ok(reply) if reply.node == id as NodeId => {
+                        self.nodes[id].roles = reply.roles;
+                        return Ok(());
+                    }
                     Ok(reply) => {
                         let port = self.nodes[id].port;
                         self.kill_quietly(id).await;

@@ -104,7 +104,8 @@ pub struct TestArgs {
     /// Who runs Basic Paxos: the clients (protocol v1, the nodes are acceptors)
     /// or the nodes (protocol v1.1: clients ask /v1/propose and /v1/read, nodes
     /// reach each other through the proxy; our node gets `--peers {peers}`).
-    /// Default: nodes when --node-cmd has {peers}, else clients.
+    /// Default: nodes when --node-cmd has {peers} and every node's /v1/health
+    /// lists the proposer role, else clients.
     #[arg(long, value_name = "WHO")]
     pub proposers: Option<ProposerMode>,
 

@@ -18,31 +18,44 @@ use crate::Error;
 /// node's port free (a clash is rare: the system rarely reuses a port at once).
 const MESH_ATTEMPTS: u32 = 5;
 
-/// Who proposes in this run: `--proposers`, else nodes when the node command
-/// asks for `{peers}`, else the clients.
-pub(super) fn proposer_mode(args: &TestArgs, node_cmd: &str) -> ProposerMode {
-    args.proposers.unwrap_or(if node_cmd.contains("{peers}") {
-        ProposerMode::Nodes
-    } else {
-        ProposerMode::Clients
-    })
+/// Whether the nodes are given their peers: `--proposers nodes`, or a node
+/// command that asks for `{peers}` (then `/v1/health` says who proposes).
+pub(super) fn offers_peers(args: &TestArgs, node_cmd: &str) -> bool {
+    args.proposers == Some(ProposerMode::Nodes) || node_cmd.contains("{peers}")
+}
+
+/// Who proposes in this run: `--proposers` when given; else the nodes when
+/// they were given peers and every one lists the proposer role in its
+/// `/v1/health` (`all_propose`), else ballot's clients.
+pub(super) fn proposer_mode(
+    args: &TestArgs,
+    offered_peers: bool,
+    all_propose: bool,
+) -> ProposerMode {
+    match args.proposers {
+        Some(mode) => mode,
+        None if offered_peers && all_propose => ProposerMode::Nodes,
+        None => ProposerMode::Clients,
+    }
 }
 
 /// Words appended to every node's command: `--bug` for each node bug; when
-/// the nodes propose, `--peers {peers}` (unless the template has it) and
-/// `--proposer-bug` for each proposer bug.
-pub(super) fn node_args(args: &TestArgs, node_cmd: &str, mode: ProposerMode) -> Vec<String> {
+/// the nodes are given peers, `--peers {peers}` (unless the template has it)
+/// and, unless `--proposers clients`, `--proposer-bug` for each proposer bug.
+pub(super) fn node_args(args: &TestArgs, node_cmd: &str) -> Vec<String> {
     let mut words: Vec<String> = args
         .bugs
         .iter()
         .flat_map(|b| ["--bug".to_string(), b.to_string()])
         .collect();
-    if mode == ProposerMode::Nodes {
+    if offers_peers(args, node_cmd) {
         if !node_cmd.contains("{peers}") {
             words.extend(["--peers".to_string(), "{peers}".to_string()]);
         }
-        for bug in &args.client_bugs {
-            words.extend(["--proposer-bug".to_string(), bug.to_string()]);
+        if args.proposers != Some(ProposerMode::Clients) {
+            for bug in &args.client_bugs {
+                words.extend(["--proposer-bug".to_string(), bug.to_string()]);
+            }
         }
     }
     words
@@ -61,19 +74,19 @@ pub(super) fn peer_lists(n: usize, endpoint: impl Fn(usize, usize) -> SocketAddr
         .collect()
 }
 
-/// Starts the mesh (it only needs the nodes' ports), then the nodes; with
-/// node proposers each node's peers are the mesh's listeners for its links
-/// (or, with no mesh hosts, the nodes themselves). On failure nothing is
-/// left running.
+/// Starts the mesh (it only needs the nodes' ports), then the nodes, and
+/// says who proposes; nodes given peers get the mesh's listeners for their
+/// links (or, with no mesh hosts, the nodes themselves). On failure nothing
+/// is left running.
 pub(super) async fn start_nodes(
     plan: &TestPlan,
     dir: &RunDir,
     clock: Clock,
     snapshots: JsonlWriter<Snapshot>,
     (mesh_hosts, mesh_log): (usize, JsonlWriter<Exchange>),
-    mode: ProposerMode,
-) -> Result<(Cluster, Mesh), Error> {
+) -> Result<(Cluster, Mesh, ProposerMode), Error> {
     let args = &plan.args;
+    let offered = offers_peers(args, &plan.node_cmd);
     let n = args.nodes as usize;
     // The mesh binds its listeners on ports the system picks, after the
     // nodes' ports were picked and released: it may get one of them. Such a
@@ -112,19 +125,22 @@ pub(super) async fn start_nodes(
             "a proxy listener took a node's port; starting the mesh again"
         );
     };
-    let peers = match mode {
-        ProposerMode::Clients => Vec::new(),
-        ProposerMode::Nodes if mesh_hosts >= n => peer_lists(n, |i, j| mesh.endpoint(i, j)),
-        ProposerMode::Nodes => peer_lists(n, |_, j| node_addrs[j]),
+    let peers = if !offered {
+        Vec::new()
+    } else if mesh_hosts >= n {
+        peer_lists(n, |i, j| mesh.endpoint(i, j))
+    } else {
+        peer_lists(n, |_, j| node_addrs[j])
     };
     let spec = ClusterSpec {
         nodes: n,
         node_cmd: plan.node_cmd.clone(),
-        extra_args: node_args(args, &plan.node_cmd, mode),
+        extra_args: node_args(args, &plan.node_cmd),
         run_dir: dir.path().to_path_buf(),
         health_timeout: cluster::DEFAULT_HEALTH_TIMEOUT,
         ports,
         peers,
+        require_proposer: args.proposers == Some(ProposerMode::Nodes),
     };
     let data_dirs = if plan.nemesis.needs_lazyfs() {
         DataDirs::LazyFs
@@ -133,7 +149,14 @@ pub(super) async fn start_nodes(
     };
     // On a start failure the mesh is dropped, which stops it.
     let cluster = Cluster::start_with(spec, clock, snapshots, data_dirs).await?;
-    Ok((cluster, mesh))
+    let mode = proposer_mode(args, offered, cluster.all_propose());
+    if offered && mode == ProposerMode::Clients && args.proposers.is_none() {
+        println!(
+            "note: the nodes were given {{peers}} but their /v1/health does not list the \
+             proposer role; ballot's clients propose (protocol v1)"
+        );
+    }
+    Ok((cluster, mesh, mode))
 }
 
 #[cfg(test)]
@@ -146,21 +169,26 @@ mod tests {
         let mut args = default_test_args();
         args.client_bugs = vec![ballot_core::proposer::ClientBug::OwnValue];
         let cmd = "ballot-node --id {id} --listen 127.0.0.1:{port} --data-dir {data_dir}";
-        assert_eq!(proposer_mode(&args, cmd), ProposerMode::Clients);
+        let own = format!("{cmd} --peers={{peers}}");
+        assert!(!offers_peers(&args, cmd));
+        assert!(offers_peers(&args, &own));
+        assert!(node_args(&args, cmd).is_empty());
+        assert_eq!(node_args(&args, &own), ["--proposer-bug", "own-value"]);
+        // Nodes given peers propose only when their health says so.
+        assert_eq!(proposer_mode(&args, true, true), ProposerMode::Nodes);
+        assert_eq!(proposer_mode(&args, true, false), ProposerMode::Clients);
+        assert_eq!(proposer_mode(&args, false, true), ProposerMode::Clients);
+        args.proposers = Some(ProposerMode::Nodes);
+        assert!(offers_peers(&args, cmd));
         assert_eq!(
-            proposer_mode(&args, &format!("{cmd} --peers {{peers}}")),
-            ProposerMode::Nodes
-        );
-        assert!(node_args(&args, cmd, ProposerMode::Clients).is_empty());
-        assert_eq!(
-            node_args(&args, cmd, ProposerMode::Nodes),
+            node_args(&args, cmd),
             ["--peers", "{peers}", "--proposer-bug", "own-value"]
         );
-        let own = format!("{cmd} --peers={{peers}}");
-        assert_eq!(
-            node_args(&args, &own, ProposerMode::Nodes),
-            ["--proposer-bug", "own-value"]
-        );
+        assert_eq!(proposer_mode(&args, true, false), ProposerMode::Nodes);
+        // Forced clients: the nodes still get their peers, not the bugs.
+        args.proposers = Some(ProposerMode::Clients);
+        assert_eq!(node_args(&args, &own), Vec::<String>::new());
+        assert_eq!(proposer_mode(&args, true, true), ProposerMode::Clients);
     }
 
     #[test]

@@ -173,6 +173,7 @@ pub async fn start_cluster(
             health_timeout: crate::cluster::DEFAULT_HEALTH_TIMEOUT,
             ports: Vec::new(),
             peers: Vec::new(),
+            require_proposer: false,
         }),
         None => Err(e),
     })?;
