@@ -1247,3 +1247,44 @@ fn explanations_say_what_was_chosen_and_when() {
          unless it actually has been) and §2.3"
     );
 }
+
+#[test]
+fn explanations_name_the_proposing_node_when_nodes_propose() {
+    // Node 2 proposes for client process 7 (protocol v1.1): the client's
+    // /v1/propose is in the log, and the accepts come from node 2.
+    let from_node = |x: X| {
+        let mut x = x.process(Some(7));
+        x.0.from = C;
+        x
+    };
+    let mut propose = X::new(0, C, "/v1/propose", json!({"key": K, "value": "b"}), 7);
+    propose.0.from = C;
+    let xs = log(vec![
+        propose,
+        X::acc(1, A, K, (1, 1), "a").ok(),
+        X::acc(2, B, K, (1, 1), "a").ok(),
+        from_node(X::acc(3, A, K, (2, 2), "b").ok()),
+    ]);
+    let log = MessageLog::from_exchanges(&xs);
+    assert!(log.nodes_propose());
+    let e = Evidence::new(&log, &[], &[], 3);
+    let found = Property::P2bChosenValuePersists.check(&e);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0]
+            .explanation
+            .contains("exchange 3 from node 2 (proposing for process 7) asks node 0"),
+        "{}",
+        found[0].explanation
+    );
+    // Without a client's /v1/propose, the sender is ballot's client process.
+    let log = MessageLog::from_exchanges(&xs[1..]);
+    assert!(!log.nodes_propose());
+    let e = Evidence::new(&log, &[], &[], 3);
+    let found = Property::P2bChosenValuePersists.check(&e);
+    assert!(
+        found[0].explanation.contains("from process 7 asks"),
+        "{}",
+        found[0].explanation
+    );
+}

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use ballot_core::protocol::NodeId;
 
-use super::{process_name, Evidence, Property, Sink};
+use super::{capitalised, proposer_name, Evidence, Property, Sink};
 use crate::messages::{KeyId, Kind, ValueId};
 use ballot_core::records::{EventType, Process};
 use ballot_core::verdict::Violation;
@@ -119,7 +119,7 @@ pub fn check_key(ev: &Evidence<'_>, key: KeyId, sink: &mut Sink) {
                 "{} told node {} that {} was chosen at ballot {} (exchange {}), but by then \
                  only {} had accepted that proposal, fewer than a majority of {}; {}. A learner \
                  may only learn a value once a majority accepted it.",
-                capitalised(&process_name(m.process())),
+                capitalised(&proposer_name(ev.log, m)),
                 m.to(),
                 ev.quote(v),
                 ev.b(b),
@@ -137,13 +137,6 @@ pub fn check_key(ev: &Evidence<'_>, key: KeyId, sink: &mut Sink) {
             )
         });
     }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 /// Parts 2 and 3: snapshots' learned values and returned values.

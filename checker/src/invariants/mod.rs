@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ballot_core::protocol::{Ballot, NodeId};
 use serde_json::json;
 
-use crate::messages::{KeyId, Kind, MessageLog, Rank, ValueId};
+use crate::messages::{KeyId, Kind, MessageLog, Msg, Rank, ValueId};
 use ballot_core::records::{Event, EventType, Snapshot};
 use ballot_core::verdict::{CheckerResult, Violation};
 
@@ -399,6 +399,24 @@ pub fn node_list(nodes: impl IntoIterator<Item = NodeId>) -> String {
         1 => format!("node {}", words[0]),
         n => format!("nodes {} and {}", words[..n - 1].join(", "), words[n - 1]),
     }
+}
+
+/// Who sent a prepare or accept: "process 7" (ballot's clients propose),
+/// or "node 2 (proposing for process 7)" when the nodes propose.
+pub fn proposer_name(log: &MessageLog, m: &Msg) -> String {
+    match (log.nodes_propose(), m.process()) {
+        (true, Some(p)) => format!("node {} (proposing for process {p})", m.from()),
+        (true, None) => format!("node {}", m.from()),
+        (false, p) => process_name(p),
+    }
+}
+
+/// The text with its first letter in upper case.
+pub fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// "process 7", or "an unknown process".

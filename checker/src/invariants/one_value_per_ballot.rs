@@ -9,7 +9,7 @@
 //! was still issued by its proposer. With unique ballots a correct proposer
 //! can only break this by changing its mind within one ballot.
 
-use super::{process_name, Evidence, Property, Sink};
+use super::{proposer_name, Evidence, Property, Sink};
 use crate::messages::{KeyId, Kind, Rank};
 use ballot_core::verdict::Violation;
 
@@ -57,10 +57,10 @@ pub fn check_key(ev: &Evidence<'_>, key: KeyId, sink: &mut Sink) {
                 ev.b(group[0].0),
                 ev.quote(first.value().expect("accept")),
                 first.id,
-                process_name(first.process()),
+                proposer_name(ev.log, first),
                 ev.quote(second.value().expect("accept")),
                 second.id,
-                process_name(second.process()),
+                proposer_name(ev.log, second),
             );
             ev.violation(
                 Property::OneValuePerBallot,

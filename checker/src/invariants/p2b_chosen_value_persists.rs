@@ -11,7 +11,7 @@
 //! (b, v), or it could not have accepted b after promising more). So every
 //! accept request counts, whatever its fate or time.
 
-use super::{process_name, Evidence, Property, Sink};
+use super::{proposer_name, Evidence, Property, Sink};
 use crate::messages::{KeyId, Kind, Rank};
 use ballot_core::verdict::Violation;
 
@@ -68,7 +68,7 @@ pub fn check_key(ev: &Evidence<'_>, key: KeyId, sink: &mut Sink) {
                 ev.b(c.ballot),
                 ev.nodes_of(&c.acks),
                 m.id,
-                process_name(m.process()),
+                proposer_name(ev.log, m),
                 m.to(),
                 ev.quote(m.value().expect("accept")),
                 ev.b(ballot),

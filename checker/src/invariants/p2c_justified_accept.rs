@@ -29,7 +29,7 @@
 
 use ballot_core::protocol::NodeId;
 
-use super::{node_list, Evidence, Property, Sink};
+use super::{capitalised, node_list, proposer_name, Evidence, Property, Sink};
 use crate::messages::{KeyId, Kind, Rank, ValueId};
 use ballot_core::records::Fate;
 use ballot_core::verdict::Violation;
@@ -156,15 +156,16 @@ pub fn check_key(ev: &Evidence<'_>, key: KeyId, sink: &mut Sink) {
         flagged.push((p, b, v));
         sink.report(|| {
             let bb = ev.b(b);
+            let who = proposer_name(ev.log, m);
             let why = match verdict {
                 Justification::TooFewPromises(n) => format!(
-                    "Before sending it, process {p} held promises for ballot {bb} from only {n} \
+                    "Before sending it, {who} held promises for ballot {bb} from only {n} \
                      distinct acceptor(s) ({}), fewer than a majority of {majority}. Phase 2 may \
                      start only after a majority promised.",
                     node_list(reported.iter().map(|r| r.0)),
                 ),
                 _ => format!(
-                    "The promises process {p} held for ballot {bb} report: {}. No majority of \
+                    "The promises {who} held for ballot {bb} report: {}. No majority of \
                      them has {} as its highest-ballot accepted value, and no majority reports \
                      nothing accepted, so the value was not safe to propose.",
                     describe(ev, &reported),
@@ -172,7 +173,8 @@ pub fn check_key(ev: &Evidence<'_>, key: KeyId, sink: &mut Sink) {
                 ),
             };
             let explanation = format!(
-                "Process {p} sent accept({bb}, {}) to node {} (exchange {}). {why}",
+                "{} sent accept({bb}, {}) to node {} (exchange {}). {why}",
+                capitalised(&who),
                 ev.quote(v),
                 m.to(),
                 m.id,

@@ -216,10 +216,19 @@ pub struct MessageLog {
     duplicate_of: HashMap<u32, u64>,
     by_key: Vec<u32>,
     key_start: Vec<u32>,
+    /// Whether clients asked nodes to propose (protocol v1.1): then the
+    /// sender of a prepare or accept is a node.
+    nodes_propose: bool,
 }
 
 impl MessageLog {
     // ---- access ---------------------------------------------------------
+
+    /// Whether the log has a client's `/v1/propose` or `/v1/read`: the
+    /// nodes proposed, so a prepare's or accept's `from` is a node.
+    pub fn nodes_propose(&self) -> bool {
+        self.nodes_propose
+    }
 
     /// Number of exchanges.
     pub fn len(&self) -> usize {

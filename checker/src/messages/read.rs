@@ -194,6 +194,10 @@ impl MessageLog {
     /// Ranks the ballots and builds the index: exchanges grouped by key
     /// (counting sort, so log order is kept), then by node (stable).
     pub(super) fn finish(&mut self) {
+        self.nodes_propose = self
+            .whole
+            .values()
+            .any(|ex| ballot_core::protocol::is_client_path(&ex.path));
         let mut order: Vec<u32> = (0..self.ballots.len() as u32).collect();
         order.sort_unstable_by_key(|&id| self.ballots[id as usize]);
         let mut rank = vec![0u32; order.len()];
