@@ -503,7 +503,7 @@ async fn bench(args: &BenchArgs) -> Result<Validity, Error> {
                 route.name(),
                 opt(load, |l| format!("{l:.2}"))
             );
-            let outcome = runner::run_test(&test, seed, &interrupt).await?;
+            let outcome = runner::run_test(&test, seed, &interrupt, None).await?;
             let figures = figures_of(&outcome)
                 .map_err(|e| Error::Check(format!("cannot read the run: {e}")))?;
             warn_on_verdict(route, &outcome);

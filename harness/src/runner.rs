@@ -40,6 +40,7 @@ mod args;
 mod check;
 mod interrupt;
 mod output;
+pub mod profile;
 mod progress;
 mod start;
 
@@ -209,34 +210,76 @@ struct Ran {
     main_phase: (u64, u64),
 }
 
-/// `ballot test`: runs `--test-count` tests (seeds seed, seed+1, ...) and
-/// returns the verdict of the last one run. Stops at the first test that is
-/// not valid.
+/// `ballot test`: runs `--test-count` tests (seeds seed, seed+1, ...), each
+/// the phases of its profile ([`profile::resolve`]), and returns the
+/// verdict of the last run. Stops at the first run that is not valid.
 pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
     if args.list_bugs {
         print_bug_list();
         return Ok(Validity::Valid);
     }
+    let runs = profile::resolve(args)?;
     crate::runtime::block_on(async {
         let interrupt = Interrupt::install().map_err(Error::Runtime)?;
         let first = args.seed.unwrap_or_else(random_seed);
+        let began = std::time::Instant::now();
         let mut verdict = Validity::Valid;
-        for i in 0..args.test_count {
+        'tests: for i in 0..args.test_count {
             let seed = first.wrapping_add(i);
             if args.test_count > 1 {
                 println!("== test {} of {} (seed {seed})", i + 1, args.test_count);
             }
-            let outcome = run_test(args, seed, &interrupt).await?;
-            verdict = outcome.results.valid;
-            if let Some(file) = &args.summary_md {
-                append_summary(file, &outcome.dir);
+            for run in &runs {
+                let phase = run.phase.map(|(phase, index, of)| {
+                    println!(
+                        "== phase {index} of {of}: {} ({}): {}",
+                        phase.name, run.profile, phase.why
+                    );
+                    PhaseInfo {
+                        profile: run.profile.name(),
+                        name: phase.name,
+                        index,
+                        of,
+                        started_after: began.elapsed().as_secs_f64(),
+                    }
+                });
+                let outcome = run_test(&run.args, seed, &interrupt, phase.as_ref()).await?;
+                verdict = outcome.results.valid;
+                if let Some(file) = &args.summary_md {
+                    append_summary(file, &outcome.dir);
+                }
+                if verdict != Validity::Valid || interrupt.requested() {
+                    if let Some(phase) = &phase {
+                        output::print_profile_stop(phase, verdict, &args.rerun_command(seed));
+                    }
+                    break 'tests;
+                }
             }
-            if verdict != Validity::Valid || interrupt.requested() {
-                break;
+            if runs.len() > 1 {
+                println!(
+                    "profile {}: every phase VALID (seed {seed})",
+                    runs[0].profile
+                );
             }
         }
         Ok(verdict)
     })
+}
+
+/// Where a run sits in its profile, recorded in `test.json` as `phase`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PhaseInfo {
+    /// The profile's name.
+    pub profile: &'static str,
+    /// The phase's name.
+    pub name: &'static str,
+    /// Its position, from 1.
+    pub index: usize,
+    /// How many phases the profile has.
+    pub of: usize,
+    /// Seconds from the start of `ballot test` to the start of this phase
+    /// (time to detection over the whole profile adds it).
+    pub started_after: f64,
 }
 
 /// Appends the run's Markdown summary to `file` (a CI step summary); a
@@ -322,6 +365,7 @@ pub async fn run_test(
     args: &TestArgs,
     seed: u64,
     interrupt: &Interrupt,
+    phase: Option<&PhaseInfo>,
 ) -> Result<RunOutcome, Error> {
     let plan = TestPlan::new(args, seed)?;
     if plan.nemesis.needs_lazyfs() {
@@ -329,9 +373,11 @@ pub async fn run_test(
         sweep_dead_mounts(&args.store);
     }
     let dir = RunDir::create(&args.store, args.workload.name())?;
-    plan.test_params()
-        .write(dir.path())
-        .map_err(StoreError::from)?;
+    let mut params = plan.test_params();
+    if let Some(phase) = phase {
+        params.extra.insert("phase".into(), json!(phase));
+    }
+    params.write(dir.path()).map_err(StoreError::from)?;
     output::print_start(&plan, dir.path());
     let clock = Clock::start();
     let writers = Writers::create(&dir, clock, args.direct)?;

@@ -27,6 +27,10 @@ pub struct TestParams {
     /// The seed of the run's randomness (`--seed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The named set of phases the run came from (`--profile`): `single` for
+    /// one configuration; absent when the flags alone gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// Workload name (`register`, `kv`, ..., or `scenario`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
@@ -113,7 +117,8 @@ pub struct TestParams {
 type FlagRow = (&'static str, fn(&TestParams) -> Vec<String>);
 
 /// The value flags of `ballot test`, in the order a rerun command prints them.
-const FLAGS: [FlagRow; 22] = [
+const FLAGS: [FlagRow; 23] = [
+    ("--profile", |p| opt(&p.profile)),
     ("--workload", |p| opt(&p.workload)),
     ("--nodes", |p| opt(&p.nodes)),
     ("--time-limit", |p| opt(&p.time_limit)),
@@ -198,6 +203,7 @@ impl TestParams {
             }
         };
         take("seed", &mut |v| set(&mut p.seed, as_u64(v)));
+        take("profile", &mut |v| set(&mut p.profile, as_string(v)));
         take("workload", &mut |v| set(&mut p.workload, as_string(v)));
         take("nodes", &mut |v| {
             let n = match v {

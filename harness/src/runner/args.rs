@@ -18,6 +18,12 @@ use crate::nemesis::{FaultKind, Targets};
 /// Flags of `ballot test`.
 #[derive(Clone, Debug, PartialEq, Args)]
 pub struct TestArgs {
+    /// Phases to run: default (race, crash, even, wide: about 30 s, the best
+    /// bug finder), race, crash, quorums, or single (one run with the flags
+    /// below). Default: `default` when no configuration flag is given, else single.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<super::profile::Profile>,
+
     /// Number of acceptor nodes.
     #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(1..=32))]
@@ -188,6 +194,7 @@ impl TestArgs {
     /// it is left out; so is `--test-count`'s batch, kept only as a record).
     pub fn params(&self) -> TestParams {
         TestParams {
+            profile: self.profile.map(|p| p.name().to_string()),
             workload: Some(self.workload.to_string()),
             nodes: Some(self.nodes),
             time_limit: Some(self.time_limit),
