@@ -154,6 +154,20 @@ pub fn print_bug_list() {
     print!("{}", bug_list());
 }
 
+/// Prints where a profile stopped: the phase, and the command that reruns
+/// the whole profile (each phase's own rerun line was printed with its verdict).
+pub fn print_profile_stop(phase: &super::PhaseInfo, verdict: Validity, rerun_all: &str) {
+    println!(
+        "profile {}: stopped at phase {} of {} ({}), {}",
+        phase.profile,
+        phase.index,
+        phase.of,
+        phase.name,
+        verdict_word(verdict)
+    );
+    println!("rerun the whole profile: {rerun_all}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,18 +227,4 @@ mod tests {
         assert!(list.contains("  memory-only "));
         assert!(list.contains("  own-value "));
     }
-}
-
-/// Prints where a profile stopped: the phase, and the command that reruns
-/// the whole profile (each phase's own rerun line was printed with its verdict).
-pub fn print_profile_stop(phase: &super::PhaseInfo, verdict: Validity, rerun_all: &str) {
-    println!(
-        "profile {}: stopped at phase {} of {} ({}), {}",
-        phase.profile,
-        phase.index,
-        phase.of,
-        phase.name,
-        verdict_word(verdict)
-    );
-    println!("rerun the whole profile: {rerun_all}");
 }

@@ -69,8 +69,9 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     pub seconds: f64,
 
-    /// A nemesis combination for the sweep (repeatable) [default: none, each
-    /// fault alone, kill,partition, all].
+    /// A nemesis combination for the sweep (repeatable), or `profile:default`
+    /// for `ballot test`'s default profile [default: none, each fault alone,
+    /// kill,partition, all].
     #[arg(long = "false-alarm-nemesis", value_name = "LIST", value_parser = check_nemesis)]
     pub false_alarm_nemesis: Vec<String>,
 
@@ -91,6 +92,11 @@ pub struct ValidateArgs {
     /// in the nodes, protocol v1.1).
     #[arg(long, value_name = "WHO")]
     pub proposers: Option<crate::clients::ProposerMode>,
+
+    /// Also run each bug as a new user would, `ballot test --bug NAME --seed N`
+    /// (the default profile), and report it beside the tailored configuration.
+    #[arg(long)]
+    pub default_runs: bool,
 }
 
 impl ValidateArgs {
@@ -131,6 +137,9 @@ impl ValidateArgs {
         if let Some(mode) = self.proposers {
             words.push(format!("--proposers {}", mode.name()));
         }
+        if self.default_runs {
+            words.push("--default-runs".to_string());
+        }
         if let Some(out) = &self.out {
             words.push(format!("--out {}", shell_quote(&out.display().to_string())));
         }
@@ -153,6 +162,9 @@ fn check_bugs(s: &str) -> Result<String, String> {
 }
 
 fn check_nemesis(s: &str) -> Result<String, String> {
+    if s == sweep::DEFAULT_PROFILE {
+        return Ok(s.to_string());
+    }
     FaultKind::parse_list(s).map_err(|e| e.to_string())?;
     Ok(s.to_string())
 }
@@ -180,6 +192,9 @@ pub struct BugOutcome {
     pub case: BugCase,
     /// Every seed's run and what it detected.
     pub runs: Vec<(RunRecord, Detection)>,
+    /// With `--default-runs`: every seed's default-profile run (`ballot test
+    /// --bug NAME`), its detection time counted from the start of the profile.
+    pub default_runs: Vec<(RunRecord, Detection)>,
 }
 
 impl BugOutcome {
@@ -188,21 +203,42 @@ impl BugOutcome {
         self.runs.iter().filter(|(_, d)| d.caught()).count()
     }
 
-    /// Whether at least `required` of the runs caught it (no runs: false).
+    /// Whether at least `required` of the runs caught it (no runs: false),
+    /// and as many of the default-profile runs when there are any.
     pub fn passed(&self, required: f64) -> bool {
-        !self.runs.is_empty() && self.caught() as f64 >= required * self.runs.len() as f64 - 1e-9
+        rate_met(&self.runs, required)
+            && (self.default_runs.is_empty() || rate_met(&self.default_runs, required))
     }
 
     /// The median detection time over the runs that caught the bug.
     pub fn median_detection(&self) -> Option<Duration> {
-        let times: Vec<Duration> = self
-            .runs
-            .iter()
-            .filter(|(_, d)| d.caught())
-            .filter_map(|(_, d)| d.at)
-            .collect();
-        detect::median(&times)
+        median_detection(&self.runs)
     }
+}
+
+/// Whether at least `required` of `runs` caught their bug (no runs: false).
+pub fn rate_met(runs: &[(RunRecord, Detection)], required: f64) -> bool {
+    !runs.is_empty() && caught(runs) as f64 >= required * runs.len() as f64 - 1e-9
+}
+
+/// How many of `runs` caught their bug.
+pub fn caught(runs: &[(RunRecord, Detection)]) -> usize {
+    runs.iter().filter(|(_, d)| d.caught()).count()
+}
+
+/// The median detection time over the runs that caught their bug.
+pub fn median_detection(runs: &[(RunRecord, Detection)]) -> Option<Duration> {
+    let times: Vec<Duration> = runs
+        .iter()
+        .filter(|(_, d)| d.caught())
+        .filter_map(|(_, d)| d.at)
+        .collect();
+    detect::median(&times)
+}
+
+/// Runs until the first catch, in seed order (`None`: no run caught it).
+pub fn runs_to_bug(runs: &[(RunRecord, Detection)]) -> Option<usize> {
+    runs.iter().position(|(_, d)| d.caught()).map(|i| i + 1)
 }
 
 /// One false-alarm run.
@@ -266,6 +302,8 @@ pub struct ValidationPlan {
     pub sweep: Vec<SweepRun>,
     /// Flags added to every run (e.g. `--proposers nodes`).
     pub extra_args: Vec<String>,
+    /// Also run each bug on the default profile.
+    pub default_runs: bool,
 }
 
 /// Runs one bug case with one seed and reads what it detected.
@@ -290,6 +328,41 @@ pub fn run_case(
             at: None,
         },
     };
+    (record, detection)
+}
+
+/// Runs one bug on the default profile (`ballot test --bug NAME --seed N`)
+/// and reads what it detected; the detection time counts from the start of
+/// the profile (the failing phase's `started_after` plus its own time).
+pub fn run_case_default(
+    ballot: &Path,
+    case: &BugCase,
+    extra: &[String],
+    seed: u64,
+    store: &Path,
+) -> (RunRecord, Detection) {
+    let budget = Duration::from_secs(30) + 2 * RUN_SLACK;
+    let mut args = vec![case.kind.flag().to_string(), case.name.to_string()];
+    args.extend(extra.iter().cloned());
+    let record = run_test(ballot, &args, seed, store, budget);
+    let mut detection = match (&record.results, &record.error) {
+        (Some(results), None) => detect(results, case.expect, &record.snapshots),
+        _ => Detection {
+            verdict: Validity::Unknown,
+            caught_by: Vec::new(),
+            others: Vec::new(),
+            at: None,
+        },
+    };
+    let offset = record
+        .dir
+        .as_deref()
+        .and_then(|dir| ballot_core::run_folder::TestParams::read(dir).ok())
+        .and_then(|p| p.extra.get("phase")?.get("started_after")?.as_f64())
+        .unwrap_or(0.0);
+    detection.at = detection
+        .at
+        .map(|at| at + Duration::from_secs_f64(offset.max(0.0)));
     (record, detection)
 }
 
@@ -336,9 +409,22 @@ pub fn run(
             log(&case_line(case, &record, &detection));
             runs.push((record, detection));
         }
+        let mut default_runs = Vec::new();
+        for i in 0..plan.seeds * u64::from(plan.default_runs) {
+            let seed = plan.first_seed.wrapping_add(i);
+            let store = plan
+                .store
+                .join(case.name)
+                .join(format!("default-seed-{seed}"));
+            let (record, detection) =
+                run_case_default(&plan.ballot, case, &plan.extra_args, seed, &store);
+            log(&format!("default {}", case_line(case, &record, &detection)));
+            default_runs.push((record, detection));
+        }
         bugs.push(BugOutcome {
             case: case.clone(),
             runs,
+            default_runs,
         });
     }
     let mut sweep = Vec::new();
@@ -460,6 +546,7 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
             .proposers
             .map(|m| vec!["--proposers".to_string(), m.name().to_string()])
             .unwrap_or_default(),
+        default_runs: args.default_runs,
     };
     println!(
         "ballot validate: {} bug(s) x {} seed(s), then {} false-alarm run(s); runs in {}",

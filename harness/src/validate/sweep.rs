@@ -24,6 +24,10 @@ pub const COMBOS: [&str; 9] = [
     "all",
 ];
 
+/// The sweep "combination" that runs `ballot test`'s default profile (its
+/// phases bring their own faults): no configuration flag, only the time limit.
+pub const DEFAULT_PROFILE: &str = "profile:default";
+
 /// A workload and cluster shape for the sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Profile {
@@ -79,6 +83,9 @@ pub struct SweepRun {
 impl SweepRun {
     /// The `ballot test` flags (without `--seed` and `--store`).
     pub fn test_args(&self) -> Vec<String> {
+        if self.nemesis == DEFAULT_PROFILE {
+            return vec!["--time-limit".to_string(), self.seconds.to_string()];
+        }
         let mut args: Vec<String> = self.profile.args.iter().map(|a| a.to_string()).collect();
         args.extend([
             "--nemesis".to_string(),

@@ -101,8 +101,17 @@ fn pass_rates() {
     let outcome = |pattern: &[bool]| BugOutcome {
         case: case.clone(),
         runs: pattern.iter().map(|&c| run(c)).collect(),
+        default_runs: Vec::new(),
     };
     assert!(outcome(&[true, true, true, true, false]).passed(0.8));
+    // Default-profile runs, when there are any, must meet the rate too.
+    let mut with_default = outcome(&[true, true, true, true, true]);
+    with_default.default_runs = [false, true, true, false, true].map(run).to_vec();
+    assert!(!with_default.passed(0.8));
+    assert_eq!(super::runs_to_bug(&with_default.default_runs), Some(2));
+    with_default.default_runs[0] = run(true);
+    assert!(with_default.passed(0.8));
+    assert_eq!(super::runs_to_bug(&with_default.default_runs), Some(1));
     assert!(!outcome(&[true, true, true, false, false]).passed(0.8));
     assert!(!outcome(&[]).passed(0.8));
     assert_eq!(
