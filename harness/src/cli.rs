@@ -50,7 +50,13 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    Cli::try_parse_from(args)
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Command::Test(test), Some(("test", sub))) = (&mut cli.command, matches.subcommand()) {
+        test.config_typed = crate::runner::profile::typed_config_flags(sub);
+    }
+    Ok(cli)
 }
 
 /// The exit code for a parse error: 0 for `--help`/`--version`, else [`EXIT_BAD_ARGS`].

@@ -143,6 +143,11 @@ pub struct TestArgs {
     #[arg(long, value_name = "FILE")]
     pub summary_md: Option<PathBuf>,
 
+    /// The configuration flags given on the command line (even at their
+    /// default values): they make the run a single one.
+    #[arg(skip)]
+    pub config_typed: Vec<&'static str>,
+
     /// For benchmarking: clients talk to the nodes directly, bypassing the
     /// proxy mesh. Nothing records the exchanges, so the Paxos checks answer
     /// unknown, and link faults (partition, drop, delay, duplicate) are refused.
@@ -267,7 +272,11 @@ where
         #[command(flatten)]
         args: TestArgs,
     }
-    TestOnly::try_parse_from(args).map(|t| t.args)
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = TestOnly::command().try_get_matches_from(args)?;
+    let mut test = TestOnly::from_arg_matches(&matches)?.args;
+    test.config_typed = super::profile::typed_config_flags(&matches);
+    Ok(test)
 }
 
 fn check_nemesis(s: &str) -> Result<String, String> {

@@ -158,14 +158,29 @@ pub const CONFIG_FLAGS: [&str; 12] = [
     "--partition-shapes",
 ];
 
-/// The configuration flags whose values differ from their defaults.
+/// The configuration flags typed on a `ballot test` command line (clap's
+/// argument ids are the field names: `--nodes` is `nodes`).
+pub fn typed_config_flags(matches: &clap::ArgMatches) -> Vec<&'static str> {
+    CONFIG_FLAGS
+        .into_iter()
+        .filter(|flag| {
+            let id = flag.trim_start_matches("--").replace('-', "_");
+            matches.value_source(&id) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .collect()
+}
+
+/// The configuration flags given: typed on the command line, or with a
+/// value that differs from the default; in flag-table order.
 pub fn config_flags_given(args: &TestArgs) -> Vec<&'static str> {
     let given = args.params().flags();
     let defaults = default_test_args().params().flags();
     given
         .into_iter()
         .zip(defaults)
-        .filter(|((flag, values), (_, default))| CONFIG_FLAGS.contains(flag) && values != default)
+        .filter(|((flag, values), (_, default))| {
+            CONFIG_FLAGS.contains(flag) && (values != default || args.config_typed.contains(flag))
+        })
         .map(|((flag, _), _)| flag)
         .collect()
 }
@@ -193,14 +208,15 @@ pub fn resolve(args: &TestArgs) -> Result<Vec<PhaseRun>, Error> {
             )))
         }
         Some(p) => p,
-        None if given.is_empty() => Profile::Default,
+        // Benchmarks bypass the proxy: no phase with link faults can run.
+        None if given.is_empty() && !args.direct => Profile::Default,
         None => Profile::Single,
     };
     let phases = profile.phases();
     if phases.is_empty() {
         let mut single = args.clone();
         // Recorded only when it changes what the flags alone would run.
-        if given.is_empty() {
+        if given.is_empty() && !args.direct {
             single.profile = Some(Profile::Single);
         }
         return Ok(vec![PhaseRun {
@@ -305,6 +321,12 @@ mod tests {
         assert_eq!(runs[0].phase, None);
         assert_eq!(runs[0].args.profile, None);
         assert_eq!(config_flags_given(&runs[0].args), ["--workload", "--nodes"]);
+        // Typed at its default value, a configuration flag still counts.
+        let typed = args(&["--nemesis", "kill,partition"]);
+        assert_eq!(config_flags_given(&typed), ["--nemesis"]);
+        assert_eq!(resolve(&typed).unwrap()[0].profile, Profile::Single);
+        let direct = resolve(&args(&["--direct", "--nemesis", "kill"])).unwrap();
+        assert_eq!(direct[0].profile, Profile::Single);
         let single = resolve(&args(&["--profile", "single"])).unwrap();
         assert_eq!(single[0].args, args(&["--profile", "single"]));
         let err = resolve(&args(&["--profile", "race", "--nodes", "5"])).unwrap_err();
