@@ -34,6 +34,7 @@
 //! assert_eq!(check_linearizable(&bad, Model::WriteOnce, &Bounds::default()).valid, Validity::Invalid);
 //! ```
 
+pub mod coverage;
 pub mod history;
 pub mod import;
 pub mod invariants;

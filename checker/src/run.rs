@@ -245,7 +245,13 @@ pub fn check_run(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError>
         }
     };
     let stats = stats(&history, log.as_ref(), &nemesis);
-    Ok(Results::new(vec![linearizable, paxos, learners, stats]))
+    let mut results = Results::new(vec![linearizable, paxos, learners, stats]);
+    if let Some(log) = &log {
+        let no_snapshots = Vec::new();
+        results.coverage =
+            crate::coverage::count(log, &history, snapshots.as_ref().unwrap_or(&no_snapshots));
+    }
+    Ok(results)
 }
 
 /// Checks records already in memory with the same checkers as [`check_run`]

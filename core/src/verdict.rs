@@ -129,6 +129,10 @@ pub struct Results {
     pub valid: Validity,
     /// One entry per checker, in a fixed order.
     pub checkers: Vec<CheckerResult>,
+    /// How often the run reached each Paxos situation the bug catalogue
+    /// needs (`ballot_checker::coverage`); facts, never part of the verdict.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub coverage: std::collections::BTreeMap<String, u64>,
 }
 
 impl Results {
@@ -137,7 +141,11 @@ impl Results {
         let valid = checkers
             .iter()
             .fold(Validity::Valid, |acc, c| acc.and(c.valid));
-        Results { valid, checkers }
+        Results {
+            valid,
+            checkers,
+            coverage: Default::default(),
+        }
     }
 
     /// The first violation of any checker, in checker order.

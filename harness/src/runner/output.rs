@@ -94,6 +94,13 @@ pub fn verdict_text(results: &Results) -> String {
         }
         out.push('\n');
     }
+    if !results.coverage.is_empty() {
+        let _ = writeln!(
+            out,
+            "  coverage: {}",
+            ballot_checker::coverage::describe(&results.coverage)
+        );
+    }
     if let Some(v) = results.first_violation() {
         let key = v
             .key

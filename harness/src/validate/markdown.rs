@@ -298,6 +298,7 @@ mod tests {
             wall: Duration::from_millis(wall_ms),
             dir: None,
             results: Some(Results {
+                coverage: Default::default(),
                 valid,
                 checkers: Vec::new(),
             }),

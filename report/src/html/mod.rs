@@ -305,6 +305,19 @@ fn checkers(page: &mut String, run: &Run) {
         checker_row(page, c);
     }
     page.push_str("</table>\n");
+    if !results.coverage.is_empty() {
+        page.push_str(
+            r#"<h3 id="coverage">Coverage</h3><p>How often this run reached each Paxos situation the bug catalogue needs (a bug that only shows in a situation the run never reached cannot have been caught).</p><table class="checkers"><tr><th>situation</th><th>count</th></tr>"#,
+        );
+        for (name, n) in &results.coverage {
+            let _ = write!(
+                page,
+                r#"<tr><td>{}</td><td class="num">{n}</td></tr>"#,
+                esc(name)
+            );
+        }
+        page.push_str("</table>\n");
+    }
 }
 
 fn checker_row(page: &mut String, c: &CheckerResult) {
