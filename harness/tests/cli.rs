@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot_core::records::{Event, EventType, FaultPhase, NemesisRecord, Process};
+use ballot_core::records::{Event, EventType, Exchange, Fate, FaultPhase, NemesisRecord, Process};
 use serde_json::Value;
 
 const BALLOT: &str = env!("CARGO_BIN_EXE_ballot");
@@ -590,6 +590,48 @@ fn bad_flags_exit_254_and_help_exits_0() {
     assert_eq!(bugs.status.code(), Some(0));
     assert!(text(&bugs.stdout).contains("memory-only"));
     assert!(text(&bugs.stdout).contains("own-value"));
+}
+
+#[test]
+fn a_restarted_node_is_fenced_so_durability_bugs_show_on_the_register() {
+    // One hot key: without the fence, clients write the restarted node's key
+    // again before its restart snapshot, and the loss hides.
+    let env = Env::new();
+    let out = env.test(&[
+        "--bug",
+        "memory-only",
+        "--workload",
+        "register",
+        "--nemesis",
+        "kill",
+        "--nemesis-interval",
+        "1",
+        "--time-limit",
+        "6",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let results = read_json(&env.latest().join("results.json"));
+    let properties: Vec<&str> = results["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["violations"].as_array().into_iter().flatten())
+        .filter_map(|v| v["property"].as_str())
+        .collect();
+    assert!(properties.contains(&"durability"), "{properties:?}");
+    // Requests the fence refused never reached a node.
+    let log: Vec<Exchange> = read_jsonl(&env.latest().join("messages.jsonl"));
+    assert!(log
+        .iter()
+        .filter(|e| e.fate == Fate::Refused)
+        .all(|e| e.delivered.is_none()));
+    // Coverage is printed and stored.
+    assert!(text(&out.stdout).contains("coverage: promise-reported-accepted"));
+    // memory-only restarts empty: no restart snapshot holds an accepted value.
+    assert_eq!(results["coverage"]["restart-with-accepted"], 0);
+    assert!(results["coverage"]["promise-reported-accepted"].as_u64() > Some(0));
 }
 
 #[test]

@@ -486,6 +486,46 @@ async fn killed_and_paused_nodes_are_refused_and_time_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_node_is_refused_on_every_link_until_the_fence_lifts() {
+    let _serial = serial();
+    let run = Run::new();
+    let cluster = run.cluster(2).await;
+    let mesh = mesh(&run, &cluster, MeshOptions::default()).await;
+    mesh.fence(0, true);
+    assert!(mesh.is_fenced(0) && !mesh.is_fenced(1));
+    for host in 0..2 {
+        let refused = prepare(mesh.endpoint(host, 0), &format!("fenced{host}"), 1)
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 502);
+    }
+    // The node itself is up, and never saw the fenced requests.
+    assert!(state(cluster.addr(0)).await.instances.is_empty());
+    assert!(prepare(mesh.endpoint(0, 1), "other", 1)
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    mesh.fence(0, false);
+    assert!(prepare(mesh.endpoint(1, 0), "after", 1)
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let records: Vec<Exchange> =
+        wait_for_records(&run.path("messages.jsonl"), |r: &[Exchange]| r.len() == 4).await;
+    let fate = |k: &str| {
+        let e = records.iter().find(|e| e.request["key"] == k).unwrap();
+        (e.fate, e.delivered.is_some())
+    };
+    assert_eq!(fate("fenced0"), (Fate::Refused, false));
+    assert_eq!(fate("fenced1"), (Fate::Refused, false));
+    assert_eq!(fate("other"), (Fate::Ok, true));
+    assert_eq!(fate("after"), (Fate::Ok, true));
+    common::stop(cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_waits_for_every_record_and_stops_listening() {
     let _serial = serial();
     let run = Run::new();

@@ -144,7 +144,7 @@ impl Nemesis {
                     let mut pids = Vec::new();
                     for &id in &step.nodes {
                         if !cluster.is_running(id) {
-                            pids.push(cluster.restart(id).await?);
+                            pids.push(restart_fenced(cluster, mesh, id).await?);
                         }
                     }
                     detail["pids"] = json!(pids);
@@ -215,7 +215,7 @@ impl Nemesis {
                 )?;
             }
             if !cluster.is_running(id) {
-                let pid = cluster.restart(id).await?;
+                let pid = restart_fenced(cluster, mesh, id).await?;
                 record(
                     out,
                     FaultPhase::Stop,
@@ -227,6 +227,21 @@ impl Nemesis {
         }
         Ok(())
     }
+}
+
+/// Restarts a stopped node behind a fence: the mesh refuses every request
+/// for it (as if it were still down) until its restart snapshot is
+/// recorded, so the snapshot shows what the node kept, not what clients
+/// wrote to it since. The fence is lifted on every path.
+async fn restart_fenced(
+    cluster: &mut Cluster,
+    mesh: &Mesh,
+    id: usize,
+) -> Result<u32, crate::cluster::ClusterError> {
+    mesh.fence(id, true);
+    let restarted = cluster.restart(id).await;
+    mesh.fence(id, false);
+    restarted
 }
 
 /// Adds what a power failure did to a start record's detail: `pids` (as a

@@ -343,6 +343,15 @@ pub(super) async fn deliver(
     record: &mut Exchange,
 ) -> Result<Response<Full<Bytes>>, Reply> {
     let pool = &shared.pools[node];
+    if shared.fenced[node].load(Ordering::Acquire) {
+        record.fate = Fate::Refused;
+        return Err(Reply::Respond(proxy_error(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "proxy: node {node} is unreachable: restarting (fenced until its restart snapshot)"
+            ),
+        )));
+    }
     record.delivered = Some(shared.clock.now());
     let deadline = Instant::now() + shared.options.upstream_timeout;
     match pool.send(forward.request(pool.addr()), deadline).await {

@@ -57,7 +57,7 @@ use forward::Forward;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -110,6 +110,9 @@ struct Shared {
     nodes: usize,
     links: Vec<LinkState>,
     pools: Vec<Pool>,
+    /// Per node: refuse every request for it (a restarted node before its
+    /// restart snapshot), as if it were still down.
+    fenced: Vec<AtomicBool>,
     clock: Clock,
     log: JsonlWriter<Exchange>,
     next_id: AtomicU64,
@@ -198,6 +201,7 @@ impl Mesh {
             hosts,
             nodes: n_nodes,
             links,
+            fenced: (0..n_nodes).map(|_| AtomicBool::new(false)).collect(),
             pools: nodes.into_iter().map(Pool::new).collect(),
             clock,
             log,
@@ -270,6 +274,22 @@ impl Mesh {
         (0..self.shared.nodes)
             .map(|node| self.endpoint(host, node))
             .collect()
+    }
+
+    /// Fences `node` (every request for it is refused, on every link, as if
+    /// it were down) or lifts the fence. A node outside the mesh is ignored.
+    pub fn fence(&self, node: usize, fenced: bool) {
+        if let Some(flag) = self.shared.fenced.get(node) {
+            flag.store(fenced, Ordering::Release);
+        }
+    }
+
+    /// Whether `node` is fenced.
+    pub fn is_fenced(&self, node: usize) -> bool {
+        self.shared
+            .fenced
+            .get(node)
+            .is_some_and(|f| f.load(Ordering::Acquire))
     }
 
     /// The current behaviour of one link.
