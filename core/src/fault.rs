@@ -31,6 +31,18 @@ pub enum FaultKind {
     /// the stop restarts them. Last of the scheduled kinds, so adding it
     /// changed no older schedule.
     PowerFail,
+    /// Triggered by state: SIGKILL the first target node that acknowledges
+    /// a prepare or accept after the fault starts, a few ms after its ack
+    /// (CoFI, Legolas); the stop restarts it.
+    KillOnAck,
+    /// Triggered by state: deliver each accept round (key, ballot) to
+    /// exactly a minimal quorum (a majority); its other accepts are dropped.
+    MinimalQuorum,
+    /// Triggered by state: when two acceptors' acknowledged accepts of one
+    /// key carry different values, isolate the one that just acked (among
+    /// the targets) until the stop, so the disagreement is what later
+    /// rounds see.
+    SplitOnDisagreement,
     /// Not scheduled: a node found dead when the harness healed the
     /// cluster; the stop records its restart.
     Crash,
@@ -43,7 +55,8 @@ pub enum FaultKind {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown fault {0:?}; known: kill, pause, partition, drop, delay, duplicate, \
-     power-fail, all (every fault but power-fail), none"
+     power-fail, kill-on-ack, minimal-quorum, split-on-disagreement, \
+     all (kill to duplicate), none"
 )]
 pub struct UnknownFault(pub String);
 
@@ -59,7 +72,14 @@ impl FaultKind {
         FaultKind::Duplicate,
     ];
 
-    /// Every fault the nemesis can schedule, `all` plus the opt-in ones, in a fixed order.
+    /// The faults triggered by the cluster's state (opt-in, never in `all`).
+    pub const TRIGGERED: [FaultKind; 3] = [
+        FaultKind::KillOnAck,
+        FaultKind::MinimalQuorum,
+        FaultKind::SplitOnDisagreement,
+    ];
+
+    /// Every clock-scheduled fault, `all` plus power-fail, in a fixed order.
     pub const EVERY: [FaultKind; 7] = [
         FaultKind::Kill,
         FaultKind::Pause,
@@ -80,6 +100,9 @@ impl FaultKind {
             FaultKind::Delay => "delay",
             FaultKind::Duplicate => "duplicate",
             FaultKind::PowerFail => "power-fail",
+            FaultKind::KillOnAck => "kill-on-ack",
+            FaultKind::MinimalQuorum => "minimal-quorum",
+            FaultKind::SplitOnDisagreement => "split-on-disagreement",
             FaultKind::Crash => "crash",
             FaultKind::Links => "links",
         }
@@ -99,6 +122,9 @@ impl FaultKind {
                 | FaultKind::Delay
                 | FaultKind::Duplicate
                 | FaultKind::Links
+                | FaultKind::KillOnAck
+                | FaultKind::MinimalQuorum
+                | FaultKind::SplitOnDisagreement
         )
     }
 
@@ -106,7 +132,7 @@ impl FaultKind {
     pub fn takes_node_down(self) -> bool {
         matches!(
             self,
-            FaultKind::Kill | FaultKind::PowerFail | FaultKind::Crash
+            FaultKind::Kill | FaultKind::PowerFail | FaultKind::Crash | FaultKind::KillOnAck
         )
     }
 
@@ -114,6 +140,7 @@ impl FaultKind {
     pub fn recorded(name: &str) -> Option<FaultKind> {
         FaultKind::EVERY
             .into_iter()
+            .chain(FaultKind::TRIGGERED)
             .chain([FaultKind::Crash, FaultKind::Links])
             .find(|k| k.name() == name)
     }
@@ -148,6 +175,7 @@ impl FromStr for FaultKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         FaultKind::EVERY
             .into_iter()
+            .chain(FaultKind::TRIGGERED)
             .find(|k| k.name() == s)
             .ok_or_else(|| UnknownFault(s.to_string()))
     }
@@ -192,6 +220,14 @@ mod tests {
             FaultKind::parse_list("all,power-fail").unwrap(),
             FaultKind::EVERY
         );
+        assert_eq!(
+            FaultKind::parse_list("split-on-disagreement,kill-on-ack,minimal-quorum").unwrap(),
+            FaultKind::TRIGGERED
+        );
+        for kind in FaultKind::TRIGGERED {
+            assert_eq!(FaultKind::recorded(kind.name()), Some(kind));
+            assert!(kind.needs_proxy(), "{kind}");
+        }
         let err = FaultKind::parse_list("kill,fire").unwrap_err();
         assert!(err.to_string().contains("unknown fault \"fire\""), "{err}");
     }

@@ -175,7 +175,7 @@ pub struct NemesisRecord {
     pub time: u64,
     /// start or stop.
     pub phase: FaultPhase,
-    /// Which fault: `kill`, `pause`, `partition`, `drop`, `delay`, `duplicate`, `power-fail` or `crash`.
+    /// Which fault: `kill`, `pause`, `partition`, `drop`, `delay`, `duplicate`, `power-fail`, a triggered one (`kill-on-ack`, ...), `crash` or `links`.
     pub fault: FaultKind,
     /// Nodes the fault acts on (for link faults: the nodes whose links it touches).
     #[serde(default)]

@@ -192,6 +192,20 @@ pub fn halves<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Partition {
     }
 }
 
+/// Node `lone` cut off from every other host and node (an isolate-one
+/// partition chosen by the cluster's state, not drawn).
+pub fn isolate(lone: usize, n: usize) -> Partition {
+    let rest: Vec<usize> = (0..n).filter(|&j| j != lone).collect();
+    let mut cut = BTreeSet::new();
+    cut_between(&[lone], &rest, &mut cut);
+    Partition {
+        kind: PartitionKind::IsolateOne,
+        n,
+        cut,
+        detail: json!({ "isolated": lone }),
+    }
+}
+
 /// One random node cut off from every other host and node.
 pub fn isolate_one<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Partition {
     let order = shuffled(n, rng);

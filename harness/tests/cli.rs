@@ -635,6 +635,80 @@ fn a_restarted_node_is_fenced_so_durability_bugs_show_on_the_register() {
 }
 
 #[test]
+fn state_triggered_faults_fire_on_acks_and_rounds_and_are_recorded() {
+    let env = Env::new();
+    let out = env.test(&[
+        "--nemesis",
+        "kill-on-ack,minimal-quorum",
+        "--nemesis-interval",
+        "0.5",
+        "--workload",
+        "kv",
+        "--rate",
+        "0",
+        "--time-limit",
+        "5",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let run = env.latest();
+    let records: Vec<NemesisRecord> = read_jsonl(&run.join("nemesis.jsonl"));
+    let starts = |fault: &str| -> Vec<&NemesisRecord> {
+        records
+            .iter()
+            .filter(|r| r.phase == FaultPhase::Start && r.fault.name() == fault)
+            .collect()
+    };
+    // Each kill-on-ack that fired killed the node whose ack fired it, right
+    // after that ack reached the proxy.
+    let fired: Vec<&NemesisRecord> = starts("kill-on-ack")
+        .into_iter()
+        .filter(|r| !r.detail["trigger"].is_null())
+        .collect();
+    assert!(!fired.is_empty(), "no kill-on-ack fired: {records:?}");
+    for r in &fired {
+        let trigger = &r.detail["trigger"];
+        assert_eq!(r.nodes, [trigger["node"].as_u64().unwrap()]);
+        assert_eq!(r.detail["pids"].as_array().unwrap().len(), 1);
+        let gap_ms = (r.time - trigger["replied"].as_u64().unwrap()) as f64 / 1e6;
+        assert!(gap_ms < 100.0, "killed {gap_ms} ms after the ack");
+    }
+    // While a minimal quorum is on, no accept round reaches more than a
+    // majority (2 of 3) of the nodes; some accepts were held back.
+    let windows: Vec<(u64, u64)> = starts("minimal-quorum")
+        .iter()
+        .map(|s| {
+            let stop = records
+                .iter()
+                .find(|r| r.phase == FaultPhase::Stop && r.time >= s.time && r.fault == s.fault)
+                .unwrap();
+            (s.time, stop.time)
+        })
+        .collect();
+    assert!(!windows.is_empty());
+    let log: Vec<Exchange> = read_jsonl(&run.join("messages.jsonl"));
+    let inside = |e: &Exchange| windows.iter().any(|&(a, b)| a < e.sent && e.sent < b);
+    let mut delivered: BTreeMap<String, usize> = BTreeMap::new();
+    let mut held_back = 0;
+    for e in log.iter().filter(|e| e.path == "/v1/accept" && inside(e)) {
+        if e.duplicate_of.is_some() {
+            continue;
+        }
+        match e.fate {
+            Fate::DroppedRequest => held_back += 1,
+            _ => {
+                *delivered
+                    .entry(format!("{}{}", e.request["key"], e.request["ballot"]))
+                    .or_default() += 1
+            }
+        }
+    }
+    assert!(held_back > 0, "no accept was held back");
+    assert!(delivered.values().all(|&n| n <= 2), "{delivered:?}");
+}
+
+#[test]
 fn a_proposer_bug_is_caught_with_a_reproduce_line() {
     let env = Env::new();
     let out = env.test(&[

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::cluster::{Cluster, PowerFail};
 use crate::links::LinkBehaviour;
-use crate::proxy::Mesh;
+use crate::proxy::{Mesh, Watch};
 use crate::store::{HistoryWriter, JsonlWriter};
 
 use super::*;
@@ -87,7 +87,42 @@ impl Nemesis {
             self.stop(cluster, mesh, out).await?;
         }
         let mut detail = step.to_json();
+        // A triggered fault records the nodes the trigger chose.
+        let mut step = step.clone();
         match step.fault {
+            FaultKind::KillOnAck => {
+                let watch = mesh.arm(Watch::AckFrom(step.nodes.clone()));
+                let fired = wait_fired(watch, step.duration.min(ACK_WAIT)).await;
+                mesh.disarm();
+                step.nodes = Vec::new();
+                let mut pids = Vec::new();
+                if let Some(f) = &fired {
+                    if cluster.is_running(f.node) {
+                        pids.push(cluster.kill(f.node).await?);
+                        step.nodes = vec![f.node];
+                    }
+                }
+                detail["trigger"] = json!(fired);
+                detail["pids"] = json!(pids);
+                detail["nodes"] = json!(step.nodes);
+            }
+            FaultKind::MinimalQuorum => mesh.set_minimal_quorum(true),
+            FaultKind::SplitOnDisagreement => {
+                let watch = mesh.arm(Watch::Disagreement(step.nodes.clone()));
+                let fired = wait_fired(watch, step.duration).await;
+                mesh.disarm();
+                step.nodes = Vec::new();
+                if let Some(f) = &fired {
+                    let p = crate::partition::isolate(f.node, mesh.nodes());
+                    step.nodes = vec![f.node];
+                    detail["partition"] = p.to_json();
+                    step.params = FaultParams::Partition(p);
+                    let (links, behaviour) = step.link_changes(mesh.hosts());
+                    mesh.set_links(links, behaviour)?;
+                }
+                detail["trigger"] = json!(fired);
+                detail["nodes"] = json!(step.nodes);
+            }
             // A crash is never drawn by the schedule; asked for, it is a kill.
             FaultKind::Kill | FaultKind::Crash => {
                 let mut pids = Vec::new();
@@ -140,7 +175,8 @@ impl Nemesis {
         let mut detail = json!({ "fault": step.fault.name(), "nodes": step.nodes });
         let result: Result<(), NemesisError> = async {
             match step.fault {
-                FaultKind::Kill | FaultKind::PowerFail => {
+                FaultKind::MinimalQuorum => mesh.set_minimal_quorum(false),
+                FaultKind::Kill | FaultKind::PowerFail | FaultKind::KillOnAck => {
                     let mut pids = Vec::new();
                     for &id in &step.nodes {
                         if !cluster.is_running(id) {
@@ -227,6 +263,18 @@ impl Nemesis {
         }
         Ok(())
     }
+}
+
+/// The longest a kill-on-ack waits for an ack before it gives up (then
+/// nothing is killed and the record says `"trigger": null`).
+const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What fired `watch`, or `None` when nothing did within `limit`.
+async fn wait_fired(
+    watch: tokio::sync::oneshot::Receiver<crate::proxy::Fired>,
+    limit: std::time::Duration,
+) -> Option<crate::proxy::Fired> {
+    tokio::time::timeout(limit, watch).await.ok()?.ok()
 }
 
 /// Restarts a stopped node behind a fence: the mesh refuses every request

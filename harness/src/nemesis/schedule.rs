@@ -62,7 +62,10 @@ impl Schedule {
                 | FaultKind::Pause
                 | FaultKind::PowerFail
                 | FaultKind::Crash
-                | FaultKind::Links => (pick(n, k, &mut rng), FaultParams::None),
+                | FaultKind::Links
+                | FaultKind::KillOnAck
+                | FaultKind::SplitOnDisagreement => (pick(n, k, &mut rng), FaultParams::None),
+                FaultKind::MinimalQuorum => ((0..n).collect(), FaultParams::None),
                 FaultKind::Partition => {
                     let shape = *shapes.choose(&mut rng).expect("shapes is not empty");
                     let p = Partition::generate(shape, n, &mut rng);

@@ -274,6 +274,13 @@ pub(super) async fn exchange(job: Job, reply: oneshot::Sender<Reply>) {
         write_record(&shared, &record);
         return;
     }
+    if !shared.triggers.admit(&record, shared.nodes / 2 + 1) {
+        // The minimal-quorum fault: this accept's round already reached a majority.
+        record.fate = Fate::DroppedRequest;
+        let _ = reply.send(Reply::Hangup);
+        write_record(&shared, &record);
+        return;
+    }
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
@@ -360,6 +367,7 @@ pub(super) async fn deliver(
             record.status = Some(head.status().as_u16());
             record.response = Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
             record.fate = Fate::Ok;
+            shared.triggers.observe(record);
             let mut resp = Response::new(Full::new(body));
             *resp.status_mut() = head.status();
             if let Some(ct) = head.headers().get(header::CONTENT_TYPE) {

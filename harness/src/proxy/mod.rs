@@ -50,6 +50,9 @@
 
 mod forward;
 pub mod pool;
+pub mod trigger;
+
+pub use trigger::{Fired, Watch};
 
 use forward::run_mesh;
 #[cfg(test)]
@@ -113,6 +116,8 @@ struct Shared {
     /// Per node: refuse every request for it (a restarted node before its
     /// restart snapshot), as if it were still down.
     fenced: Vec<AtomicBool>,
+    /// State-triggered faults ([`trigger`]).
+    triggers: trigger::Triggers,
     clock: Clock,
     log: JsonlWriter<Exchange>,
     next_id: AtomicU64,
@@ -202,6 +207,7 @@ impl Mesh {
             nodes: n_nodes,
             links,
             fenced: (0..n_nodes).map(|_| AtomicBool::new(false)).collect(),
+            triggers: trigger::Triggers::default(),
             pools: nodes.into_iter().map(Pool::new).collect(),
             clock,
             log,
@@ -282,6 +288,23 @@ impl Mesh {
         if let Some(flag) = self.shared.fenced.get(node) {
             flag.store(fenced, Ordering::Release);
         }
+    }
+
+    /// Arms a state trigger ([`Watch`]), replacing any armed one; the
+    /// receiver gets what fired it (once).
+    pub fn arm(&self, watch: Watch) -> tokio::sync::oneshot::Receiver<Fired> {
+        self.shared.triggers.arm(watch)
+    }
+
+    /// Disarms the state trigger, if any.
+    pub fn disarm(&self) {
+        self.shared.triggers.disarm();
+    }
+
+    /// Switches the minimal-quorum fault on or off: while on, each accept
+    /// round (key, ballot) reaches only the first majority of nodes.
+    pub fn set_minimal_quorum(&self, on: bool) {
+        self.shared.triggers.set_minimal_quorum(on);
     }
 
     /// Whether `node` is fenced.
