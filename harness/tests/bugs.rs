@@ -146,6 +146,7 @@ fn no_false_alarm_under_every_fault() {
         sweep: sweep::plan(&["all".to_string()], 2, SEED, 5.0),
         extra_args: Vec::new(),
         default_runs: false,
+        skip_tailored: false,
     };
     let mut lines = Vec::new();
     let v = validate::run(&plan, "test".into(), 0.8, 5.0, &mut |l| {

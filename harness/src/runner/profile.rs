@@ -23,12 +23,15 @@
 //!    minority leftovers that later rounds must adopt; reordered and lost
 //!    messages reach acceptors out of ballot order.
 //! 2. **crash**: 3 nodes, keys that go cold after a few ops, clients as fast
-//!    as they can, a kill (and restart) about every second: the restart
-//!    snapshot shows what a node forgot.
+//!    as they can, a kill (and restart) about every second, some a few ms
+//!    after the node acked (`kill-on-ack`): the restart snapshot shows what
+//!    a node forgot.
 //! 3. **even**: 4 nodes and partitions into halves: a quorum that is not a
 //!    majority wins on both sides.
 //! 4. **wide**: 5 nodes racing on fresh keys under partitions whose
-//!    majorities share a node: two leftovers of one key, the S12 history.
+//!    majorities share a node, accepts delivered to exactly a majority
+//!    (`minimal-quorum`) and isolation of an acceptor that disagrees
+//!    (`split-on-disagreement`): two leftovers of one key, the S12 history.
 
 use std::fmt;
 
@@ -117,9 +120,10 @@ pub const PHASES: [Phase; 4] = [
         name: "crash",
         share: 6.0,
         flags: &[
-            "--workload", "kv", "--rate", "0", "--nemesis", "kill", "--nemesis-interval", "1",
+            "--workload", "kv", "--rate", "0", "--nemesis", "kill,kill-on-ack",
+            "--nemesis-interval", "1",
         ],
-        why: "a kill and restart about every second on keys that go cold",
+        why: "kills (some a few ms after an ack) and restarts about every second on keys that go cold",
     },
     Phase {
         name: "even",
@@ -135,10 +139,10 @@ pub const PHASES: [Phase; 4] = [
         share: 10.0,
         flags: &[
             "--nodes", "5", "--workload", "kv", "--window", "1", "--ops-per-key", "10",
-            "--concurrency", "10", "--rate", "1000", "--nemesis", "partition",
-            "--nemesis-interval", "1",
+            "--concurrency", "10", "--rate", "1000",
+            "--nemesis", "partition,minimal-quorum,split-on-disagreement", "--nemesis-interval", "1",
         ],
-        why: "5 nodes racing under partitions whose majorities share a node",
+        why: "5 nodes racing under partitions, accepts that reach only a majority, splits on disagreement",
     },
 ];
 

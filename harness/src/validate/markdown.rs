@@ -121,7 +121,7 @@ fn render_catalogue(out: &mut String, v: &Validation) {
             property_cell(bug),
             bug.caught(),
             bug.runs.len(),
-            if super::rate_met(&bug.runs, v.required_rate) {
+            if bug.runs.is_empty() || super::rate_met(&bug.runs, v.required_rate) {
                 ""
             } else {
                 " **MISSED**"

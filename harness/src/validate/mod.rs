@@ -97,6 +97,11 @@ pub struct ValidateArgs {
     /// (the default profile), and report it beside the tailored configuration.
     #[arg(long)]
     pub default_runs: bool,
+
+    /// With --default-runs: skip the tailored configurations (only the
+    /// default-profile runs and the sweep).
+    #[arg(long, requires = "default_runs")]
+    pub skip_tailored: bool,
 }
 
 impl ValidateArgs {
@@ -139,6 +144,9 @@ impl ValidateArgs {
         }
         if self.default_runs {
             words.push("--default-runs".to_string());
+        }
+        if self.skip_tailored {
+            words.push("--skip-tailored".to_string());
         }
         if let Some(out) = &self.out {
             words.push(format!("--out {}", shell_quote(&out.display().to_string())));
@@ -206,8 +214,9 @@ impl BugOutcome {
     /// Whether at least `required` of the runs caught it (no runs: false),
     /// and as many of the default-profile runs when there are any.
     pub fn passed(&self, required: f64) -> bool {
-        rate_met(&self.runs, required)
-            && (self.default_runs.is_empty() || rate_met(&self.default_runs, required))
+        let tailored = rate_met(&self.runs, required)
+            || (self.runs.is_empty() && !self.default_runs.is_empty());
+        tailored && (self.default_runs.is_empty() || rate_met(&self.default_runs, required))
     }
 
     /// The median detection time over the runs that caught the bug.
@@ -304,6 +313,8 @@ pub struct ValidationPlan {
     pub extra_args: Vec<String>,
     /// Also run each bug on the default profile.
     pub default_runs: bool,
+    /// Skip the tailored configurations.
+    pub skip_tailored: bool,
 }
 
 /// Runs one bug case with one seed and reads what it detected.
@@ -402,7 +413,7 @@ pub fn run(
     let mut bugs = Vec::new();
     for case in &plan.cases {
         let mut runs = Vec::new();
-        for i in 0..plan.seeds {
+        for i in 0..plan.seeds * u64::from(!plan.skip_tailored) {
             let seed = plan.first_seed.wrapping_add(i);
             let store = plan.store.join(case.name).join(format!("seed-{seed}"));
             let (record, detection) = run_case(&plan.ballot, case, &plan.extra_args, seed, &store);
@@ -547,6 +558,7 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
             .map(|m| vec!["--proposers".to_string(), m.name().to_string()])
             .unwrap_or_default(),
         default_runs: args.default_runs,
+        skip_tailored: args.skip_tailored,
     };
     println!(
         "ballot validate: {} bug(s) x {} seed(s), then {} false-alarm run(s); runs in {}",
