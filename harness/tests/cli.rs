@@ -867,6 +867,53 @@ fn the_python_example_acceptor_passes() {
     assert!(text(&out.stdout).contains("verdict: VALID"));
 }
 
+/// The command of the JavaScript example acceptor (`examples/js-acceptor`),
+/// or `None` (skipped) when Node.js is not installed.
+fn js_acceptor_cmd(extra: &str) -> Option<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/js-acceptor/acceptor.js");
+    let node = Command::new("node").arg("--version").output();
+    if !matches!(&node, Ok(o) if o.status.success()) {
+        eprintln!("skipped: node (Node.js) is not installed");
+        return None;
+    }
+    Some(format!(
+        "node {} --id {{id}} --listen 127.0.0.1:{{port}} --data-dir {{data_dir}}{extra}",
+        script.display()
+    ))
+}
+
+#[test]
+fn the_js_acceptor_passes_the_default_profile_and_its_amnesia_is_caught() {
+    let Some(correct) = js_acceptor_cmd("") else {
+        return;
+    };
+    let env = Env::new();
+    // The default profile (no configuration flag), its phases shortened.
+    let out = env.test(&["--time-limit", "8", "--node-cmd", &correct, "--seed", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("== phase 4 of 4: wide"), "{stdout}");
+    assert!(
+        stdout.contains("profile default: every phase VALID"),
+        "{stdout}"
+    );
+    let amnesia = js_acceptor_cmd(" --bug amnesia").unwrap();
+    let out = env.test(&[
+        "--profile",
+        "crash",
+        "--time-limit",
+        "4",
+        "--node-cmd",
+        &amnesia,
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let results = read_json(&env.latest().join("results.json"));
+    assert!(results.to_string().contains("\"durability\""), "{results}");
+    assert!(text(&out.stdout).contains("REPRODUCE WITH: ballot test --profile single"));
+}
+
 // ---------------------------------------------------------------- power failure
 
 /// Lazyfs mounts at or under `dir` (mounts are shared by every process of
