@@ -18,8 +18,8 @@ use crate::nemesis::{FaultKind, Targets};
 /// Flags of `ballot test`.
 #[derive(Clone, Debug, PartialEq, Args)]
 pub struct TestArgs {
-    /// Phases to run: default (race, crash, even, wide: about 30 s, the best
-    /// bug finder), race, crash, quorums, or single (one run with the flags
+    /// Phases to run: default (race, wide, crash: about 30 s, the best bug
+    /// finder), race, wide, crash, or single (one run with the flags
     /// below). Default: `default` when no configuration flag is given, else single.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<super::profile::Profile>,

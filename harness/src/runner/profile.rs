@@ -17,21 +17,20 @@
 //! The default profile's phases, in order (most bugs are caught in the
 //! first, so the median time to detection stays short):
 //!
-//! 1. **race**: 3 nodes, a fresh key every 10 ms raced by 10 proposers
-//!    started 1 ms apart, a quarter reads, kills and dropped, delayed and
-//!    duplicated messages on every link. Competing proposers leave
-//!    minority leftovers that later rounds must adopt; reordered and lost
-//!    messages reach acceptors out of ballot order.
-//! 2. **crash**: 3 nodes, keys that go cold after a few ops, clients as fast
-//!    as they can, a kill (and restart) about every second, some a few ms
-//!    after the node acked (`kill-on-ack`): the restart snapshot shows what
-//!    a node forgot.
-//! 3. **even**: 4 nodes and partitions into halves: a quorum that is not a
-//!    majority wins on both sides.
-//! 4. **wide**: 5 nodes racing on fresh keys under partitions whose
+//! 1. **race**: 4 nodes (an even cluster: only a true majority may win), a
+//!    fresh key every 10 ms raced by 10 proposers started 1 ms apart, a
+//!    quarter reads, kills and dropped, delayed and duplicated messages on
+//!    every link. Competing proposers leave minority leftovers that later
+//!    rounds must adopt; reordered and lost messages reach acceptors out of
+//!    ballot order.
+//! 2. **wide**: 5 nodes racing on fresh keys under partitions whose
 //!    majorities share a node, accepts delivered to exactly a majority
 //!    (`minimal-quorum`) and isolation of an acceptor that disagrees
 //!    (`split-on-disagreement`): two leftovers of one key, the S12 history.
+//! 3. **crash**: 3 nodes, keys that go cold after a few ops, clients as fast
+//!    as they can, a kill (and restart) about every second, some a few ms
+//!    after the node acked (`kill-on-ack`): the restart snapshot shows what
+//!    a node forgot.
 
 use std::fmt;
 
@@ -45,12 +44,12 @@ use crate::Error;
 pub enum Profile {
     /// Every phase below, about 30 s in all: the best bug finder.
     Default,
-    /// Racing proposers on fresh keys, kills and message faults.
+    /// Racing proposers on fresh keys, kills and message faults, 4 nodes.
     Race,
+    /// 5 nodes racing under partitions and minimal quorums.
+    Wide,
     /// Kills and restarts on cold keys: durability.
     Crash,
-    /// Even (4 nodes) and wide (5 nodes) clusters under partitions: quorums.
-    Quorums,
     /// One run with the configuration flags as given.
     Single,
 }
@@ -61,8 +60,8 @@ impl Profile {
         match self {
             Profile::Default => "default",
             Profile::Race => "race",
+            Profile::Wide => "wide",
             Profile::Crash => "crash",
-            Profile::Quorums => "quorums",
             Profile::Single => "single",
         }
     }
@@ -75,8 +74,8 @@ impl Profile {
         match self {
             Profile::Default => PHASES.iter().collect(),
             Profile::Race => named(&["race"]),
+            Profile::Wide => named(&["wide"]),
             Profile::Crash => named(&["crash"]),
-            Profile::Quorums => named(&["even", "wide"]),
             Profile::Single => Vec::new(),
         }
     }
@@ -104,45 +103,36 @@ pub struct Phase {
 
 /// Every phase, in the default profile's order.
 #[rustfmt::skip]
-pub const PHASES: [Phase; 4] = [
+pub const PHASES: [Phase; 3] = [
     Phase {
         name: "race",
         share: 10.0,
         flags: &[
-            "--workload", "kv", "--window", "1", "--ops-per-key", "10", "--concurrency", "10",
-            "--rate", "1000", "--read-fraction", "0.25",
+            "--nodes", "4", "--workload", "kv", "--window", "1", "--ops-per-key", "10",
+            "--concurrency", "10", "--rate", "1000", "--read-fraction", "0.25",
             "--nemesis", "kill,drop,delay,duplicate", "--nemesis-interval", "1",
             "--nemesis-targets", "all",
         ],
-        why: "fresh keys raced by 10 proposers, reads, kills, lost and reordered messages",
-    },
-    Phase {
-        name: "crash",
-        share: 6.0,
-        flags: &[
-            "--workload", "kv", "--rate", "0", "--nemesis", "kill,kill-on-ack",
-            "--nemesis-interval", "1",
-        ],
-        why: "kills (some a few ms after an ack) and restarts about every second on keys that go cold",
-    },
-    Phase {
-        name: "even",
-        share: 4.0,
-        flags: &[
-            "--nodes", "4", "--workload", "kv", "--nemesis", "partition",
-            "--nemesis-interval", "1",
-        ],
-        why: "4 nodes split by partitions: only a true majority may win",
+        why: "4 nodes, fresh keys raced by 10 proposers, reads, kills, lost and reordered messages",
     },
     Phase {
         name: "wide",
-        share: 10.0,
+        share: 12.0,
         flags: &[
             "--nodes", "5", "--workload", "kv", "--window", "1", "--ops-per-key", "10",
             "--concurrency", "10", "--rate", "1000",
             "--nemesis", "partition,minimal-quorum,split-on-disagreement", "--nemesis-interval", "1",
         ],
         why: "5 nodes racing under partitions, accepts that reach only a majority, splits on disagreement",
+    },
+    Phase {
+        name: "crash",
+        share: 8.0,
+        flags: &[
+            "--workload", "kv", "--rate", "0", "--nemesis", "kill,kill-on-ack",
+            "--nemesis-interval", "1",
+        ],
+        why: "kills (some a few ms after an ack) and restarts about every second on keys that go cold",
     },
 ];
 
@@ -287,35 +277,35 @@ mod tests {
     fn no_configuration_flag_runs_the_default_profile() {
         let runs = resolve(&args(&["--bug", "memory-only", "--seed", "3"])).unwrap();
         let names: Vec<&str> = runs.iter().map(|r| r.phase.unwrap().0.name).collect();
-        assert_eq!(names, ["race", "crash", "even", "wide"]);
+        assert_eq!(names, ["race", "wide", "crash"]);
         let limits: Vec<f64> = runs.iter().map(|r| r.args.time_limit).collect();
-        assert_eq!(limits, [10.0, 6.0, 4.0, 10.0]);
+        assert_eq!(limits, [10.0, 12.0, 8.0]);
         assert_eq!(limits.iter().sum::<f64>(), 30.0);
         // Each phase keeps the user's other flags and reruns as one run.
-        let even = &runs[2].args;
-        assert_eq!((even.nodes, even.bugs.len()), (4, 1));
+        let crash = &runs[2].args;
+        assert_eq!((crash.nodes, crash.bugs.len()), (3, 1));
         assert_eq!(
-            even.rerun_command(3),
-            "ballot test --profile single --workload kv --nodes 4 --time-limit 4 \
-             --nemesis partition --nemesis-interval 1 --bug memory-only --seed 3"
+            crash.rerun_command(3),
+            "ballot test --profile single --workload kv --time-limit 8 --rate 0 \
+             --nemesis kill,kill-on-ack --nemesis-interval 1 --bug memory-only --seed 3"
         );
         // That rerun line parses back to the same single run.
-        let rerun: Vec<String> = even.rerun_args(3);
+        let rerun: Vec<String> = crash.rerun_args(3);
         let again = args(&rerun.iter().map(String::as_str).collect::<Vec<_>>());
         let single = resolve(&again).unwrap();
         assert_eq!(single.len(), 1);
         assert_eq!(single[0].profile, Profile::Single);
-        assert_eq!(single[0].args.nodes, 4);
+        assert_eq!(single[0].args.nemesis, "kill,kill-on-ack");
     }
 
     #[test]
     fn the_time_limit_is_shared_out() {
         let runs = resolve(&args(&["--time-limit", "300"])).unwrap();
         let limits: Vec<f64> = runs.iter().map(|r| r.args.time_limit).collect();
-        assert_eq!(limits, [100.0, 60.0, 40.0, 100.0]);
-        let quorums = resolve(&args(&["--profile", "quorums"])).unwrap();
-        let limits: Vec<f64> = quorums.iter().map(|r| r.args.time_limit).collect();
-        assert_eq!(limits, [8.6, 21.4]);
+        assert_eq!(limits, [100.0, 120.0, 80.0]);
+        let wide = resolve(&args(&["--profile", "wide"])).unwrap();
+        let limits: Vec<f64> = wide.iter().map(|r| r.args.time_limit).collect();
+        assert_eq!(limits, [30.0]);
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn render_catalogue(out: &mut String, v: &Validation) {
         let _ = writeln!(
             out,
             "The **default run** is what a new user types: no configuration flag, so \
-             `ballot test` runs its default profile (phases race, crash, even, wide; \
+             `ballot test` runs its default profile (phases race, wide, crash; \
              `ballot test --help`, `--profile`) and stops at the first failing phase. \
              **Runs to bug** is how many seeds, in order, it took to the first catch; its \
              time to detection counts from the start of the profile (earlier phases \

@@ -505,7 +505,11 @@ fn sweep_line(s: &SweepOutcome) -> String {
         "sweep {:<16} seed {:<4} {:<13} {what} (run {:.1} s)",
         s.run.nemesis,
         s.run.seed,
-        s.run.profile.name,
+        if s.run.nemesis == sweep::DEFAULT_PROFILE {
+            "its phases"
+        } else {
+            s.run.profile.name
+        },
         s.record.wall.as_secs_f64()
     )
 }
