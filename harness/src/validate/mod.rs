@@ -330,7 +330,13 @@ pub fn run_case(
     let mut args = case.test_args();
     args.extend(extra.iter().cloned());
     let record = run_test(ballot, &args, seed, store, budget);
-    let detection = match (&record.results, &record.error) {
+    let detection = detection_of(&record, case);
+    (record, detection)
+}
+
+/// What a finished run detected of `case` (unknown when it has no verdict).
+fn detection_of(record: &RunRecord, case: &BugCase) -> Detection {
+    match (&record.results, &record.error) {
         (Some(results), None) => detect(results, case.expect, &record.snapshots),
         _ => Detection {
             verdict: Validity::Unknown,
@@ -338,8 +344,7 @@ pub fn run_case(
             others: Vec::new(),
             at: None,
         },
-    };
-    (record, detection)
+    }
 }
 
 /// Runs one bug on the default profile (`ballot test --bug NAME --seed N`)
@@ -356,15 +361,7 @@ pub fn run_case_default(
     let mut args = vec![case.kind.flag().to_string(), case.name.to_string()];
     args.extend(extra.iter().cloned());
     let record = run_test(ballot, &args, seed, store, budget);
-    let mut detection = match (&record.results, &record.error) {
-        (Some(results), None) => detect(results, case.expect, &record.snapshots),
-        _ => Detection {
-            verdict: Validity::Unknown,
-            caught_by: Vec::new(),
-            others: Vec::new(),
-            at: None,
-        },
-    };
+    let mut detection = detection_of(&record, case);
     let offset = record
         .dir
         .as_deref()
