@@ -68,6 +68,16 @@ impl std::fmt::Display for Ballot {
     }
 }
 
+/// A request's ballot, read strictly: a field other than `round` and
+/// `proposer` is a malformed request (`400`), as for the body itself.
+/// Replies and logs read ballots leniently ([`Ballot`]'s own serde).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Ballot", deny_unknown_fields)]
+struct StrictBallot {
+    round: u64,
+    proposer: u64,
+}
+
 /// A proposal an acceptor has accepted: the ballot and its value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Accepted {
@@ -84,6 +94,7 @@ pub struct PrepareRequest {
     /// The Paxos instance.
     pub key: String,
     /// The ballot the proposer asks the acceptor to promise.
+    #[serde(with = "StrictBallot")]
     pub ballot: Ballot,
 }
 
@@ -106,6 +117,7 @@ pub struct AcceptRequest {
     /// The Paxos instance.
     pub key: String,
     /// The proposal's ballot.
+    #[serde(with = "StrictBallot")]
     pub ballot: Ballot,
     /// The proposal's value.
     pub value: String,
@@ -127,6 +139,7 @@ pub struct LearnRequest {
     /// The Paxos instance.
     pub key: String,
     /// The ballot at which the value was chosen.
+    #[serde(with = "StrictBallot")]
     pub ballot: Ballot,
     /// The chosen value.
     pub value: String,
@@ -391,6 +404,27 @@ mod tests {
                 .starts_with("invalid request body: unknown field `value`"),
             "{err}"
         );
+        // An unknown field inside the ballot is malformed too (the JS
+        // example's author found our node took it); replies stay lenient.
+        for kind in [
+            RequestKind::Prepare,
+            RequestKind::Accept,
+            RequestKind::Learn,
+        ] {
+            let body = br#"{"key":"x","ballot":{"round":5,"proposer":1,"x":2},"value":"v"}"#;
+            let body = if kind == RequestKind::Prepare {
+                &br#"{"key":"x","ballot":{"round":5,"proposer":1,"x":2}}"#[..]
+            } else {
+                &body[..]
+            };
+            let err = Request::parse(kind, body).unwrap_err();
+            assert!(
+                err.to_string().contains("unknown field `x`"),
+                "{kind:?}: {err}"
+            );
+        }
+        let lenient: Ballot = serde_json::from_str(r#"{"round":5,"proposer":1,"x":2}"#).unwrap();
+        assert_eq!(lenient, Ballot::new(5, 1));
         let long = serde_json::json!({"key": "k", "ballot": {"round": 1, "proposer": 0}, "value": "v".repeat(MAX_VALUE_BYTES + 1)});
         assert!(matches!(
             Request::from_json(RequestKind::Learn, &long),
