@@ -106,6 +106,11 @@ fn reads_with_phase_2(log: &MessageLog, history: &[Event]) -> u64 {
     for (p, (key, start)) in open {
         reads.entry(p).or_default().push((key, start, u64::MAX));
     }
+    // A process runs one op at a time, so its reads never overlap: the one
+    // an accept may belong to is the last that started before it was sent.
+    for list in reads.values_mut() {
+        list.sort_unstable_by_key(|(_, start, _)| *start);
+    }
     let mut hit: HashSet<(u64, u64)> = HashSet::new();
     for m in log.msgs().filter(|m| m.kind == Kind::Accept) {
         let (Some(p), Some(key)) = (m.process(), m.key()) else {
@@ -115,11 +120,11 @@ fn reads_with_phase_2(log: &MessageLog, history: &[Event]) -> u64 {
             continue;
         };
         let name = log.key_name(key);
-        if let Some((_, start, _)) = list
-            .iter()
-            .find(|(k, start, end)| k == name && *start <= m.sent && m.sent <= *end)
-        {
-            hit.insert((p, *start));
+        let i = list.partition_point(|(_, start, _)| *start <= m.sent);
+        if let Some((k, start, end)) = i.checked_sub(1).map(|i| &list[i]) {
+            if k == name && m.sent <= *end {
+                hit.insert((p, *start));
+            }
         }
     }
     hit.len() as u64

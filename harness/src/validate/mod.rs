@@ -208,7 +208,7 @@ pub struct BugOutcome {
 impl BugOutcome {
     /// How many runs caught the bug.
     pub fn caught(&self) -> usize {
-        self.runs.iter().filter(|(_, d)| d.caught()).count()
+        caught(&self.runs)
     }
 
     /// Whether at least `required` of the runs caught it (no runs: false),
