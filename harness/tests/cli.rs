@@ -308,17 +308,25 @@ fn a_short_run_on_the_correct_node_is_valid_and_fills_the_store() {
     );
 }
 
-/// Per worker (process mod concurrency), the (f, key) of each client op
-/// invoked before the time limit, in order.
-fn op_plan(run: &Path, concurrency: u64, limit_ns: u64) -> BTreeMap<u64, Vec<(String, String)>> {
-    let mut plan: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
+/// Per worker (process mod concurrency), the key of each propose invoked
+/// before the time limit, by the worker's step (a propose's value is
+/// `"<process>-<step>"`). Steps, not positions: a worker stalled by a fault
+/// skips the steps it missed, and how long a stall lasts is timing.
+fn op_plan(run: &Path, concurrency: u64, limit_ns: u64) -> BTreeMap<u64, BTreeMap<u64, String>> {
+    let mut plan: BTreeMap<u64, BTreeMap<u64, String>> = BTreeMap::new();
     for e in read_jsonl::<Event>(&run.join("history.jsonl")) {
         if let (Process::Client(p), EventType::Invoke) = (&e.process, e.kind) {
-            if e.time < limit_ns {
-                plan.entry(p % concurrency)
-                    .or_default()
-                    .push((e.f.clone(), e.key.clone().unwrap_or_default()));
+            if e.time >= limit_ns || e.f != "propose" {
+                continue;
             }
+            let value = e.value.as_str().expect("a propose carries a string");
+            let step: u64 = value
+                .rsplit_once('-')
+                .and_then(|(_, s)| s.parse().ok())
+                .unwrap_or_else(|| panic!("value {value:?} is not <process>-<step>"));
+            plan.entry(p % concurrency)
+                .or_default()
+                .insert(step, e.key.clone().unwrap_or_default());
         }
     }
     plan
@@ -369,7 +377,8 @@ fn the_same_seed_gives_the_same_op_and_fault_schedules() {
     assert!(common_faults >= 2, "{f0:?} / {f1:?}");
     assert_eq!(f0[..common_faults], f1[..common_faults]);
 
-    // Ops actually invoked: per worker, the same sequence up to the shorter run.
+    // Ops actually invoked: per worker, the same key at every step both runs
+    // proposed at (a stalled worker skips steps, so steps, not positions).
     let limit = 3_000_000_000;
     let (a, b, c) = (
         op_plan(&runs[0], 4, limit),
@@ -377,18 +386,29 @@ fn the_same_seed_gives_the_same_op_and_fault_schedules() {
         op_plan(&runs[2], 4, limit),
     );
     assert_eq!(a.len(), 4);
+    let common = |x: &BTreeMap<u64, String>, y: &BTreeMap<u64, String>| -> Vec<(u64, bool)> {
+        x.iter()
+            .filter_map(|(step, key)| y.get(step).map(|other| (*step, other == key)))
+            .collect()
+    };
     let mut compared = 0;
     for (worker, ops) in &a {
-        let other = &b[worker];
-        let n = ops.len().min(other.len());
-        assert_eq!(ops[..n], other[..n], "worker {worker}");
-        compared += n;
+        let both = common(ops, &b[worker]);
+        let differ: Vec<u64> = both
+            .iter()
+            .filter(|(_, same)| !same)
+            .map(|(s, _)| *s)
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "worker {worker}: steps {differ:?} proposed to other keys"
+        );
+        compared += both.len();
     }
-    assert!(compared >= 20, "only {compared} ops compared");
-    let differs = a.iter().any(|(w, ops)| {
-        let n = ops.len().min(c[w].len());
-        ops[..n] != c[w][..n]
-    });
+    assert!(compared >= 20, "only {compared} proposes compared");
+    let differs = a
+        .iter()
+        .any(|(w, ops)| common(ops, &c[w]).iter().any(|(_, same)| !same));
     assert!(differs, "seed 43 planned the same ops as seed 42");
 }
 
