@@ -11,6 +11,7 @@
 //! - [`linear`]: the linearizability checkers (fast write-once path, general WGL search).
 //! - [`messages`]: the message log parsed once into compact typed records, indexed by key and node.
 //! - [`invariants`]: Paxos safety invariants on the message log, one module each.
+//! - [`spec`]: the acceptor-spec check: every acceptor reply explained by the pure acceptor.
 //! - [`run`]: checks a whole run folder and produces `results.json`.
 //!
 //! # Example
@@ -42,6 +43,7 @@ pub mod linear;
 pub mod messages;
 pub mod models;
 pub mod run;
+pub mod spec;
 
 pub use history::{pair, parse_history, read_history, HistoryError, HistoryOp};
 pub use linear::{check as check_linearizable, Bounds};

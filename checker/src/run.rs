@@ -28,8 +28,8 @@ use crate::linear::Bounds;
 use crate::messages::{MessageLog, ReadError};
 use crate::models::Model;
 use ballot_core::records::{
-    Event, EventType, FaultPhase, NemesisRecord, Process, Snapshot, HISTORY_FILE, MESSAGES_FILE,
-    NEMESIS_FILE, SNAPSHOTS_FILE, TEST_FILE,
+    Event, EventType, Exchange, FaultPhase, NemesisRecord, Process, Snapshot, HISTORY_FILE,
+    MESSAGES_FILE, NEMESIS_FILE, SNAPSHOTS_FILE, TEST_FILE,
 };
 use ballot_core::run_folder::{RunFolderError, TestParams};
 use ballot_core::verdict::{CheckerResult, Results, Validity};
@@ -244,8 +244,31 @@ pub fn check_run(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError>
             )
         }
     };
+    let acceptor_spec = match &log {
+        None => unknown(
+            crate::spec::NAME,
+            format!(
+                "{MESSAGES_FILE} is missing; the acceptor-spec check needs the proxy's message log"
+            ),
+        ),
+        Some(log) => {
+            let exchanges: Vec<Exchange> = (0..log.len() as u32).map(|i| log.exchange(i)).collect();
+            let no_snapshots = Vec::new();
+            let result = crate::spec::check(
+                &exchanges,
+                &nemesis,
+                snapshots.as_ref().unwrap_or(&no_snapshots),
+            );
+            partly_unchecked(
+                result,
+                snapshots.is_none().then(|| {
+                    format!("{SNAPSHOTS_FILE} is missing, so no state was compared with the spec's")
+                }),
+            )
+        }
+    };
     let stats = stats(&history, log.as_ref(), &nemesis);
-    let mut results = Results::new(vec![linearizable, paxos, learners, stats]);
+    let mut results = Results::new(vec![linearizable, paxos, learners, acceptor_spec, stats]);
     if let Some(log) = &log {
         let no_snapshots = Vec::new();
         results.coverage =

@@ -162,6 +162,7 @@ fn a_correct_run_is_valid_and_results_round_trip() {
             ("linearizable", Validity::Valid),
             ("paxos", Validity::Valid),
             ("learners", Validity::Valid),
+            ("acceptor-spec", Validity::Valid),
             ("stats", Validity::Valid),
         ],
         "{results:#?}"
@@ -171,7 +172,7 @@ fn a_correct_run_is_valid_and_results_round_trip() {
     assert_eq!(paxos.stats["exchanges"], json!(11));
     assert_eq!(paxos.stats["chosen-keys"], json!(1));
     assert_eq!(paxos.stats["violations"]["p2c-justified-accept"], json!(0));
-    let stats = &results.checkers[3].stats;
+    let stats = &results.checkers[4].stats;
     assert_eq!(stats["operations"], json!(2));
     assert_eq!(stats["availability"], json!(0.5));
     assert_eq!(
@@ -272,6 +273,7 @@ fn missing_evidence_is_unknown_with_the_reason() {
             ("linearizable", Validity::Valid),
             ("paxos", Validity::Unknown),
             ("learners", Validity::Unknown),
+            ("acceptor-spec", Validity::Unknown),
             ("stats", Validity::Valid),
         ]
     );
@@ -342,7 +344,7 @@ fn a_simulated_run_is_valid_end_to_end() {
         results.checkers[1].stats["exchanges"],
         json!(summary.exchanges)
     );
-    assert_eq!(results.checkers[3].stats["ok"], json!(summary.ok_ops));
+    assert_eq!(results.checkers[4].stats["ok"], json!(summary.ok_ops));
 }
 
 #[test]

@@ -837,7 +837,12 @@ fn direct_runs_refuse_link_faults_and_have_no_message_log() {
         vec![
             ("linearizable".to_string(), Value::Bool(true), Value::Null),
             ("paxos".to_string(), Value::from("unknown"), no_log.clone()),
-            ("learners".to_string(), Value::from("unknown"), no_log),
+            (
+                "learners".to_string(),
+                Value::from("unknown"),
+                no_log.clone()
+            ),
+            ("acceptor-spec".to_string(), Value::from("unknown"), no_log),
             ("stats".to_string(), Value::Bool(true), Value::Null),
         ]
     );

@@ -37,9 +37,8 @@
 //! exchange whose reply came before it.
 
 mod drive;
-pub mod order;
 pub mod schedule;
-pub mod sim;
+pub use ballot_checker::spec::{order, sim};
 
 pub use drive::restore_state;
 use drive::Replayer;

@@ -48,13 +48,11 @@ use std::collections::BTreeMap;
 
 use ballot_core::bugs::BugSet;
 use ballot_core::protocol::InstanceState;
-use ballot_core::records::{
-    Event, Exchange, Fate, FaultPhase, NemesisRecord, Process, Snapshot, SnapshotReason,
-};
+use ballot_core::records::{Event, Exchange, NemesisRecord, Process, Snapshot, SnapshotReason};
 use serde_json::{json, Value};
 
-use super::order::{budget_for, find_order, Found, OrderStep, What};
-use super::sim::{Recorded, Request};
+use ballot_checker::spec::order::{budget_for, find_order, Found, What};
+use ballot_checker::spec::steps::{run_steps, Down, RunSteps};
 
 /// One thing to do, in schedule order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,91 +201,7 @@ pub struct ReplayPlan {
     pub unexplained: Vec<Unexplained>,
 }
 
-/// Whether an exchange reached its node (see the module doc).
-pub fn reached_node(ex: &Exchange) -> bool {
-    match ex.fate {
-        Fate::Ok | Fate::DroppedResponse | Fate::Duplicated => ex.delivered.is_some(),
-        Fate::Timeout => ex.delivered.is_some(),
-        Fate::Refused | Fate::Cut | Fate::DroppedRequest => false,
-    }
-}
-
-/// One kill of a node and the restart that followed, if any.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Down {
-    kill: u64,
-    /// Placed restart time, the stop record's time, and the restart snapshot.
-    restart: Option<(u64, u64, Option<usize>)>,
-}
-
-/// Every node's kills and restarts, in time order.
-fn lives(
-    messages: &[Exchange],
-    nemesis: &[NemesisRecord],
-    snapshots: &[Snapshot],
-) -> BTreeMap<u64, Vec<Down>> {
-    let mut restart_snaps: BTreeMap<u64, Vec<(u64, usize)>> = BTreeMap::new();
-    for (i, s) in snapshots.iter().enumerate() {
-        if s.reason == SnapshotReason::Restart {
-            restart_snaps.entry(s.node).or_default().push((s.time, i));
-        }
-    }
-    for list in restart_snaps.values_mut() {
-        list.sort_unstable();
-    }
-    let mut faults: Vec<&NemesisRecord> = nemesis
-        .iter()
-        .filter(|r| r.fault.takes_node_down())
-        .collect();
-    faults.sort_by_key(|r| r.time);
-    let mut out: BTreeMap<u64, Vec<Down>> = BTreeMap::new();
-    for r in faults {
-        for &node in &r.nodes {
-            let downs = out.entry(node).or_default();
-            let down = downs.last().is_some_and(|d| d.restart.is_none());
-            match r.phase {
-                FaultPhase::Start if !down => downs.push(Down {
-                    kill: r.time,
-                    restart: None,
-                }),
-                FaultPhase::Stop if down => {
-                    let last = downs.last_mut().expect("down");
-                    let since = last.kill;
-                    let first_contact = messages
-                        .iter()
-                        .filter(|ex| ex.to == node && ex.status.is_some() && reached_node(ex))
-                        .filter_map(|ex| ex.delivered)
-                        .filter(|&d| d > since)
-                        .min();
-                    let time = first_contact.map_or(r.time, |d| d.min(r.time));
-                    let snapshot = restart_snaps
-                        .get(&node)
-                        .and_then(|l| l.iter().find(|(t, _)| *t >= since && *t <= r.time))
-                        .map(|&(_, i)| i);
-                    last.restart = Some((time, r.time, snapshot));
-                }
-                // A second start while down, or a stop for a node that is up: no change.
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-/// The epoch of time `t` on a node with these kills, or `None` while it was down.
-fn epoch_at(downs: &[Down], t: u64) -> Option<usize> {
-    let mut epoch = 0;
-    for d in downs {
-        if t < d.kill {
-            return Some(epoch);
-        }
-        match d.restart {
-            Some((r, _, _)) if t >= r => epoch += 1,
-            _ => return None,
-        }
-    }
-    Some(epoch)
-}
+pub use ballot_checker::spec::steps::reached_node;
 
 /// The schedule of a run, simulating the correct acceptor (see [`plan`]).
 pub fn schedule(
@@ -313,94 +227,13 @@ pub fn plan(
     history: &[Event],
     bugs: BugSet,
 ) -> ReplayPlan {
-    let lives = lives(messages, nemesis, snapshots);
+    let RunSteps {
+        by_key,
+        alone,
+        lives,
+    } = run_steps(messages, nemesis, snapshots);
     let no_downs: Vec<Down> = Vec::new();
     let downs_of = |node: u64| lives.get(&node).unwrap_or(&no_downs);
-
-    // Exchanges per (node, key); stateless and down ones stand alone.
-    let mut by_key: BTreeMap<(u64, String), Vec<OrderStep>> = BTreeMap::new();
-    let mut alone: Vec<usize> = Vec::new();
-    for (i, ex) in messages.iter().enumerate() {
-        if !reached_node(ex) {
-            continue;
-        }
-        let delivered = ex.delivered.unwrap_or(ex.sent);
-        let request = Request::of(ex);
-        let (Some(epoch), Some(key)) = (epoch_at(downs_of(ex.to), delivered), request.key()) else {
-            alone.push(i);
-            continue;
-        };
-        let recorded = Recorded::of(ex, &request);
-        by_key
-            .entry((ex.to, key.to_string()))
-            .or_default()
-            .push(OrderStep {
-                epoch,
-                start: delivered,
-                end: ex.replied.unwrap_or(u64::MAX).max(delivered),
-                what: What::Exchange {
-                    index: i,
-                    request,
-                    recorded,
-                },
-            });
-    }
-    // Snapshots as observations of each key: restart ones in the epoch they
-    // open, the final one in the last epoch of a node that is up at the end.
-    for ((node, key), steps) in by_key.iter_mut() {
-        let downs = downs_of(*node);
-        let state_of = |s: &Snapshot| s.state.instances.get(key).cloned().unwrap_or_default();
-        for (e, d) in downs.iter().enumerate() {
-            if let Some((_, record, Some(s))) = d.restart {
-                steps.push(OrderStep {
-                    epoch: e + 1,
-                    start: snapshots[s].time,
-                    end: record.max(snapshots[s].time),
-                    what: What::Read {
-                        snapshot: s,
-                        state: state_of(&snapshots[s]),
-                    },
-                });
-            }
-        }
-        let up_at_end = downs.last().is_none_or(|d| d.restart.is_some());
-        if up_at_end {
-            let last = snapshots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.node == *node && s.reason == SnapshotReason::Final)
-                .max_by_key(|(_, s)| s.time);
-            if let Some((s, snap)) = last {
-                // What was never answered was served before the final
-                // snapshot or never: end its interval where the snapshot starts.
-                for step in steps.iter_mut() {
-                    let unanswered = matches!(
-                        &step.what,
-                        What::Exchange { recorded, .. } if recorded.is_nothing()
-                    );
-                    if unanswered && step.epoch == downs.len() && step.start < snap.time {
-                        step.end = snap.time - 1;
-                    }
-                }
-                steps.push(OrderStep {
-                    epoch: downs.len(),
-                    start: snap.time,
-                    end: u64::MAX,
-                    what: What::Read {
-                        snapshot: s,
-                        state: state_of(snap),
-                    },
-                });
-            }
-        }
-        steps.sort_by_key(|s| {
-            let tie = match s.what {
-                What::Exchange { index, .. } => (0, messages[index].id),
-                What::Read { snapshot, .. } => (1, snapshot as u64),
-            };
-            (s.epoch, s.start, tie)
-        });
-    }
 
     let mut plan = ReplayPlan::default();
     // (node, restart ordinal) -> key -> state

@@ -45,7 +45,7 @@ pub const DIRECT_NO_LOG: &str =
     "no message log (--direct): the clients bypassed the proxy, so no exchange was recorded";
 
 /// The checkers that read the message log.
-const MESSAGE_LOG_CHECKERS: [&str; 2] = ["paxos", "learners"];
+const MESSAGE_LOG_CHECKERS: [&str; 3] = ["paxos", "learners", ballot_checker::spec::NAME];
 
 /// Checks the run folder `dir` with `model`.
 pub fn check_run_dir(dir: &Path, model: &str, check_timeout: f64) -> Result<Results, Error> {
@@ -179,6 +179,7 @@ mod tests {
             slow.clone(),
             unknown("paxos"),
             unknown("learners"),
+            unknown("acceptor-spec"),
             valid("stats"),
         ]);
         let after = explain_direct(before);
@@ -188,6 +189,7 @@ mod tests {
             reasons,
             vec![
                 Some("search timed out"),
+                Some(DIRECT_NO_LOG),
                 Some(DIRECT_NO_LOG),
                 Some(DIRECT_NO_LOG),
                 None

@@ -1,7 +1,7 @@
 use super::*;
 use ballot_core::fault::FaultKind;
 use ballot_core::protocol::{Ballot, StateReply};
-use ballot_core::records::EventType;
+use ballot_core::records::{EventType, Fate, FaultPhase};
 
 fn b(round: u64, proposer: u64) -> Value {
     json!({"round": round, "proposer": proposer})

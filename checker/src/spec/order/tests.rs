@@ -1,5 +1,5 @@
 use super::*;
-use crate::replay::sim::Reply;
+use crate::spec::sim::Reply;
 use ballot_core::protocol::{
     AcceptReply, AcceptRequest, Accepted, Ballot, PrepareReply, PrepareRequest,
 };

@@ -145,6 +145,12 @@ impl Recorded {
         matches!(self, Recorded::Nothing)
     }
 
+    /// Whether the node may never have applied the request: no answer
+    /// reached the proxy, or the node failed (`5xx`) while handling it.
+    pub fn may_be_unprocessed(&self) -> bool {
+        matches!(self, Recorded::Nothing | Recorded::ServerError)
+    }
+
     /// Whether `reply` (the acceptor's) is what the run recorded.
     ///
     /// A recorded `200` must parse as the request's reply type and equal

@@ -23,9 +23,9 @@
 //! may come next and whose simulated reply equals the recorded one (a
 //! snapshot: whose state equals the simulated state), depth first, trying
 //! candidates in `delivered` order and backtracking on a dead end. An
-//! exchange with no recorded reply fits any reply, and may also have never
-//! been processed at all (a request in flight when the node was killed):
-//! *skipping* it is tried last. Searched-out positions (done set, state) are
+//! exchange with no recorded reply (or a `5xx`) fits any reply, and may also
+//! have never been processed at all (a request in flight when the node was
+//! killed, or one it failed to persist): *skipping* it is tried last. Searched-out positions (done set, state) are
 //! remembered, so equivalent interleavings are not searched twice, and the
 //! whole search is bounded by a budget of steps tried.
 //!
@@ -55,7 +55,7 @@ use ballot_core::bugs::{BugSet, NodeBug};
 use ballot_core::protocol::InstanceState;
 use serde_json::{json, Value};
 
-use super::sim::{apply, Recorded, Request};
+use super::sim::{apply, Recorded, Reply, Request};
 
 /// Smallest search budget (steps tried) of one (node, key).
 pub const MIN_BUDGET: usize = 200_000;
@@ -270,21 +270,8 @@ impl Search<'_> {
     }
 
     /// Runs an exchange on a copy of `state`: the reply and the new state.
-    fn simulate(
-        &self,
-        state: &InstanceState,
-        request: &Request,
-    ) -> (super::sim::Reply, InstanceState) {
-        let mut instances = BTreeMap::new();
-        instances.insert(self.key.to_string(), state.clone());
-        let mut acceptor = Acceptor::new(instances, self.bugs);
-        let reply = apply(&mut acceptor, request);
-        let after = acceptor
-            .instances()
-            .get(self.key)
-            .cloned()
-            .unwrap_or_default();
-        (reply, after)
+    fn simulate(&self, state: &InstanceState, request: &Request) -> (Reply, InstanceState) {
+        simulate(state, request, self.key, self.bugs)
     }
 
     /// The steps that may come next: not done, in the current epoch, and
@@ -333,7 +320,9 @@ impl Search<'_> {
             .map(|&i| Choice::Apply(i))
             .collect();
         out.extend(window.iter().filter_map(|&i| match &self.steps[i].what {
-            What::Exchange { recorded, .. } if recorded.is_nothing() => Some(Choice::Skip(i)),
+            What::Exchange { recorded, .. } if recorded.may_be_unprocessed() => {
+                Some(Choice::Skip(i))
+            }
             _ => None,
         }));
         out
@@ -558,6 +547,75 @@ impl Search<'_> {
         }
         found
     }
+}
+
+/// Runs one exchange on a copy of `state` (key `key`) with an acceptor
+/// running `bugs`: the reply and the key's new state.
+pub fn simulate(
+    state: &InstanceState,
+    request: &Request,
+    key: &str,
+    bugs: BugSet,
+) -> (Reply, InstanceState) {
+    let mut instances = BTreeMap::new();
+    instances.insert(key.to_string(), state.clone());
+    let mut acceptor = Acceptor::new(instances, bugs);
+    let reply = apply(&mut acceptor, request);
+    let after = acceptor.instances().get(key).cloned().unwrap_or_default();
+    (reply, after)
+}
+
+/// The key's state where the search got stuck, and the steps of the
+/// explained prefix that last set its promise, its accepted proposal and
+/// its learned value (positions, ascending): the shortest evidence of the
+/// state the next step contradicts. `None` when nothing got stuck.
+pub fn stuck_state(
+    steps: &[OrderStep],
+    found: &Found,
+    key: &str,
+    bugs: BugSet,
+) -> Option<(InstanceState, Vec<usize>)> {
+    let stuck = found.stuck.as_ref()?;
+    let prefix = match stuck.after {
+        Some(after) => {
+            let at = found.order.iter().position(|&p| p == after)?;
+            &found.order[..=at]
+        }
+        None => &[],
+    };
+    let mut state = InstanceState::default();
+    let mut epoch = 0;
+    // Who last set promised, accepted, learned.
+    let mut setters: [Option<usize>; 3] = [None; 3];
+    let enter = |state: &mut InstanceState, epoch: &mut usize, next: usize| {
+        if next > *epoch {
+            if let Some(s) = found.restarts.get(next - 1) {
+                *state = s.clone();
+            }
+            *epoch = next;
+        }
+    };
+    for &p in prefix {
+        enter(&mut state, &mut epoch, steps[p].epoch);
+        if let What::Exchange { request, .. } = &steps[p].what {
+            let (_, after) = simulate(&state, request, key, bugs);
+            if after.promised != state.promised {
+                setters[0] = Some(p);
+            }
+            if after.accepted != state.accepted {
+                setters[1] = Some(p);
+            }
+            if after.learned != state.learned {
+                setters[2] = Some(p);
+            }
+            state = after;
+        }
+    }
+    enter(&mut state, &mut epoch, stuck.epoch);
+    let mut evidence: Vec<usize> = setters.into_iter().flatten().collect();
+    evidence.sort_unstable();
+    evidence.dedup();
+    Some((state, evidence))
 }
 
 /// Finds the order in which a node processed `steps` (one key's exchanges
