@@ -3,8 +3,10 @@
 //! Both call [`ballot_checker::run::check_run`] on a run folder with the same
 //! model and bounds, so `ballot check RUN` reproduces the verdict `ballot
 //! test` printed for that run. `ballot check FILE` checks a single history
-//! (ours, a Jepsen etcd log or a Porcupine kv log) for linearizability.
-//! `ballot check` only reads; it never rewrites the run folder.
+//! (ours, a Jepsen etcd log, a Porcupine kv log or a Jepsen EDN history) for
+//! linearizability; a file that does not parse is bad input (254), an empty
+//! one a valid empty history. `ballot check` only reads; it never rewrites
+//! the run folder.
 //!
 //! A `--direct` run has no `messages.jsonl`, so the checker answers the
 //! message-log checks (`paxos`, `learners`) unknown because the file is
@@ -17,7 +19,7 @@ use std::time::Duration;
 use ballot_checker::import::Format;
 use ballot_checker::linear::Bounds;
 use ballot_checker::models::Model;
-use ballot_checker::run::{check_history_file, check_run, write_results, CheckOptions};
+use ballot_checker::run::{check_history_file, check_run, write_results, CheckError, CheckOptions};
 use ballot_core::records::MESSAGES_FILE;
 use ballot_core::run_folder::TestParams;
 use ballot_core::verdict::{Results, Validity};
@@ -102,6 +104,7 @@ pub fn parse_format(format: &str) -> Option<Format> {
         "ballot" => Some(Format::Ballot),
         "jepsen" => Some(Format::JepsenEtcd),
         "porcupine-kv" => Some(Format::PorcupineKv),
+        "jepsen-edn" => Some(Format::JepsenEdn),
         _ => None,
     }
 }
@@ -123,13 +126,21 @@ fn check_path(args: &CheckArgs) -> Result<Results, Error> {
             }
             None => None,
         };
-        check_history_file(path, model, format, &bounds(args.check_timeout))
-            .map_err(|e| Error::Check(e.to_string()))
+        check_history_file(path, model, format, &bounds(args.check_timeout)).map_err(file_error)
     } else {
         Err(Error::Input(format!(
             "{} is neither a run folder nor a history file",
             path.display()
         )))
+    }
+}
+
+/// A history file the checker could not take: one that does not parse is
+/// bad input (254); one that cannot be read is a harness failure (255).
+fn file_error(e: CheckError) -> Error {
+    match e {
+        CheckError::Invalid { .. } | CheckError::Corrupt { .. } => Error::Input(e.to_string()),
+        other => Error::Check(other.to_string()),
     }
 }
 
@@ -156,6 +167,7 @@ mod tests {
             ("ballot", Some(Format::Ballot)),
             ("jepsen", Some(Format::JepsenEtcd)),
             ("porcupine-kv", Some(Format::PorcupineKv)),
+            ("jepsen-edn", Some(Format::JepsenEdn)),
             ("edn", None),
         ] {
             assert_eq!(parse_format(name), format, "{name}");
