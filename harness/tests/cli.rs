@@ -19,7 +19,8 @@
 //!   cannot mount and `CI` is unset.
 //!
 //! - `ballot check FILE`: a Jepsen EDN history (detected or `--format
-//!   jepsen-edn`) gets its verdict; an empty file is valid
+//!   jepsen-edn`) gets its verdict; with stdout closed (`| head -1`) it
+//!   still exits with the verdict's code, quietly; an empty file is valid
 //!   (0); a file that does not parse is bad input (254) naming the line.
 //!
 //! Tests run one at a time (they start processes; the machine has two
@@ -1529,6 +1530,51 @@ fn check_file_reads_jepsen_edn_histories() {
             &json!("knossos")
         )
     );
+}
+
+#[test]
+fn check_file_exits_with_the_verdict_when_stdout_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            history_file(dir.path(), "valid.edn", &edn_history("read", "1")),
+            0,
+        ),
+        (
+            history_file(dir.path(), "invalid.edn", &edn_history("read", "2")),
+            1,
+        ),
+        // `txn` is not a cas-register op: the checker cannot decide.
+        (
+            history_file(dir.path(), "unknown.edn", &edn_history("txn", "[]")),
+            2,
+        ),
+    ];
+    for (file, code) in &cases {
+        for json in [false, true] {
+            // A pipe whose read end is closed before `ballot` starts: its
+            // first write to stdout fails with EPIPE, as under `| head -1`.
+            let (reader, writer) = nix::unistd::pipe().unwrap();
+            drop(reader);
+            let mut args = vec!["check", file.as_str()];
+            if json {
+                args.push("--json");
+            }
+            let out = Command::new(BALLOT)
+                .args(&args)
+                .stdout(Stdio::from(writer))
+                .stderr(Stdio::piped())
+                .output()
+                .expect("run ballot check");
+            assert_eq!(
+                out.status.code(),
+                Some(*code),
+                "{args:?}: {}",
+                describe(&out)
+            );
+            assert_eq!(text(&out.stderr), "", "{args:?}: stderr must stay quiet");
+        }
+    }
 }
 
 #[test]

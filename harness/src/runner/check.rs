@@ -6,7 +6,8 @@
 //! (ours, a Jepsen etcd log, a Porcupine kv log or a Jepsen EDN history) for
 //! linearizability; a file that does not parse is bad input (254), an empty
 //! one a valid empty history. `ballot check` only reads; it never rewrites
-//! the run folder.
+//! the run folder. Its output stops quietly when stdout is closed (`| head`):
+//! the exit code is still the verdict's.
 //!
 //! A `--direct` run has no `messages.jsonl`, so the checker answers the
 //! message-log checks (`paxos`, `learners`) unknown because the file is
@@ -147,13 +148,17 @@ fn file_error(e: CheckError) -> Error {
 /// `ballot check RUN|FILE`: re-checks offline; returns the verdict.
 pub fn check_command(args: &CheckArgs) -> Result<Validity, Error> {
     let results = check_path(args)?;
-    if args.json {
-        let text = serde_json::to_string_pretty(&results)
+    let text = if args.json {
+        let json = serde_json::to_string_pretty(&results)
             .map_err(|e| Error::Check(format!("cannot serialise results: {e}")))?;
-        println!("{text}");
+        json + "\n"
     } else {
-        output::print_check_verdict(&results, &args.path);
-    }
+        output::check_verdict_text(&results, &args.path)
+    };
+    output::emit(&text).map_err(|source| Error::Io {
+        what: "cannot write the verdict to stdout".into(),
+        source,
+    })?;
     Ok(results.valid)
 }
 
