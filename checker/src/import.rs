@@ -342,7 +342,8 @@ impl<'a> Cursor<'a> {
 /// another (as Knossos's `read-history` takes them). Each op is a map with
 /// `:type` (`:invoke`, `:ok`, `:fail`, `:info`), `:process` (an integer for
 /// a client; a keyword such as `:nemesis`, or any other non-integer, is not
-/// a client and becomes the nemesis), `:f` (a keyword), `:value`, and
+/// a client and becomes the nemesis, and so does a client's `:info` that
+/// completes no invocation, which Knossos skips), `:f` (a keyword), `:value`, and
 /// optionally `:key` (as in Porcupine's kv logs), `:error`, `:index`; other
 /// keys, `:time` among them, are ignored. An event's `time` is its position
 /// (Knossos orders ops by their place in the history, not by `:time`), its
@@ -369,8 +370,34 @@ pub fn read_jepsen_edn(text: &str) -> Result<Vec<Event>, ImportError> {
             events.push(edn_event(events.len(), at, &form)?);
         }
     }
+    lone_infos_are_not_ops(&mut events);
     split_independent(&mut events);
     Ok(events)
+}
+
+/// A client's `:info` that completes no invocation is no operation (Knossos
+/// skips such "random" infos): it is read as a nemesis event, so events and
+/// ops keep their places.
+fn lone_infos_are_not_ops(events: &mut [Event]) {
+    let mut open = std::collections::HashSet::new();
+    for e in events.iter_mut() {
+        let Process::Client(p) = e.process else {
+            continue;
+        };
+        match e.kind {
+            EventType::Invoke => {
+                open.insert(p);
+            }
+            EventType::Ok | EventType::Fail => {
+                open.remove(&p);
+            }
+            EventType::Info => {
+                if !open.remove(&p) {
+                    e.process = Process::nemesis();
+                }
+            }
+        }
+    }
 }
 
 fn op_error(at: Pos, message: &str, form: &Edn) -> ImportError {
@@ -818,6 +845,22 @@ mod tests {
             let err = read_jepsen_edn(text).unwrap_err().to_string();
             assert!(err.starts_with(want), "{text:?}: {err}");
         }
+        // A client :info that completes nothing is no op (Knossos skips it).
+        let lone = read_jepsen_edn(
+            "{:process 3, :type :info, :f :crash}\n\
+             {:process 3, :type :invoke, :f :read}\n\
+             {:process 3, :type :info, :f :read}",
+        )
+        .unwrap();
+        let processes: Vec<&Process> = lone.iter().map(|e| &e.process).collect();
+        assert_eq!(
+            processes,
+            vec![
+                &Process::nemesis(),
+                &Process::Client(3),
+                &Process::Client(3)
+            ]
+        );
         // A nemesis op needs no :f.
         assert_eq!(
             read_jepsen_edn("{:process :nemesis, :type :info}").unwrap()[0].f,
