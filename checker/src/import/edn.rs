@@ -202,7 +202,13 @@ pub struct Reader<'a> {
     at: usize,
     line: usize,
     column: usize,
+    /// Forms being read inside one another (bounded by [`MAX_DEPTH`]).
+    depth: usize,
 }
+
+/// How deeply forms may nest (collections, tags, discards), so that a
+/// malformed file is an error rather than a stack overflow.
+pub const MAX_DEPTH: usize = 256;
 
 /// Characters that end a token.
 fn is_delimiter(c: char) -> bool {
@@ -222,7 +228,23 @@ impl<'a> Reader<'a> {
             at: 0,
             line: 1,
             column: 1,
+            depth: 0,
         }
+    }
+
+    /// Reads with `read` one level deeper, or fails past [`MAX_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        at: Pos,
+        read: impl FnOnce(&mut Self) -> Result<T, EdnError>,
+    ) -> Result<T, EdnError> {
+        if self.depth >= MAX_DEPTH {
+            return self.error(at, format!("forms nested more than {MAX_DEPTH} deep"));
+        }
+        self.depth += 1;
+        let result = read(self);
+        self.depth -= 1;
+        result
     }
 
     /// Where the reader is.
@@ -273,11 +295,13 @@ impl<'a> Reader<'a> {
                     let at = self.pos();
                     self.bump();
                     self.bump();
-                    self.skip_ws()?;
-                    if self.peek().is_none() {
-                        return self.error(at, "`#_` needs a form to discard");
-                    }
-                    self.form()?;
+                    self.nested(at, |r| {
+                        r.skip_ws()?;
+                        if r.peek().is_none() {
+                            return r.error(at, "`#_` needs a form to discard");
+                        }
+                        r.form()
+                    })?;
                 }
                 _ => return Ok(()),
             }
@@ -380,11 +404,13 @@ impl<'a> Reader<'a> {
 
     /// Forms up to `close` (consumed); the opening bracket is consumed.
     fn elements(&mut self, close: char, opened: Pos) -> Result<Vec<Edn>, EdnError> {
-        let mut items = Vec::new();
-        while let Some((_, item)) = self.next_element(close, opened)? {
-            items.push(item);
-        }
-        Ok(items)
+        self.nested(opened, |r| {
+            let mut items = Vec::new();
+            while let Some((_, item)) = r.next_element(close, opened)? {
+                items.push(item);
+            }
+            Ok(items)
+        })
     }
 
     fn dispatch(&mut self) -> Result<Edn, EdnError> {
@@ -420,7 +446,10 @@ impl<'a> Reader<'a> {
                     None | Some(')' | ']' | '}') => {
                         self.error(at, format!("the tag `#{tag}` needs a value"))
                     }
-                    Some(_) => Ok(Edn::Tagged(tag, Box::new(self.form()?))),
+                    Some(_) => {
+                        let value = self.nested(at, Self::form)?;
+                        Ok(Edn::Tagged(tag, Box::new(value)))
+                    }
                 }
             }
             Some(c) => self.error(at, format!("unknown dispatch `#{c}`")),
@@ -696,6 +725,11 @@ mod tests {
             assert_eq!(read_one(text), Ok(want), "{text}");
         }
         assert!(matches!(read_one("##NaN"), Ok(Edn::Float(x)) if x.is_nan()));
+        // Nesting up to the bound reads; chains of tags and discards count too.
+        let nested = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(read_one(&nested).is_ok());
+        assert!(read_one(&"#_ ".repeat(10_000)).is_err());
+        assert!(read_one(&format!("{}1", "#t ".repeat(10_000))).is_err());
     }
 
     #[test]
@@ -876,6 +910,15 @@ mod tests {
             ("1 2", "line 1, column 3: more text after the form"),
             ("  ; only a comment", "line 1, column 19: no EDN form (the text is empty)"),
         ];
+        let deep = "[".repeat(MAX_DEPTH + 1);
+        let want = format!(
+            "line 1, column {}: forms nested more than {MAX_DEPTH} deep",
+            MAX_DEPTH + 1
+        );
+        let cases: Vec<(&str, &str)> = cases
+            .into_iter()
+            .chain([(deep.as_str(), want.as_str())])
+            .collect();
         for (text, want) in cases {
             assert_eq!(read_one(text).unwrap_err().to_string(), want, "{text:?}");
         }
