@@ -532,10 +532,7 @@ pub fn read_any(text: &str) -> Result<(Format, Vec<Event>), ImportError> {
         return Ok((Format::Ballot, Vec::new()));
     }
     match detect_format(text) {
-        Some(Format::JepsenEdn) => Ok((Format::JepsenEdn, read_jepsen_edn(text)?)),
-        Some(Format::JepsenEtcd) => Ok((Format::JepsenEtcd, read_jepsen_etcd(text)?)),
-        Some(Format::PorcupineKv) => Ok((Format::PorcupineKv, read_porcupine_kv(text)?)),
-        Some(Format::Ballot) => Ok((Format::Ballot, crate::history::parse_history(text)?)),
+        Some(format) => read_as(text, Some(format)),
         None => Err(ImportError::Unrecognised),
     }
 }
