@@ -6,8 +6,8 @@
 //! [`ballot_core::records`] and [`ballot_core::verdict`].
 //!
 //! - [`history`]: pairing invocations with completions into operations.
-//! - [`import`]: readers for Jepsen (etcd) and Porcupine (kv) logs.
-//! - [`models`]: sequential specifications (write-once, register, cas-register, kv).
+//! - [`import`]: readers for Jepsen (etcd) and Porcupine (kv) logs, and Jepsen/Knossos EDN histories.
+//! - [`models`]: sequential specifications (write-once, register, cas-register, kv) and how outcomes are read.
 //! - [`linear`]: the linearizability checkers (fast write-once path, general WGL search).
 //! - [`messages`]: the message log parsed once into compact typed records, indexed by key and node.
 //! - [`invariants`]: Paxos safety invariants on the message log, one module each.

@@ -21,6 +21,15 @@
 //! cas sets `B` only if the register holds `A` (otherwise it is a no-op), an
 //! info propose chooses its value only if nothing is chosen yet. Info and
 //! failed reads have no effect and are dropped.
+//!
+//! That is the [`Reading::Porcupine`] of outcomes (our histories, Jepsen's
+//! etcd logs, Porcupine's kv logs). Jepsen's EDN histories are read as
+//! Knossos reads them ([`Reading::Knossos`], `knossos.model` and
+//! `knossos.history/preprocess`): for `register` and `cas-register`, every
+//! `fail` op is dropped, a failed cas too (it had no effect and says
+//! nothing), and an ok read of nil constrains nothing (Knossos: "we don't
+//! know what the read was"). A [`Spec`] may also give the register models
+//! an initial value other than nil (Knossos's tests start them at 0).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -73,6 +82,41 @@ impl Model {
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// How `fail` outcomes and nil reads are read (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Reading {
+    /// Ours and Porcupine's: a failed cas observed "compare failed"; an ok
+    /// read of nil saw nil.
+    #[default]
+    Porcupine,
+    /// Knossos's, for the register models: every failed op had no effect
+    /// and is dropped; an ok read of nil is unknown and is dropped.
+    Knossos,
+}
+
+/// What a history is checked against: the model, how outcomes are read,
+/// and the register models' initial value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Spec {
+    /// The sequential specification.
+    pub model: Model,
+    /// How `fail` outcomes and nil reads are read.
+    pub reading: Reading,
+    /// The initial value of `register` and `cas-register` (`null`: nil);
+    /// the other models ignore it and start from their own empty value.
+    pub initial: Value,
+}
+
+impl From<Model> for Spec {
+    /// `model` read as ours, starting from its empty value.
+    fn from(model: Model) -> Self {
+        Spec {
+            model,
+            ..Spec::default()
+        }
     }
 }
 
@@ -215,6 +259,7 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 #[derive(Clone, Debug)]
 pub struct Machine {
     model: Model,
+    reading: Reading,
     values: Vec<Value>,
     ids: FastMap<Value, u32>,
     strings: Strings,
@@ -223,14 +268,23 @@ pub struct Machine {
 impl Machine {
     /// A fresh machine whose state 0 is the model's initial value.
     pub fn new(model: Model) -> Self {
+        Machine::for_spec(&Spec::from(model))
+    }
+
+    /// A fresh machine for `spec`: its model and reading, and state 0 its
+    /// initial value (`spec.initial` for the register models).
+    pub fn for_spec(spec: &Spec) -> Self {
+        let model = spec.model;
         let initial = match model {
             Model::Kv => Value::String(String::new()),
-            _ => Value::Null,
+            Model::Register | Model::CasRegister => spec.initial.clone(),
+            Model::WriteOnce => Value::Null,
         };
         let mut ids = FastMap::default();
         ids.insert(initial.clone(), 0);
         let mut machine = Machine {
             model,
+            reading: spec.reading,
             values: vec![initial],
             ids,
             strings: Strings::default(),
@@ -340,13 +394,17 @@ impl Machine {
     pub fn describe(&self, state: u32) -> String {
         match (self.model, state) {
             (Model::WriteOnce, 0) => "no value".into(),
-            (Model::Register | Model::CasRegister, 0) => "nil".into(),
+            (Model::Register | Model::CasRegister, _) if self.values[state as usize].is_null() => {
+                "nil".into()
+            }
             _ => shorten(&self.state_value(state).to_string()),
         }
     }
 
     /// Compiles one operation into a step, or `None` when it cannot have
-    /// had an effect (failed ops other than cas, info reads).
+    /// had an effect and constrains nothing (failed ops other than cas,
+    /// info reads; with [`Reading::Knossos`], every failed op and ok reads
+    /// of nil).
     pub fn compile(
         &mut self,
         op: &HistoryOp,
@@ -359,7 +417,17 @@ impl Machine {
         let output = op.output(events);
         let outcome = op.outcome;
         let model = self.model;
+        let knossos = self.reading == Reading::Knossos
+            && matches!(model, Model::Register | Model::CasRegister);
+        if knossos && outcome == OpType::Fail {
+            return Ok(None);
+        }
         let step = match (model, f) {
+            (Model::Register | Model::CasRegister, "read")
+                if knossos && output.is_some_and(Value::is_null) =>
+            {
+                None
+            }
             (Model::WriteOnce, "propose") => {
                 if input.is_null() {
                     return Err(err("a propose of null (nothing to propose)".into()));

@@ -26,7 +26,7 @@ use crate::import::Format;
 use crate::invariants::{check_learners, check_paxos, Evidence};
 use crate::linear::Bounds;
 use crate::messages::{MessageLog, ReadError};
-use crate::models::Model;
+use crate::models::{Model, Spec};
 use ballot_core::records::{
     Event, EventType, Exchange, FaultPhase, NemesisRecord, Process, Snapshot, HISTORY_FILE,
     MESSAGES_FILE, NEMESIS_FILE, SNAPSHOTS_FILE, TEST_FILE,
@@ -305,9 +305,11 @@ fn safety(
 /// Writes `results.json` into a run folder, whole (the run folder's one writer).
 pub use ballot_core::run_folder::write_results;
 
-/// Checks a single history file (ours, a Jepsen etcd log or a Porcupine kv
-/// log): `linearizable` and `stats`. `format` `None` detects it from the
-/// content; `model` `None` takes the format's usual model.
+/// Checks a single history file (ours, a Jepsen etcd log, a Porcupine kv
+/// log or a Jepsen EDN history): `linearizable` and `stats`. `format` `None`
+/// detects it from the content; `model` `None` takes the format's usual
+/// model ([`Format::model_for`]); outcomes are read as the format's
+/// [`Format::reading`] says. An empty file is a valid empty history.
 pub fn check_history_file(
     path: &Path,
     model: Option<Model>,
@@ -319,23 +321,14 @@ pub fn check_history_file(
         path: path.to_path_buf(),
         message,
     };
-    let (format, history) = match format {
-        None => crate::import::read_any(&text).map_err(|e| invalid(e.to_string()))?,
-        Some(Format::Ballot) => (
-            Format::Ballot,
-            crate::history::parse_history(&text).map_err(|e| invalid(e.to_string()))?,
-        ),
-        Some(Format::JepsenEtcd) => (
-            Format::JepsenEtcd,
-            crate::import::read_jepsen_etcd(&text).map_err(|e| invalid(e.to_string()))?,
-        ),
-        Some(Format::PorcupineKv) => (
-            Format::PorcupineKv,
-            crate::import::read_porcupine_kv(&text).map_err(|e| invalid(e.to_string()))?,
-        ),
+    let (format, history) =
+        crate::import::read_as(&text, format).map_err(|e| invalid(e.to_string()))?;
+    let spec = Spec {
+        model: model.unwrap_or_else(|| format.model_for(&history)),
+        reading: format.reading(),
+        initial: Value::Null,
     };
-    let model = model.unwrap_or(format.default_model());
-    let linearizable = crate::linear::check(&history, model, bounds);
+    let linearizable = crate::linear::check_spec(&history, &spec, bounds);
     Ok(Results::new(vec![linearizable, stats(&history, None, &[])]))
 }
 

@@ -148,3 +148,35 @@ fn timed_out_writes_may_take_effect() {
         "the README says dropping info ops flips 20 of 23"
     );
 }
+
+/// The general EDN reader reads Porcupine's kv logs (EDN maps, one a line)
+/// to the same operations and verdicts as the narrow kv reader, and picks
+/// the kv model for them.
+#[test]
+fn the_edn_reader_gives_the_kv_logs_their_verdicts() {
+    use ballot_checker::import::{read_jepsen_edn, Format};
+    let dir = corpus();
+    let kv: Vec<Expected> = expected()
+        .into_iter()
+        .filter(|e| e.model == Model::Kv)
+        .collect();
+    assert_eq!(kv.len(), 6);
+    for e in &kv {
+        let text = std::fs::read_to_string(dir.join(&e.file)).unwrap();
+        let events = read_jepsen_edn(&text).unwrap_or_else(|err| panic!("{}: {err}", e.file));
+        assert_eq!(
+            Format::JepsenEdn.model_for(&events),
+            Model::Kv,
+            "{}",
+            e.file
+        );
+        assert_eq!(history::pair(&events).unwrap().len(), e.ops, "{}", e.file);
+        let want = if e.linearizable {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        };
+        let result = check(&events, Model::Kv, &Bounds::default());
+        assert_eq!(result.valid, want, "{}: {:?}", e.file, result.reason);
+    }
+}

@@ -18,9 +18,14 @@
 //!   the user cannot mount. Skipped, with the reason printed, where lazyfs
 //!   cannot mount and `CI` is unset.
 //!
+//! - `ballot check FILE`: a Jepsen EDN history (detected or `--format
+//!   jepsen-edn`) gets its verdict; with stdout closed (`| head -1`) it
+//!   still exits with the verdict's code, quietly; an empty file is valid
+//!   (0); a file that does not parse is bad input (254) naming the line.
+//!
 //! Tests run one at a time (they start processes; the machine has two
 //! cores) and each checks that no process started under its temp store
-//! survives it.
+//! survives it. The `ballot check FILE` tests start no node.
 
 mod common;
 
@@ -31,7 +36,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ballot_core::records::{Event, EventType, Exchange, Fate, FaultPhase, NemesisRecord, Process};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const BALLOT: &str = env!("CARGO_BIN_EXE_ballot");
 
@@ -1481,4 +1486,176 @@ fn node_proposers_need_nodes_with_the_proposer_role() {
         "{}",
         describe(&out)
     );
+}
+
+// ---- ballot check FILE (no nodes) ----------------------------------------------
+
+/// A Jepsen EDN history (Knossos's shape): a write of 1, then a read of `read`
+/// by another process; `f` is the read's function.
+fn edn_history(f: &str, read: &str) -> String {
+    format!(
+        "[{{:process 0, :type :invoke, :f :write, :value 1}}\n \
+         {{:process 0, :type :ok, :f :write, :value 1}}\n \
+         {{:process :nemesis, :type :info, :f :start, :value nil}}\n \
+         {{:process 1, :type :invoke, :f :{f}, :value nil}}\n \
+         {{:process 1, :type :ok, :f :{f}, :value {read}}}]\n"
+    )
+}
+
+/// Writes `text` to `name` in `dir` and returns its path as a string.
+fn history_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Runs `ballot` with `args` and stdout/stderr captured.
+fn ballot_check(args: &[&str]) -> Output {
+    Command::new(BALLOT)
+        .args(args)
+        .output()
+        .expect("run ballot check")
+}
+
+#[test]
+fn check_file_reads_jepsen_edn_histories() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = history_file(dir.path(), "valid.edn", &edn_history("read", "1"));
+    let invalid = history_file(dir.path(), "invalid.edn", &edn_history("read", "2"));
+    for (file, code, verdict) in [(&valid, 0, "VALID"), (&invalid, 1, "INVALID")] {
+        for format in [None, Some("jepsen-edn")] {
+            let mut args = vec!["check", file.as_str()];
+            args.extend(format.map(|f| ["--format", f]).into_iter().flatten());
+            let out = ballot_check(&args);
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{args:?}: {}",
+                describe(&out)
+            );
+            assert!(
+                text(&out.stdout).starts_with(&format!("verdict: {verdict} (exit {code})")),
+                "{}",
+                describe(&out)
+            );
+        }
+    }
+    let out = ballot_check(&["check", &valid, "--json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lin = &json["checkers"][0];
+    assert_eq!(
+        (
+            &lin["name"],
+            &lin["stats"]["model"],
+            &lin["stats"]["reading"]
+        ),
+        (
+            &json!("linearizable"),
+            &json!("cas-register"),
+            &json!("knossos")
+        )
+    );
+}
+
+#[test]
+fn check_file_exits_with_the_verdict_when_stdout_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            history_file(dir.path(), "valid.edn", &edn_history("read", "1")),
+            0,
+        ),
+        (
+            history_file(dir.path(), "invalid.edn", &edn_history("read", "2")),
+            1,
+        ),
+        // `txn` is not a cas-register op: the checker cannot decide.
+        (
+            history_file(dir.path(), "unknown.edn", &edn_history("txn", "[]")),
+            2,
+        ),
+    ];
+    for (file, code) in &cases {
+        for json in [false, true] {
+            // A pipe whose read end is closed before `ballot` starts: its
+            // first write to stdout fails with EPIPE, as under `| head -1`.
+            let (reader, writer) = nix::unistd::pipe().unwrap();
+            drop(reader);
+            let mut args = vec!["check", file.as_str()];
+            if json {
+                args.push("--json");
+            }
+            let out = Command::new(BALLOT)
+                .args(&args)
+                .stdout(Stdio::from(writer))
+                .stderr(Stdio::piped())
+                .output()
+                .expect("run ballot check");
+            assert_eq!(
+                out.status.code(),
+                Some(*code),
+                "{args:?}: {}",
+                describe(&out)
+            );
+            assert_eq!(text(&out.stderr), "", "{args:?}: stderr must stay quiet");
+        }
+    }
+}
+
+#[test]
+fn an_empty_history_file_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in [("empty.jsonl", ""), ("blank.edn", "\n  \n\t\n")] {
+        let file = history_file(dir.path(), name, content);
+        for format in [None, Some("ballot"), Some("jepsen-edn")] {
+            let mut args = vec!["check", file.as_str()];
+            args.extend(format.map(|f| ["--format", f]).into_iter().flatten());
+            let out = ballot_check(&args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+            assert!(
+                text(&out.stdout).starts_with("verdict: VALID (exit 0)"),
+                "{}",
+                describe(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_history_file_that_does_not_parse_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let edn = history_file(
+        dir.path(),
+        "broken.edn",
+        "[{:process 0, :type :invoke, :f :read, :value nil}\n {:process 0, :type :ok, :f :read, :value nil}\n {:process 1 :type :invoke :f :read :value \"x]\n",
+    );
+    let op = history_file(
+        dir.path(),
+        "op.edn",
+        "{:process 0, :type :invoke, :f :read}\n{:process 0, :type :done, :f :read}\n",
+    );
+    let jsonl = history_file(
+        dir.path(),
+        "broken.jsonl",
+        "{\"index\":0,\"time\":0,\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"x\",\"value\":null}\n{\"index\":1,\n",
+    );
+    let unknown = history_file(dir.path(), "prose.txt", "hello\n");
+    for (file, want) in [
+        (&edn, "line 3, column 44: unterminated string"),
+        (
+            &op,
+            "line 2, column 1: :type must be :invoke, :ok, :fail or :info",
+        ),
+        (&jsonl, "line 2: "),
+        (&unknown, "unrecognised history format"),
+    ] {
+        let out = ballot_check(&["check", file]);
+        assert_eq!(out.status.code(), Some(254), "{file}: {}", describe(&out));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: {file}: {want}")),
+            "{file}: {stderr}"
+        );
+        assert_eq!(text(&out.stdout), "", "{file}");
+    }
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::history::{self, HistoryOp, OpType};
-use crate::models::{Machine, Model};
+use crate::models::{Machine, Model, Reading, Spec};
 use ballot_core::records::Event;
 use ballot_core::verdict::{CheckerResult, Validity, Violation};
 
@@ -65,13 +65,19 @@ impl Default for Bounds {
 
 /// Checks `events` (a whole history) against `model`, per key.
 pub fn check(events: &[Event], model: Model, bounds: &Bounds) -> CheckerResult {
-    run(events, model, bounds, Method::Auto)
+    run(events, &Spec::from(model), bounds, Method::Auto)
+}
+
+/// Like [`check`], with the reading of outcomes and the initial value
+/// `spec` gives (Knossos's reading for Jepsen EDN histories).
+pub fn check_spec(events: &[Event], spec: &Spec, bounds: &Bounds) -> CheckerResult {
+    run(events, spec, bounds, Method::Auto)
 }
 
 /// Like [`check`], but always with the general search, even for the
 /// write-once model (to cross-check the fast path).
 pub fn check_by_search(events: &[Event], model: Model, bounds: &Bounds) -> CheckerResult {
-    run(events, model, bounds, Method::Search)
+    run(events, &Spec::from(model), bounds, Method::Search)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -92,7 +98,8 @@ enum KeyVerdict {
 /// The ops of one key: the key and the positions of its ops in `ops`.
 type Partition<'a> = (Option<&'a str>, Vec<usize>);
 
-fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> CheckerResult {
+fn run(events: &[Event], spec: &Spec, bounds: &Bounds, method: Method) -> CheckerResult {
+    let model = spec.model;
     let ops = match history::pair(events) {
         Ok(ops) => ops,
         Err(e) => {
@@ -107,7 +114,7 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
     };
     let keys = partition(&ops, events);
     let fast = model == Model::WriteOnce && method == Method::Auto;
-    let verdicts = check_keys(&keys, &ops, events, model, fast, bounds);
+    let verdicts = check_keys(&keys, &ops, events, spec, fast, bounds);
     let mut result = assemble(&keys, verdicts);
     let count = |o: OpType| ops.iter().filter(|op| op.outcome == o).count();
     let stats = result
@@ -131,6 +138,12 @@ fn run(events: &[Event], model: Model, bounds: &Bounds, method: Method) -> Check
     ] {
         stats.insert(name.into(), value);
     }
+    if spec.reading == Reading::Knossos {
+        stats.insert("reading".into(), json!("knossos"));
+    }
+    if !spec.initial.is_null() {
+        stats.insert("initial".into(), spec.initial.clone());
+    }
     result
 }
 
@@ -151,7 +164,7 @@ fn check_keys(
     keys: &[Partition],
     ops: &[HistoryOp],
     events: &[Event],
-    model: Model,
+    spec: &Spec,
     fast: bool,
     bounds: &Bounds,
 ) -> Vec<Option<KeyVerdict>> {
@@ -178,7 +191,7 @@ fn check_keys(
                 continue;
             }
             let verdict = catch_unwind(AssertUnwindSafe(|| {
-                check_key(*key, members, ops, events, model, fast, &limits)
+                check_key(*key, members, ops, events, spec, fast, &limits)
             }))
             .unwrap_or_else(|_| {
                 KeyVerdict::Unknown(format!(
@@ -277,11 +290,12 @@ fn check_key(
     members: &[usize],
     ops: &[HistoryOp],
     events: &[Event],
-    model: Model,
+    spec: &Spec,
     fast: bool,
     limits: &Limits,
 ) -> KeyVerdict {
-    let mut machine = Machine::new(model);
+    let model = spec.model;
+    let mut machine = Machine::for_spec(spec);
     let all: Vec<&HistoryOp> = members.iter().map(|&i| &ops[i]).collect();
     let mut compiled: Vec<KeyOp> = Vec::with_capacity(all.len());
     for op in &all {

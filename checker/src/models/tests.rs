@@ -327,3 +327,158 @@ fn compile_rejects_what_the_model_does_not_know() {
         assert_eq!(err.to_string(), want);
     }
 }
+
+/// Knossos's reading (`knossos.model`, `knossos.history/preprocess`) beside
+/// ours, for the register models (values: A = 1, B = 2): every failed op is
+/// dropped, a failed cas too, and an ok read of nil constrains nothing. The
+/// other models read outcomes the same either way.
+#[test]
+fn knossos_reading_table() {
+    use CompiledOp::*;
+    use EventType::*;
+    type Case = (
+        Model,
+        &'static str,
+        Value,
+        EventType,
+        Value,
+        Option<CompiledOp>,
+        Option<CompiledOp>,
+    );
+    let cases: &[Case] = &[
+        // (model, f, input, outcome, output, ours, Knossos's)
+        (
+            Model::CasRegister,
+            "cas",
+            json!(["A", "B"]),
+            Fail,
+            json!(["A", "B"]),
+            Some(CasFailed { from: 1 }),
+            None,
+        ),
+        (
+            Model::CasRegister,
+            "read",
+            Value::Null,
+            Ok,
+            Value::Null,
+            Some(Read { out: 0 }),
+            None,
+        ),
+        (
+            Model::Register,
+            "read",
+            Value::Null,
+            Ok,
+            Value::Null,
+            Some(Read { out: 0 }),
+            None,
+        ),
+        (
+            Model::CasRegister,
+            "read",
+            Value::Null,
+            Ok,
+            json!("A"),
+            Some(Read { out: 1 }),
+            Some(Read { out: 1 }),
+        ),
+        (
+            Model::Register,
+            "write",
+            json!("B"),
+            Fail,
+            json!("B"),
+            None,
+            None,
+        ),
+        (
+            Model::CasRegister,
+            "write",
+            json!("B"),
+            Info,
+            Value::Null,
+            Some(Write { v: 2 }),
+            Some(Write { v: 2 }),
+        ),
+        (
+            Model::CasRegister,
+            "cas",
+            json!(["A", "B"]),
+            Info,
+            Value::Null,
+            Some(CasMaybe { from: 1, to: 2 }),
+            Some(CasMaybe { from: 1, to: 2 }),
+        ),
+        (
+            Model::CasRegister,
+            "cas",
+            json!(["A", "B"]),
+            Ok,
+            json!(["A", "B"]),
+            Some(Cas { from: 1, to: 2 }),
+            Some(Cas { from: 1, to: 2 }),
+        ),
+        (
+            Model::WriteOnce,
+            "read",
+            Value::Null,
+            Ok,
+            Value::Null,
+            Some(Read { out: 0 }),
+            Some(Read { out: 0 }),
+        ),
+        (
+            Model::Kv,
+            "get",
+            Value::Null,
+            Ok,
+            Value::Null,
+            Some(Read { out: 0 }),
+            Some(Read { out: 0 }),
+        ),
+    ];
+    for (model, f, input, kind, output, ours, theirs) in cases {
+        let (op, events) = op_events(f, input.clone(), *kind, output.clone());
+        for (reading, want) in [(Reading::Porcupine, ours), (Reading::Knossos, theirs)] {
+            let mut m = Machine::for_spec(&Spec {
+                model: *model,
+                reading,
+                initial: Value::Null,
+            });
+            m.intern(&json!("A"));
+            m.intern(&json!("B"));
+            assert_eq!(
+                m.compile(&op, &events),
+                Result::Ok(*want),
+                "{model} {f} {kind:?} {reading:?}"
+            );
+        }
+    }
+}
+
+/// A register's initial value is state 0: a read of it before any write is
+/// legal, a read of nil is not, and the state is described by its value.
+#[test]
+fn a_register_can_start_at_a_value() {
+    let spec = Spec {
+        model: Model::CasRegister,
+        reading: Reading::Porcupine,
+        initial: json!(0),
+    };
+    let mut m = Machine::for_spec(&spec);
+    assert_eq!(m.intern(&json!(0)), 0);
+    let nil = m.intern(&Value::Null);
+    assert_ne!(nil, 0);
+    assert_eq!(m.step(0, &CompiledOp::Read { out: 0 }), Some(0));
+    assert_eq!(m.step(0, &CompiledOp::Read { out: nil }), None);
+    assert_eq!(m.held(0), "the register held 0");
+    assert_eq!(m.held(nil), "the register held nil");
+    // Only the register models take it.
+    let kv = Machine::for_spec(&Spec {
+        model: Model::Kv,
+        ..spec
+    });
+    assert_eq!(kv.state_value(0), json!(""));
+    assert_eq!(Spec::from(Model::Kv).initial, Value::Null);
+}

@@ -166,8 +166,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "MODEL", value_parser = check_model)]
     pub model: Option<String>,
 
-    /// Format of a history file: ballot, jepsen or porcupine-kv (default: detected).
-    #[arg(long, value_name = "FORMAT", value_parser = ["ballot", "jepsen", "porcupine-kv"])]
+    /// Format of a history file: ballot, jepsen (etcd log), porcupine-kv or jepsen-edn (history.edn) (default: detected).
+    #[arg(long, value_name = "FORMAT", value_parser = ["ballot", "jepsen", "porcupine-kv", "jepsen-edn"])]
     pub format: Option<String>,
 
     /// Seconds the checker may search for a linearization before it answers unknown.

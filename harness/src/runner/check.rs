@@ -3,8 +3,11 @@
 //! Both call [`ballot_checker::run::check_run`] on a run folder with the same
 //! model and bounds, so `ballot check RUN` reproduces the verdict `ballot
 //! test` printed for that run. `ballot check FILE` checks a single history
-//! (ours, a Jepsen etcd log or a Porcupine kv log) for linearizability.
-//! `ballot check` only reads; it never rewrites the run folder.
+//! (ours, a Jepsen etcd log, a Porcupine kv log or a Jepsen EDN history) for
+//! linearizability; a file that does not parse is bad input (254), an empty
+//! one a valid empty history. `ballot check` only reads; it never rewrites
+//! the run folder. Its output stops quietly when stdout is closed (`| head`):
+//! the exit code is still the verdict's.
 //!
 //! A `--direct` run has no `messages.jsonl`, so the checker answers the
 //! message-log checks (`paxos`, `learners`) unknown because the file is
@@ -17,7 +20,7 @@ use std::time::Duration;
 use ballot_checker::import::Format;
 use ballot_checker::linear::Bounds;
 use ballot_checker::models::Model;
-use ballot_checker::run::{check_history_file, check_run, write_results, CheckOptions};
+use ballot_checker::run::{check_history_file, check_run, write_results, CheckError, CheckOptions};
 use ballot_core::records::MESSAGES_FILE;
 use ballot_core::run_folder::TestParams;
 use ballot_core::verdict::{Results, Validity};
@@ -102,6 +105,7 @@ pub fn parse_format(format: &str) -> Option<Format> {
         "ballot" => Some(Format::Ballot),
         "jepsen" => Some(Format::JepsenEtcd),
         "porcupine-kv" => Some(Format::PorcupineKv),
+        "jepsen-edn" => Some(Format::JepsenEdn),
         _ => None,
     }
 }
@@ -123,8 +127,7 @@ fn check_path(args: &CheckArgs) -> Result<Results, Error> {
             }
             None => None,
         };
-        check_history_file(path, model, format, &bounds(args.check_timeout))
-            .map_err(|e| Error::Check(e.to_string()))
+        check_history_file(path, model, format, &bounds(args.check_timeout)).map_err(file_error)
     } else {
         Err(Error::Input(format!(
             "{} is neither a run folder nor a history file",
@@ -133,16 +136,29 @@ fn check_path(args: &CheckArgs) -> Result<Results, Error> {
     }
 }
 
+/// A history file the checker could not take: one that does not parse is
+/// bad input (254); one that cannot be read is a harness failure (255).
+fn file_error(e: CheckError) -> Error {
+    match e {
+        CheckError::Invalid { .. } | CheckError::Corrupt { .. } => Error::Input(e.to_string()),
+        other => Error::Check(other.to_string()),
+    }
+}
+
 /// `ballot check RUN|FILE`: re-checks offline; returns the verdict.
 pub fn check_command(args: &CheckArgs) -> Result<Validity, Error> {
     let results = check_path(args)?;
-    if args.json {
-        let text = serde_json::to_string_pretty(&results)
+    let text = if args.json {
+        let json = serde_json::to_string_pretty(&results)
             .map_err(|e| Error::Check(format!("cannot serialise results: {e}")))?;
-        println!("{text}");
+        json + "\n"
     } else {
-        output::print_check_verdict(&results, &args.path);
-    }
+        output::check_verdict_text(&results, &args.path)
+    };
+    output::emit(&text).map_err(|source| Error::Io {
+        what: "cannot write the verdict to stdout".into(),
+        source,
+    })?;
     Ok(results.valid)
 }
 
@@ -156,6 +172,7 @@ mod tests {
             ("ballot", Some(Format::Ballot)),
             ("jepsen", Some(Format::JepsenEtcd)),
             ("porcupine-kv", Some(Format::PorcupineKv)),
+            ("jepsen-edn", Some(Format::JepsenEdn)),
             ("edn", None),
         ] {
             assert_eq!(parse_format(name), format, "{name}");

@@ -1,9 +1,11 @@
 //! What a run prints: the header, the node pids, the op counts, the verdict
 //! with the first violation, the store folder and the rerun command. The
-//! text is built by pure functions (tested below) and printed to stdout;
+//! text is built by pure functions (tested below) and printed to stdout
+//! with [`emit`], which stops quietly when stdout is closed (`| head -1`);
 //! errors go to stderr.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,6 +17,25 @@ use super::TestPlan;
 use crate::clients::{ClientStats, ClientsReport, FinalReads};
 use crate::cluster::Cluster;
 
+/// Writes `text` to stdout (locked, then flushed). A closed stdout (a
+/// reader such as `head` that went away) is not an error: the output is
+/// simply dropped, so the command still exits with its verdict's code.
+pub fn emit(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// [`emit`] for the progress lines of a run: a write error other than a
+/// closed pipe is a warning on stderr, never the end of the run.
+pub(crate) fn say(text: &str) {
+    if let Err(e) = emit(text) {
+        eprintln!("warning: cannot write to stdout: {e}");
+    }
+}
+
 /// Prints the run's header.
 pub fn print_start(plan: &TestPlan, dir: &Path) {
     let a = &plan.args;
@@ -24,8 +45,8 @@ pub fn print_start(plan: &TestPlan, dir: &Path) {
         .map(|b| format!("--bug {b}"))
         .chain(a.client_bugs.iter().map(|b| format!("--client-bug {b}")))
         .collect();
-    println!(
-        "ballot test: seed {}, {} nodes, workload {}, nemesis {} every ~{}s on {}, {}s, {} clients{}{}{}",
+    say(&format!(
+        "ballot test: seed {}, {} nodes, workload {}, nemesis {} every ~{}s on {}, {}s, {} clients{}{}{}\nstore: {}\n",
         plan.seed,
         a.nodes,
         a.workload,
@@ -36,9 +57,9 @@ pub fn print_start(plan: &TestPlan, dir: &Path) {
         a.concurrency,
         if a.direct { ", direct (no proxy, no message log)" } else { "" },
         if bugs.is_empty() { "" } else { ", " },
-        bugs.join(" ")
-    );
-    println!("store: {}", dir.display());
+        bugs.join(" "),
+        dir.display()
+    ));
 }
 
 /// Prints each node's id, pid and address.
@@ -48,19 +69,19 @@ pub fn print_nodes(cluster: &Cluster) {
         .into_iter()
         .map(|(id, pid)| format!("{id}=pid {pid} at {}", cluster.addr(id)))
         .collect();
-    println!("nodes: {}", nodes.join(", "));
+    say(&format!("nodes: {}\n", nodes.join(", ")));
 }
 
 /// Prints how many ops ended how.
 pub fn print_ops(stats: &Arc<ClientStats>, report: &ClientsReport, reads: &FinalReads) {
     let (ok, fail, info) = stats.counts();
-    println!(
-        "ops: {ok} ok, {fail} fail, {info} info ({} invoked by clients on {} key(s); final reads: {} ok, {} not ok)",
+    say(&format!(
+        "ops: {ok} ok, {fail} fail, {info} info ({} invoked by clients on {} key(s); final reads: {} ok, {} not ok)\n",
         report.ops,
         report.keys.len(),
         reads.ok,
         reads.not_ok
-    );
+    ));
 }
 
 /// The verdict's name as printed.
@@ -133,14 +154,12 @@ pub fn footer_text(valid: Validity, dir: &Path, rerun: &str, interrupted: bool) 
 
 /// Prints the verdict of a run.
 pub fn print_verdict(results: &Results, dir: &Path, rerun: &str, interrupted: bool) {
-    print!("{}", verdict_text(results));
-    print!("{}", footer_text(results.valid, dir, rerun, interrupted));
+    say(&(verdict_text(results) + &footer_text(results.valid, dir, rerun, interrupted)));
 }
 
-/// Prints the verdict of `ballot check`.
-pub fn print_check_verdict(results: &Results, dir: &Path) {
-    print!("{}", verdict_text(results));
-    println!("checked: {}", dir.display());
+/// The verdict of `ballot check`: the verdict block, then what was checked.
+pub fn check_verdict_text(results: &Results, path: &Path) -> String {
+    format!("{}checked: {}\n", verdict_text(results), path.display())
 }
 
 /// The bug catalogue: node bugs, then client bugs, one line each.
@@ -158,21 +177,20 @@ pub fn bug_list() -> String {
 
 /// Prints `bug_list`.
 pub fn print_bug_list() {
-    print!("{}", bug_list());
+    say(&bug_list());
 }
 
 /// Prints where a profile stopped: the phase, and the command that reruns
 /// the whole profile (each phase's own rerun line was printed with its verdict).
 pub fn print_profile_stop(phase: &super::PhaseInfo, verdict: Validity, rerun_all: &str) {
-    println!(
-        "profile {}: stopped at phase {} of {} ({}), {}",
+    say(&format!(
+        "profile {}: stopped at phase {} of {} ({}), {}\nrerun the whole profile: {rerun_all}\n",
         phase.profile,
         phase.index,
         phase.of,
         phase.name,
         verdict_word(verdict)
-    );
-    println!("rerun the whole profile: {rerun_all}");
+    ));
 }
 
 #[cfg(test)]

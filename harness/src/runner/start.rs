@@ -151,9 +151,9 @@ pub(super) async fn start_nodes(
     let cluster = Cluster::start_with(spec, clock, snapshots, data_dirs).await?;
     let mode = proposer_mode(args, offered, cluster.all_propose());
     if offered && mode == ProposerMode::Clients && args.proposers.is_none() {
-        println!(
-            "note: the nodes were given {{peers}} but their /v1/health does not list the \
-             proposer role; ballot's clients propose (protocol v1)"
+        super::output::say(
+            "note: the nodes were given {peers} but their /v1/health does not list the \
+             proposer role; ballot's clients propose (protocol v1)\n",
         );
     }
     Ok((cluster, mesh, mode))
