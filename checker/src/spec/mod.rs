@@ -54,6 +54,18 @@ pub const PROPERTY: &str = "acceptor-spec";
 pub const SOURCE: &str = "docs/protocol.md, Rules and Durability (Lamport, Paxos Made Simple, \
                           2.2-2.3: an acceptor never answers against its promise or forgets \
                           what it acknowledged)";
+/// How a violation whose first unexplained step is a state snapshot says so.
+const NEXT_IS_SNAPSHOT: &str = "the next step could be the ";
+
+/// Whether an `acceptor-spec` violation is shown by a state snapshot (what
+/// a node held after a restart, or at the end) rather than by a reply: its
+/// evidence is complete only when that snapshot was taken.
+pub fn shown_by_snapshot(v: &Violation) -> bool {
+    v.property == PROPERTY
+        && v.explanation.contains(NEXT_IS_SNAPSHOT)
+        && v.explanation.contains(" snapshot of node ")
+}
+
 /// At most this many violations are kept; all are counted.
 pub const MAX_VIOLATIONS: usize = 20;
 
@@ -220,7 +232,10 @@ fn violation(
     // The earliest step that could come next, in full; the others by name.
     let next = stuck.candidates.first().map_or_else(
         || "no step could come next".to_string(),
-        |c| format!("the next step could be {}", describe(c)),
+        |c| match steps[c.step].what {
+            What::Read { .. } => format!("{NEXT_IS_SNAPSHOT}{}", describe(c)),
+            What::Exchange { .. } => format!("the next step could be {}", describe(c)),
+        },
     );
     let others: Vec<String> = stuck
         .candidates

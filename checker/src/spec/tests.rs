@@ -112,6 +112,7 @@ fn an_accept_acked_below_the_promise_is_the_violation_with_the_promise_as_eviden
     assert_eq!(r.valid, Validity::Invalid);
     let v = &r.violations[0];
     assert_eq!(v.property, PROPERTY);
+    assert!(!shown_by_snapshot(v));
     assert_eq!(v.key.as_deref(), Some("x"));
     let ids: Vec<u64> = v.messages.iter().map(|m| m.id).collect();
     // the prepare that set the promise, and the accept that contradicts it;
@@ -177,6 +178,7 @@ fn a_restart_that_forgets_an_acknowledged_acceptance_is_caught_by_its_snapshot()
         "{}",
         v.explanation
     );
+    assert!(shown_by_snapshot(v));
     let ids: Vec<u64> = v.messages.iter().map(|m| m.id).collect();
     // the prepare set the promise, the accept the acceptance the snapshot lost
     assert_eq!(ids, vec![1, 2], "{}", v.explanation);

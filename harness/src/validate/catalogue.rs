@@ -130,7 +130,7 @@ pub fn catalogue() -> Vec<BugCase> {
                 "--workload", "kv", "--rate", "0", "--nemesis", "kill",
                 "--nemesis-interval", "1", "--time-limit", "10",
             ],
-            expect: &["durability"],
+            expect: &["durability", ballot_checker::spec::PROPERTY],
             how: "Clients run as fast as they can, so a SIGKILL almost always lands within the \
                   ~200 ms between a reply and its background fsync; the snapshot taken right \
                   after the restart lacks an acknowledged promise or acceptance.",
@@ -143,7 +143,7 @@ pub fn catalogue() -> Vec<BugCase> {
                 "--workload", "kv", "--nemesis", "kill", "--nemesis-interval", "1",
                 "--time-limit", "8",
             ],
-            expect: &["durability"],
+            expect: &["durability", ballot_checker::spec::PROPERTY],
             how: "The first kill and restart wipes every key the node acknowledged; the \
                   restart snapshot shows cold keys with no promise at all.",
         },
@@ -155,7 +155,7 @@ pub fn catalogue() -> Vec<BugCase> {
                 "--workload", "kv", "--nemesis", "kill", "--nemesis-interval", "1",
                 "--time-limit", "8",
             ],
-            expect: &["durability"],
+            expect: &["durability", ballot_checker::spec::PROPERTY],
             how: "After a kill and restart the node still has its promises but no accepted \
                   proposal; the restart snapshot shows an acknowledged acceptance missing.",
         },
@@ -167,7 +167,7 @@ pub fn catalogue() -> Vec<BugCase> {
                 "--workload", "kv", "--rate", "0", "--nemesis", "delay",
                 "--nemesis-interval", "1", "--time-limit", "8",
             ],
-            expect: &["p1a-promise-order"],
+            expect: &["p1a-promise-order", ballot_checker::spec::PROPERTY],
             how: "Unpaced clients duel on every key; a proposer's accept arrives after a \
                   competitor's higher prepare and the node acks it below its promise.",
         },
@@ -179,7 +179,7 @@ pub fn catalogue() -> Vec<BugCase> {
                 "--workload", "kv", "--rate", "0", "--nemesis", "drop,delay,duplicate",
                 "--nemesis-interval", "1", "--time-limit", "10",
             ],
-            expect: &["p1a-promise-order"],
+            expect: &["p1a-promise-order", ballot_checker::spec::PROPERTY],
             how: "A dropped prepare lets a node accept a ballot it never promised; with its \
                   promise left behind, a delayed or duplicated lower accept is then acked \
                   too, going back on the higher proposal it accepted.",
@@ -192,7 +192,7 @@ pub fn catalogue() -> Vec<BugCase> {
                 "--workload", "kv", "--nemesis", "drop", "--nemesis-interval", "1",
                 "--time-limit", "8",
             ],
-            expect: &["promise-reports-highest"],
+            expect: &["promise-reports-highest", ballot_checker::spec::PROPERTY],
             how: "Reads and retried proposes run repeated rounds on each key, so nodes accept \
                   the same key at several ballots; the next prepare reports the first, lower \
                   one.",
@@ -374,8 +374,16 @@ mod tests {
             .iter()
             .map(|p| p.name())
             .chain(LINEARIZABLE)
+            .chain([ballot_checker::spec::PROPERTY])
             .collect();
         for case in catalogue() {
+            // Every node bug breaks the acceptor specification; no client bug does.
+            assert_eq!(
+                case.expect.contains(&ballot_checker::spec::PROPERTY),
+                case.kind == BugKind::Node,
+                "{}",
+                case.name
+            );
             assert!(!case.expect.is_empty(), "{}", case.name);
             for p in case.expect {
                 assert!(known.contains(p), "{}: unknown property {p}", case.name);

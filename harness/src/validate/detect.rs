@@ -11,7 +11,8 @@
 //! `delivered`, else `sent`) among its messages. A `durability` violation
 //! shows only in the state snapshot taken after the node's restart (or at
 //! the end), so it becomes evident at the first snapshot of that node taken
-//! after its evidence. The run's detection time is the earliest moment any
+//! after its evidence; so does an `acceptor-spec` violation that a snapshot
+//! shows. The run's detection time is the earliest moment any
 //! expected violation became evident, counted from the start of the test
 //! (the history's clock). It is a property of the history, not of when the
 //! checker ran.
@@ -105,7 +106,7 @@ pub fn evident_at(v: &Violation, snapshots: &[SnapshotTime]) -> Option<u64> {
     let ops = v.ops.iter().map(|e| e.time);
     let messages = v.messages.iter().map(exchange_time);
     let last = ops.chain(messages).max()?;
-    if v.property != DURABILITY {
+    if v.property != DURABILITY && !ballot_checker::spec::shown_by_snapshot(v) {
         return Some(last);
     }
     let node = v.messages.first()?.to;
@@ -213,6 +214,28 @@ mod tests {
             vec![exchange(1, 10, None, Some(80))],
         );
         assert_eq!(evident_at(&other, &snaps), Some(80));
+    }
+
+    #[test]
+    fn an_acceptor_spec_violation_a_snapshot_shows_is_evident_at_that_snapshot() {
+        let snaps = [
+            SnapshotTime { node: 1, time: 50 },
+            SnapshotTime { node: 1, time: 100 },
+        ];
+        let mut by_snapshot = violation(
+            ballot_checker::spec::PROPERTY,
+            vec![],
+            vec![exchange(1, 10, Some(20), Some(80))],
+        );
+        by_snapshot.explanation = "... and the next step could be the restart snapshot of \
+                                   node 1 at 0.000 s holds {}, where the spec holds {}."
+            .into();
+        assert_eq!(evident_at(&by_snapshot, &snaps), Some(100));
+        let mut by_reply = by_snapshot.clone();
+        by_reply.explanation = "... and the next step could be exchange 4 (/v1/accept {}) \
+                                was answered 200 {}, where the spec answers 200 {}."
+            .into();
+        assert_eq!(evident_at(&by_reply, &snaps), Some(80));
     }
 
     #[test]
