@@ -7,6 +7,7 @@
 //! exactly one place.
 
 mod client;
+pub mod health;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ pub use client::{
     acceptor_only, is_client_path, ClientReply, ProposeRequest, ReadRequest, Role, PROPOSE_PATH,
     READ_PATH,
 };
+pub use health::{parse_health, HealthError};
 
 /// Largest key accepted, in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 256;
