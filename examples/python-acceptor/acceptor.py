@@ -26,6 +26,10 @@ gets 500 and the process stops serving (exit status 1).
 
 One lock serialises "decide, append, fsync": simple and obviously correct,
 not fast.
+
+`--bug NAME` (repeatable) switches on one deliberate protocol mistake, each
+marked `# BUG name:` below and listed in BUGS, so that `ballot conform` can
+show it names the broken rule.
 """
 
 import argparse
@@ -47,6 +51,20 @@ MAX_VALUE_BYTES = 64 * 1024
 MAX_BODY_BYTES = MAX_VALUE_BYTES + MAX_KEY_BYTES + 1024
 MAX_U64 = 2**64 - 1
 LOG_NAME = "acceptor.jsonl"
+
+# Deliberate protocol mistakes for `--bug NAME` (see the README).
+BUGS = (
+    "health-id-string",
+    "unknown-fields-ok",
+    "key-length-in-chars",
+    "no-body-limit",
+    "prepare-strict",
+    "reject-without-promise",
+    "learn-overwrites",
+    "learn-sets-promise",
+    "ignore-sigterm",
+)
+bugs = set()
 
 
 class BadRequest(Exception):
@@ -89,6 +107,9 @@ def parse_key(value):
     if value == "":
         raise BadRequest("key must not be empty")
     size = len(value.encode("utf-8", "surrogatepass"))
+    if "key-length-in-chars" in bugs:
+        # BUG key-length-in-chars: counts characters, not UTF-8 bytes.
+        size = len(value)
     if size > MAX_KEY_BYTES:
         raise BadRequest(f"key is {size} bytes, more than the limit of {MAX_KEY_BYTES}")
     return value
@@ -112,7 +133,11 @@ def parse_request(body, fields):
         raise BadRequest(f"invalid request body: {e}") from None
     if not isinstance(obj, dict):
         raise BadRequest("invalid request body: expected a JSON object")
-    if set(obj) != set(fields):
+    if "unknown-fields-ok" in bugs:
+        # BUG unknown-fields-ok: only checks that the needed fields are there.
+        if not set(fields) <= set(obj):
+            raise BadRequest(f"invalid request body: expected the fields {', '.join(fields)}")
+    elif set(obj) != set(fields):
         raise BadRequest(f"invalid request body: expected exactly the fields {', '.join(fields)}")
     out = {"key": parse_key(obj["key"]), "ballot": parse_ballot(obj["ballot"])}
     if "value" in fields:
@@ -129,6 +154,13 @@ def parse_request(body, fields):
 
 def reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
+
+
+def rejection_promise(promised):
+    if "reject-without-promise" in bugs:
+        # BUG reject-without-promise: a rejection does not say what was promised.
+        return None
+    return ballot_json(promised)
 
 
 def ballot_json(ballot):
@@ -246,8 +278,12 @@ class Acceptor:
         with self.lock:
             state = self.store.state(req["key"])
             promised = state["promised"]
-            if promised is not None and req["ballot"] < promised:
-                return 200, {"ok": False, "promised": ballot_json(promised), "accepted": accepted_json(state["accepted"])}
+            below = promised is not None and req["ballot"] < promised
+            if "prepare-strict" in bugs:
+                # BUG prepare-strict: `<=`, so a duplicated prepare is refused.
+                below = promised is not None and req["ballot"] <= promised
+            if below:
+                return 200, {"ok": False, "promised": rejection_promise(promised), "accepted": accepted_json(state["accepted"])}
             if promised != req["ballot"]:
                 self.store.commit(req["key"], dict(state, promised=req["ballot"]))
             return 200, {"ok": True, "promised": ballot_json(req["ballot"]), "accepted": accepted_json(state["accepted"])}
@@ -257,7 +293,7 @@ class Acceptor:
             state = self.store.state(req["key"])
             promised = state["promised"]
             if promised is not None and req["ballot"] < promised:
-                return 200, {"ok": False, "promised": ballot_json(promised)}
+                return 200, {"ok": False, "promised": rejection_promise(promised)}
             new_state = dict(state, promised=req["ballot"], accepted=(req["ballot"], req["value"]))
             if new_state != state:
                 self.store.commit(req["key"], new_state)
@@ -267,6 +303,12 @@ class Acceptor:
         with self.lock:
             state = self.store.state(req["key"])
             learned = state["learned"]
+            if "learn-sets-promise" in bugs:
+                # BUG learn-sets-promise: treats the learn's ballot as a promise.
+                state = dict(state, promised=req["ballot"])
+            if "learn-overwrites" in bugs and learned is not None:
+                # BUG learn-overwrites: a second, different value replaces the first.
+                learned = None
             if learned is None:
                 self.store.commit(req["key"], dict(state, learned=req["value"]))
             elif learned != req["value"]:
@@ -319,7 +361,11 @@ class Handler(BaseHTTPRequestHandler):
         acceptor = self.server.acceptor
         if self.path == "/v1/health":
             roles = ["acceptor", "proposer"] if self.server.proposer else ["acceptor"]
-            self.reply(200, {"node": acceptor.node_id, "ok": True, "roles": roles})
+            node = acceptor.node_id
+            if "health-id-string" in bugs:
+                # BUG health-id-string: the id as argparse gives it without type=int.
+                node = str(node)
+            self.reply(200, {"node": node, "ok": True, "roles": roles})
         elif self.path == "/v1/state":
             self.reply(*acceptor.dump())
         elif self.path in POSTS:
@@ -342,7 +388,11 @@ class Handler(BaseHTTPRequestHandler):
         except (TypeError, ValueError):
             self.close_connection = True
             return self.reply(400, {"error": "a Content-Length header is required"})
-        if length < 0 or length > MAX_BODY_BYTES:
+        too_big = length > MAX_BODY_BYTES
+        if "no-body-limit" in bugs:
+            # BUG no-body-limit: reads a body of any size.
+            too_big = False
+        if length < 0 or too_big:
             self.close_connection = True  # the body is not read
             return self.reply(400, {"error": f"request body is larger than the limit of {MAX_BODY_BYTES} bytes"})
         body = self.rfile.read(length)
@@ -421,7 +471,9 @@ def main():
     parser.add_argument("--data-dir", required=True, help="directory of the durable state; reuse it on restart")
     parser.add_argument("--peers", help="serve the proposer role (v1.1) against ID=HOST:PORT,... (this node included)")
     parser.add_argument("--proposer-bug", choices=proposer_role.BUGS, help="a deliberate proposer bug")
+    parser.add_argument("--bug", action="append", default=[], choices=BUGS, help="a deliberate protocol mistake (repeatable)")
     args = parser.parse_args()
+    bugs.update(args.bug)
     peers = None
     if args.peers is not None:
         try:
@@ -454,7 +506,11 @@ def main():
     server.acceptor = Acceptor(args.id, store)
     if peers:
         server.proposer = proposer_role.Proposer(args.id, peers, args.proposer_bug)
-    signal.signal(signal.SIGTERM, lambda *_: stop(server, 0))
+    if "ignore-sigterm" in bugs:
+        # BUG ignore-sigterm: SIGTERM does not stop it (only SIGKILL does).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: stop(server, 0))
     signal.signal(signal.SIGINT, lambda *_: stop(server, 0))
     bound_host, bound_port = server.server_address[:2]
     print(f"listening on {bound_host}:{bound_port}", file=sys.stderr, flush=True)

@@ -34,6 +34,8 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
     /// Run a scripted, message-level scenario (built-in S01-S12, or a JSON file).
     Scenario(crate::scenario::ScenarioArgs),
+    /// Check a node against every rule of docs/protocol.md, one deterministic check each, in seconds.
+    Conform(crate::conform::ConformArgs),
     /// Re-drive a stored run's message schedule against fresh nodes and re-check it.
     Replay(crate::replay::ReplayArgs),
     /// Cut a failing run down to a small scenario file that still fails.
@@ -238,6 +240,31 @@ mod tests {
         assert!(given
             .rerun_command(11)
             .contains("--node-cmd 'python3 a.py --id {id} --listen 127.0.0.1:{port}'"));
+    }
+
+    #[test]
+    fn conform_flags() {
+        let cli = parse([
+            "ballot",
+            "conform",
+            "--node-cmd",
+            "python3 a.py --listen 127.0.0.1:{port}",
+            "--rule",
+            "health",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Conform(args) = cli.command else {
+            panic!("not conform: {:?}", cli.command);
+        };
+        assert_eq!(
+            args.node_cmd.as_deref(),
+            Some("python3 a.py --listen 127.0.0.1:{port}")
+        );
+        assert_eq!(args.rules, ["health"]);
+        assert!(args.json && !args.list);
+        let err = parse(["ballot", "conform", "--bug", "nope"]).unwrap_err();
+        assert_eq!(parse_error_exit_code(&err), EXIT_BAD_ARGS);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`runner`]: one whole `ballot test` run, from start to verdict.
 //! - [`cli`]: flags and subcommands.
 //! - [`scenario`]: runs scripted, message-level scenarios against real nodes.
+//! - [`conform`]: `ballot conform`: one deterministic check per rule of `docs/protocol.md`, for a node of your own.
 //! - [`replay`]: re-drives a stored run's message schedule against fresh nodes.
 //! - [`shrink`]: cuts a failing run down to a small scenario.
 //! - [`validate`]: runs the bug catalogue and the false-alarm sweep (`ballot validate`).
@@ -51,6 +52,7 @@ pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod cluster;
+pub mod conform;
 pub mod error;
 pub mod exit;
 pub mod links;

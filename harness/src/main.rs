@@ -20,6 +20,7 @@ fn main() {
         Command::Check(args) => runner::check_command(args),
         Command::Serve(args) => ballot::serve::serve_command(args),
         Command::Scenario(args) => ballot::scenario::scenario_main(args),
+        Command::Conform(args) => ballot::conform::conform_main(args),
         Command::Replay(args) => ballot::replay::replay_main(args),
         Command::Shrink(args) => ballot::shrink::shrink_main(args),
         Command::Bench(args) => ballot::bench::bench_main(args),

@@ -7,15 +7,17 @@
 //! exactly one place.
 
 mod client;
+pub mod health;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use client::{
     acceptor_only, is_client_path, ClientReply, ProposeRequest, ReadRequest, Role, PROPOSE_PATH,
     READ_PATH,
 };
+pub use health::{parse_health, HealthError};
 
 /// Largest key accepted, in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 256;
@@ -78,6 +80,15 @@ struct StrictBallot {
     proposer: u64,
 }
 
+/// Reads a request's ballot strictly, and only from a JSON object: serde
+/// would also read a struct from an array (`[1, 1]`), which the protocol
+/// does not allow.
+fn strict_ballot<'de, D: Deserializer<'de>>(d: D) -> Result<Ballot, D::Error> {
+    use serde::de::Error;
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    StrictBallot::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)
+}
+
 /// A proposal an acceptor has accepted: the ballot and its value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Accepted {
@@ -94,7 +105,10 @@ pub struct PrepareRequest {
     /// The Paxos instance.
     pub key: String,
     /// The ballot the proposer asks the acceptor to promise.
-    #[serde(with = "StrictBallot")]
+    #[serde(
+        serialize_with = "StrictBallot::serialize",
+        deserialize_with = "strict_ballot"
+    )]
     pub ballot: Ballot,
 }
 
@@ -117,7 +131,10 @@ pub struct AcceptRequest {
     /// The Paxos instance.
     pub key: String,
     /// The proposal's ballot.
-    #[serde(with = "StrictBallot")]
+    #[serde(
+        serialize_with = "StrictBallot::serialize",
+        deserialize_with = "strict_ballot"
+    )]
     pub ballot: Ballot,
     /// The proposal's value.
     pub value: String,
@@ -139,7 +156,10 @@ pub struct LearnRequest {
     /// The Paxos instance.
     pub key: String,
     /// The ballot at which the value was chosen.
-    #[serde(with = "StrictBallot")]
+    #[serde(
+        serialize_with = "StrictBallot::serialize",
+        deserialize_with = "strict_ballot"
+    )]
     pub ballot: Ballot,
     /// The chosen value.
     pub value: String,
@@ -298,6 +318,10 @@ pub enum RequestError {
     /// The body is well formed but breaks a protocol limit.
     #[error(transparent)]
     Input(#[from] InputError),
+    /// The body is JSON, but not an object (serde would read a struct
+    /// from an array, which the protocol does not allow).
+    #[error("invalid request body: expected a JSON object")]
+    NotObject,
 }
 
 /// A prepare, accept or learn, parsed and checked exactly as a node must:
@@ -316,6 +340,14 @@ impl Request {
     /// Parses a request body of `kind` from the bytes on the wire and checks
     /// its key, ballot and value against the protocol's limits.
     pub fn parse(kind: RequestKind, body: &[u8]) -> Result<Request, RequestError> {
+        let first = body
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        if first.is_some_and(|&b| b != b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+        {
+            return Err(RequestError::NotObject);
+        }
         let request = match kind {
             RequestKind::Prepare => Request::Prepare(serde_json::from_slice(body)?),
             RequestKind::Accept => Request::Accept(serde_json::from_slice(body)?),
@@ -327,6 +359,9 @@ impl Request {
 
     /// [`Request::parse`] for a body already read as JSON (a recorded request).
     pub fn from_json(kind: RequestKind, body: &serde_json::Value) -> Result<Request, RequestError> {
+        if !body.is_object() {
+            return Err(RequestError::NotObject);
+        }
         let request = match kind {
             RequestKind::Prepare => Request::Prepare(PrepareRequest::deserialize(body)?),
             RequestKind::Accept => Request::Accept(AcceptRequest::deserialize(body)?),
@@ -423,6 +458,26 @@ mod tests {
                 "{kind:?}: {err}"
             );
         }
+        // serde reads a struct from an array too; the protocol does not.
+        for body in [
+            &br#"["x",{"round":1,"proposer":1}]"#[..],
+            br#" ["x",{"round":1,"proposer":1}]"#,
+            br#"{"key":"x","ballot":[1,1]}"#,
+        ] {
+            let err = Request::parse(RequestKind::Prepare, body).unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid request body: ")
+                    && (err.to_string().contains("expected a JSON object")
+                        || err.to_string().contains("expected a map")),
+                "{}: {err}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let array = serde_json::json!(["k", {"round": 1, "proposer": 0}, "v"]);
+        assert!(matches!(
+            Request::from_json(RequestKind::Accept, &array),
+            Err(RequestError::NotObject)
+        ));
         let lenient: Ballot = serde_json::from_str(r#"{"round":5,"proposer":1,"x":2}"#).unwrap();
         assert_eq!(lenient, Ballot::new(5, 1));
         let long = serde_json::json!({"key": "k", "ballot": {"round": 1, "proposer": 0}, "value": "v".repeat(MAX_VALUE_BYTES + 1)});

@@ -72,10 +72,25 @@ pub enum ClusterError {
         timeout: Duration,
         /// The last health-check failure.
         last_error: String,
+        /// The status of the last health reply, if the node answered at all.
+        last_status: Option<u16>,
         /// The command line.
         command: String,
         /// The last lines it wrote to stderr.
         stderr_tail: String,
+    },
+    /// The node answered `/v1/health` with a body that breaks the protocol
+    /// (it was killed); the reason names the field.
+    #[error("node {node}'s /v1/health reply does not follow docs/protocol.md: {reason}\n  it answered: {body}\n  command: {command}")]
+    BadHealth {
+        /// The node.
+        node: usize,
+        /// The first wrong field.
+        reason: Box<ballot_core::protocol::HealthError>,
+        /// The body it sent (cut when long).
+        body: String,
+        /// The command line.
+        command: String,
     },
     /// Node proposers were asked for, but the node has no proposer role (it was killed).
     #[error(
@@ -169,7 +184,7 @@ impl From<ballot_core::run_folder::RunFolderError> for ClusterError {
 }
 
 /// An error with its sources, on one line.
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -52,7 +52,7 @@ const SIDE_CHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
 mod error;
 mod process;
 
-use error::error_chain;
+pub(crate) use error::error_chain;
 pub use error::ClusterError;
 
 /// What to start: how many nodes, with which command, where.
@@ -77,6 +77,9 @@ pub struct ClusterSpec {
     /// Fail the start when a node given peers does not list the proposer
     /// role in `/v1/health` (`--proposers nodes`).
     pub require_proposer: bool,
+    /// Count any `200` reply to `/v1/health` as ready, whatever its body
+    /// (`ballot conform` judges the body itself, as a check that can fail).
+    pub lenient_health: bool,
 }
 
 impl ClusterSpec {
@@ -91,6 +94,7 @@ impl ClusterSpec {
             ports: Vec::new(),
             peers: Vec::new(),
             require_proposer: false,
+            lenient_health: false,
         })
     }
 }
@@ -191,6 +195,25 @@ fn tail_lines(path: &Path, from: u64, lines: usize) -> String {
         }
         Err(e) => format!("    (cannot read {}: {e})", path.display()),
     }
+}
+
+/// How a node answered SIGTERM ([`Cluster::terminate`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Termination {
+    /// It exited on its own within the grace period.
+    Exited {
+        /// Its pid.
+        pid: u32,
+        /// Exit status, as the OS reports it.
+        status: String,
+        /// How long after the SIGTERM it was reaped.
+        after: Duration,
+    },
+    /// It was still running when the grace period ended, and was SIGKILLed.
+    Killed {
+        /// Its pid.
+        pid: u32,
+    },
 }
 
 /// What a power failure did to one node.

@@ -7,11 +7,21 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ballot_core::protocol::{HealthReply, NodeId, Role, StateReply, HEALTH_PATH, STATE_PATH};
+use ballot_core::protocol::{
+    health, HealthError, NodeId, Role, StateReply, HEALTH_PATH, STATE_PATH,
+};
 use ballot_core::records::{Snapshot, SnapshotReason};
 use nix::sys::signal::Signal;
 
 use super::*;
+
+/// Why a `200` health reply did not make the node ready.
+enum HealthVerdict {
+    /// Not yet: poll again (the text is the last error).
+    Retry(String),
+    /// The start failed.
+    Fail(ClusterError),
+}
 
 impl Cluster {
     /// Starts node `id`'s process (not waiting for health).
@@ -65,13 +75,17 @@ impl Cluster {
     }
 
     /// Polls `/v1/health` until the node answers with its id, it exits, or
-    /// the health timeout passes (then it is killed).
+    /// the health timeout passes (then it is killed). A `200` reply whose
+    /// body breaks the protocol fails at once, naming the field
+    /// ([`ClusterError::BadHealth`]); `"ok": false` is polled again. With
+    /// [`ClusterSpec::lenient_health`] any `200` reply will do.
     pub(super) async fn wait_healthy(&mut self, id: usize) -> Result<(), ClusterError> {
         let addr = self.addr(id);
         let timeout = self.spec.health_timeout;
         let deadline = Instant::now() + timeout;
         let url = format!("http://{addr}{HEALTH_PATH}");
         let mut last_error: String;
+        let mut last_status = None;
         loop {
             let node = self.node_mut(id)?;
             let child = node
@@ -95,38 +109,26 @@ impl Cluster {
             let per_try = deadline
                 .saturating_duration_since(Instant::now())
                 .clamp(Duration::from_millis(50), Duration::from_millis(500));
-            match self.http.get(&url).timeout(per_try).send().await {
-                Ok(resp) if resp.status().is_success() => match resp.json::<HealthReply>().await {
-                    Ok(reply)
-                        if reply.node == id as NodeId
-                            && self.spec.require_proposer
-                            && !self.spec.peers.is_empty()
-                            && !reply.roles.contains(&Role::Proposer) =>
-                    {
-                        let command = self.nodes[id].command_line();
-                        self.kill_quietly(id).await;
-                        return Err(ClusterError::NoProposerRole {
-                            node: id,
-                            roles: reply.roles,
-                            command,
-                        });
+            let reply = match self.http.get(&url).timeout(per_try).send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    resp.bytes().await.map(|body| (status, body))
+                }
+                Err(e) => Err(e),
+            };
+            match reply {
+                Ok((status, body)) if status.is_success() => {
+                    last_status = Some(status.as_u16());
+                    match self.judge_health(id, &body).await {
+                        Ok(()) => return Ok(()),
+                        Err(HealthVerdict::Retry(why)) => last_error = why,
+                        Err(HealthVerdict::Fail(e)) => return Err(e),
                     }
-                    Ok(reply) if reply.node == id as NodeId => {
-                        self.nodes[id].roles = reply.roles;
-                        return Ok(());
-                    }
-                    Ok(reply) => {
-                        let port = self.nodes[id].port;
-                        self.kill_quietly(id).await;
-                        return Err(ClusterError::WrongNode {
-                            node: id,
-                            port,
-                            answered: reply.node,
-                        });
-                    }
-                    Err(e) => last_error = format!("bad health reply: {e}"),
-                },
-                Ok(resp) => last_error = format!("health answered {}", resp.status()),
+                }
+                Ok((status, _)) => {
+                    last_status = Some(status.as_u16());
+                    last_error = format!("health answered {status}");
+                }
                 Err(e) => last_error = error_chain(&e),
             }
             if Instant::now() >= deadline {
@@ -136,11 +138,63 @@ impl Cluster {
                     node: id,
                     timeout,
                     last_error,
+                    last_status,
                     command: node.command_line(),
                     stderr_tail: node.stderr_tail(),
                 });
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// What a `200` health body of node `id` means: ready (its roles are
+    /// kept), not yet, or a failed start (the node is killed).
+    async fn judge_health(&mut self, id: usize, body: &[u8]) -> Result<(), HealthVerdict> {
+        if self.spec.lenient_health {
+            let roles = health::parse_health(body, id as NodeId).map(|r| r.roles);
+            self.nodes[id].roles = roles.unwrap_or_default();
+            return Ok(());
+        }
+        let fail = |e| Err(HealthVerdict::Fail(e));
+        match health::parse_health(body, id as NodeId) {
+            Ok(reply)
+                if reply.node == id as NodeId
+                    && self.spec.require_proposer
+                    && !self.spec.peers.is_empty()
+                    && !reply.roles.contains(&Role::Proposer) =>
+            {
+                let command = self.nodes[id].command_line();
+                self.kill_quietly(id).await;
+                fail(ClusterError::NoProposerRole {
+                    node: id,
+                    roles: reply.roles,
+                    command,
+                })
+            }
+            Ok(reply) if reply.node == id as NodeId => {
+                self.nodes[id].roles = reply.roles;
+                Ok(())
+            }
+            Ok(reply) => {
+                let port = self.nodes[id].port;
+                self.kill_quietly(id).await;
+                fail(ClusterError::WrongNode {
+                    node: id,
+                    port,
+                    answered: reply.node,
+                })
+            }
+            Err(HealthError::NotOk) => Err(HealthVerdict::Retry(HealthError::NotOk.to_string())),
+            Err(reason) => {
+                let command = self.nodes[id].command_line();
+                self.kill_quietly(id).await;
+                fail(ClusterError::BadHealth {
+                    node: id,
+                    reason: Box::new(reason),
+                    body: health::describe_body(body),
+                    command,
+                })
+            }
         }
     }
 
@@ -231,10 +285,59 @@ impl Cluster {
     /// data dir, waits until it is healthy, then records a `restart`
     /// snapshot of its state. Returns the new pid.
     pub async fn restart(&mut self, id: usize) -> Result<u32, ClusterError> {
-        let pid = self.spawn(id)?;
-        self.wait_healthy(id).await?;
+        let pid = self.relaunch(id).await?;
         self.snapshot(id, SnapshotReason::Restart).await?;
         Ok(pid)
+    }
+
+    /// Starts a stopped node again with the same port and data dir and waits
+    /// until it is healthy, recording nothing. Returns the new pid.
+    pub async fn relaunch(&mut self, id: usize) -> Result<u32, ClusterError> {
+        let pid = self.spawn(id)?;
+        self.wait_healthy(id).await?;
+        Ok(pid)
+    }
+
+    /// SIGTERMs the node's process group (after a SIGCONT if it was paused)
+    /// and waits up to `grace` for it to exit; one still running then is
+    /// SIGKILLed. Either way it is reaped.
+    pub async fn terminate(
+        &mut self,
+        id: usize,
+        grace: Duration,
+    ) -> Result<Termination, ClusterError> {
+        let node = self.node_mut(id)?;
+        let mut child = node
+            .child
+            .take()
+            .ok_or(ClusterError::NotRunning { node: id })?;
+        let pid = child.id();
+        let fail = |action, source| ClusterError::Process {
+            node: id,
+            action,
+            source,
+        };
+        if std::mem::take(&mut node.paused) {
+            let _ = children::signal_group(&child, Signal::SIGCONT);
+        }
+        let sent = Instant::now();
+        if let Err(e) = children::signal_group(&child, Signal::SIGTERM) {
+            let _ = children::kill_and_reap_async(&mut child).await;
+            return Err(fail("SIGTERM", io::Error::from(e)));
+        }
+        match children::reap_within(&mut child, grace).await {
+            Ok(Some(status)) => Ok(Termination::Exited {
+                pid,
+                status: status.to_string(),
+                after: sent.elapsed(),
+            }),
+            reaped => {
+                let killed = children::kill_and_reap_async(&mut child).await;
+                reaped.map_err(|e| fail("waitpid", e))?;
+                killed.map_err(|e| fail("kill", e))?;
+                Ok(Termination::Killed { pid })
+            }
+        }
     }
 
     /// Fetches the node's `/v1/state` over the side channel and writes it to

@@ -141,6 +141,7 @@ pub(super) async fn start_nodes(
         ports,
         peers,
         require_proposer: args.proposers == Some(ProposerMode::Nodes),
+        lenient_health: false,
     };
     let data_dirs = if plan.nemesis.needs_lazyfs() {
         DataDirs::LazyFs

@@ -174,6 +174,7 @@ pub async fn start_cluster(
             ports: Vec::new(),
             peers: Vec::new(),
             require_proposer: false,
+            lenient_health: false,
         }),
         None => Err(e),
     })?;
