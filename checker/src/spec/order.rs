@@ -314,18 +314,61 @@ impl Search<'_> {
             return (0..n).map(Choice::Restart).collect();
         }
         let window = self.window(c);
-        let mut out: Vec<Choice> = window
+        let fitting: Vec<usize> = window
             .iter()
-            .filter(|&&i| self.fits(&c.state, i))
+            .copied()
+            .filter(|&i| self.fits(&c.state, i))
+            .collect();
+        // A step that fits and can never change the state from here on is
+        // taken at once, with no alternative (see `stays_inert`).
+        if let Some(&i) = fitting.iter().find(|&&i| self.stays_inert(&c.state, i)) {
+            return vec![Choice::Apply(i)];
+        }
+        // Answered steps first: an unanswered one is applied as late as a
+        // later reply needs it, and skipped last.
+        let unanswered = |i: usize| {
+            matches!(&self.steps[i].what,
+                What::Exchange { recorded, .. } if recorded.may_be_unprocessed())
+        };
+        let mut out: Vec<Choice> = fitting
+            .iter()
+            .filter(|&&i| !unanswered(i))
+            .chain(fitting.iter().filter(|&&i| unanswered(i)))
             .map(|&i| Choice::Apply(i))
             .collect();
-        out.extend(window.iter().filter_map(|&i| match &self.steps[i].what {
-            What::Exchange { recorded, .. } if recorded.may_be_unprocessed() => {
-                Some(Choice::Skip(i))
-            }
-            _ => None,
-        }));
+        out.extend(
+            window
+                .iter()
+                .filter(|&&i| unanswered(i))
+                .map(|&i| Choice::Skip(i)),
+        );
         out
+    }
+
+    /// Whether step `i`, which fits `state`, leaves it unchanged now and in
+    /// every later state of this epoch, so taking it at once loses no order:
+    /// the steps before and after it see the same states wherever it goes.
+    /// Only for the correct acceptor, whose state only grows within an
+    /// epoch: a snapshot; a prepare at or below the promise (the promise
+    /// never falls); an accept below the promise; a learn once the key has
+    /// learned (a learned value never changes); a request that is not a
+    /// valid protocol request. An accept at exactly the promise is not
+    /// inert: a second value at the same ballot (a proposer's bug) would
+    /// change the accepted proposal back and forth.
+    fn stays_inert(&self, state: &InstanceState, i: usize) -> bool {
+        if self.bugs != BugSet::NONE {
+            return false;
+        }
+        let What::Exchange { request, .. } = &self.steps[i].what else {
+            return true;
+        };
+        let promised = state.promised;
+        match request {
+            Request::Prepare(r) => promised.is_some_and(|p| r.ballot <= p),
+            Request::Accept(r) => promised.is_some_and(|p| r.ballot < p),
+            Request::Learn(_) => state.learned.is_some(),
+            Request::Invalid | Request::Other => true,
+        }
     }
 
     fn mark_done(&self, c: &mut Cursor, i: usize) {

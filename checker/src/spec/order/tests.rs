@@ -216,12 +216,12 @@ fn restarts_recover_by_the_nodes_bugs() {
 
 #[test]
 fn the_budget_bounds_the_search_and_says_so() {
-    // Eight mutually overlapping duplicate prepares of 1.1 (all granted)
+    // Eight mutually overlapping duplicate accepts of 1.1 (all granted)
     // followed by an impossible refusal: every interleaving fits until
     // the end; the memo visits each done-set once (2^8 sets, at most 8
     // moves each) instead of 8! orders; a budget of 5 runs out.
     let mut steps: Vec<OrderStep> = (0..8)
-        .map(|i| prepare(i, 0, (10 + i as u64, 100), b(1, 1), granted(b(1, 1), None)))
+        .map(|i| accept(i, 0, (10 + i as u64, 100), b(1, 1), true, b(1, 1)))
         .collect();
     steps.push(accept(8, 0, (200, 210), b(1, 1), false, b(9, 9)));
     let found = find_order(&steps, 1, "x", BugSet::NONE, 100_000);
@@ -231,4 +231,21 @@ fn the_budget_bounds_the_search_and_says_so() {
     let found = find_order(&steps, 1, "x", BugSet::NONE, 5);
     assert!(found.stuck.expect("budget").exhausted);
     assert_eq!(found.order.len(), 9);
+}
+
+#[test]
+fn steps_that_can_never_change_the_state_are_taken_at_once() {
+    // The same with duplicate prepares: once one is granted the others are
+    // at the promise, so they change nothing wherever they go, and the
+    // search takes them in delivered order instead of trying 2^8 sets.
+    let mut steps: Vec<OrderStep> = (0..8)
+        .map(|i| prepare(i, 0, (10 + i as u64, 100), b(1, 1), granted(b(1, 1), None)))
+        .collect();
+    steps.push(accept(8, 0, (200, 210), b(1, 1), false, b(9, 9)));
+    let found = find_order(&steps, 1, "x", BugSet::NONE, 100_000);
+    assert!(!found.stuck.expect("the refusal fits no order").exhausted);
+    assert!(found.tried <= 8 * 8, "tried {}", found.tried);
+    // with a bug flag the shortcut is off (the state may not only grow)
+    let rbd = BugSet::of(&[NodeBug::ReplyBeforeDurable]);
+    assert_eq!(find_order(&steps, 1, "x", rbd, 100_000).tried, 8 << 7);
 }
