@@ -73,39 +73,13 @@ impl Env {
 
     /// Live processes whose command line mentions the store.
     fn leftovers(&self) -> Vec<u32> {
-        let needle = self.store.path().display().to_string();
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(&needle) && !cmdline.contains(BALLOT) && !common::pid_gone(pid) {
-                found.push(pid);
-            }
-        }
-        found
+        common::processes_mentioning(&self.store.path().display().to_string(), BALLOT)
     }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let left = self.leftovers();
-        if !left.is_empty() {
-            // Only processes started under this test's own temp store.
-            for &pid in &left {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            if !std::thread::panicking() {
-                panic!("node processes survived the test: {left:?}");
-            }
-        }
+        common::kill_leftovers(&self.leftovers());
     }
 }
 

@@ -85,6 +85,38 @@ pub fn pid_gone(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None) == Err(Errno::ESRCH)
 }
 
+/// Pids of live processes whose command line mentions `needle` (a test's
+/// own temp folder) and not `except` (the harness binary itself).
+pub fn processes_mentioning(needle: &str, except: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) && !cmdline.contains(except) && !pid_gone(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// SIGKILLs processes a test left behind (only ones found under its own
+/// temp folder), then fails the test unless it is already failing.
+pub fn kill_leftovers(left: &[u32]) {
+    if left.is_empty() {
+        return;
+    }
+    for &pid in left {
+        let _ = kill(Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+    }
+    if !std::thread::panicking() {
+        panic!("node processes survived the test: {left:?}");
+    }
+}
 /// Asserts every pid is gone.
 pub fn assert_gone(pids: &[u32]) {
     for &pid in pids {
