@@ -3,7 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,12 +38,11 @@ impl Cluster {
             return Err(ClusterError::AlreadyRunning { node: id });
         }
         let port = node.port;
-        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-            Ok(probe) => drop(probe),
+        match probe_port(port) {
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 return Err(ClusterError::PortInUse { node: id, port })
             }
-            Err(_) => {}
+            Ok(()) | Err(_) => {}
         }
         let open = |name: &str| {
             let path = node.dir.join(name);
@@ -455,5 +454,45 @@ impl Cluster {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Whether a listener could bind `127.0.0.1:port` now, as a node would:
+/// with `SO_REUSEADDR`, which tokio, Python's `http.server` and Node.js all
+/// set. Without it, the connections a stopped node closed (in `TIME_WAIT`
+/// for a minute) make a free port look taken, and a restart on its port
+/// fails (seen in CI after a SIGTERM).
+fn probe_port(port: u16) -> io::Result<()> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+    socket.listen(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn a_port_whose_closed_connections_wait_is_free_for_a_node() {
+        // A server that closes its connection first leaves it in TIME_WAIT
+        // on its own port, as a node stopped with SIGTERM does.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        let (served, _) = listener.accept().unwrap();
+        drop(served);
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap(); // the server's FIN
+        drop(client);
+        drop(listener);
+        probe_port(port).expect("a node could bind it (SO_REUSEADDR)");
+        // a port with a live listener is taken
+        let live = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let taken = probe_port(live.local_addr().unwrap().port()).unwrap_err();
+        assert_eq!(taken.kind(), io::ErrorKind::AddrInUse);
     }
 }

@@ -2,6 +2,7 @@
 //! (folders under the check's own directory), run its steps in order,
 //! judge each reply ([`judge`]), and kill what is left.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -139,7 +140,7 @@ async fn start(rule: &Rule, target: &Target, dir: &Path) -> Result<Cluster, Clus
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let ports = cluster::free_ports(n).map_err(|source| ClusterError::Io {
+        let ports = fresh_ports(n).map_err(|source| ClusterError::Io {
             path: PathBuf::from("127.0.0.1:0"),
             source,
         })?;
@@ -165,6 +166,26 @@ async fn start(rule: &Rule, target: &Target, dir: &Path) -> Result<Cluster, Clus
             other => return other,
         }
     }
+}
+
+/// Ports this process has handed to a node, never handed out again: checks
+/// run in parallel, and a check that stops a node and starts it again on
+/// its port must not find that port taken by another check's new node.
+static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// `n` distinct free loopback ports that no earlier check of this process got.
+fn fresh_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..100 {
+        let ports = cluster::free_ports(n)?;
+        if ports.iter().all(|p| !handed_out.contains(p)) {
+            handed_out.extend(&ports);
+            return Ok(ports);
+        }
+    }
+    Err(std::io::Error::other(
+        "no free loopback ports left that this run has not used",
+    ))
 }
 
 /// `{peers}` for nodes on `ports`: `0=127.0.0.1:P0,1=127.0.0.1:P1,...`,
