@@ -58,9 +58,9 @@ use serde_json::{json, Value};
 use super::sim::{apply, Recorded, Reply, Request};
 
 /// Smallest search budget (steps tried) of one (node, key).
-pub const MIN_BUDGET: usize = 200_000;
+pub const MIN_BUDGET: usize = 2_000_000;
 /// Budget per step of one (node, key), when that is larger.
-pub const BUDGET_PER_STEP: usize = 64;
+pub const BUDGET_PER_STEP: usize = 256;
 
 /// What one step of a (node, key) history is.
 #[derive(Clone, Debug, PartialEq)]
