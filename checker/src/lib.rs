@@ -42,6 +42,7 @@ pub mod invariants;
 pub mod linear;
 pub mod messages;
 pub mod models;
+mod par;
 pub mod run;
 pub mod spec;
 

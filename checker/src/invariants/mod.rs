@@ -31,7 +31,6 @@
 //! that builds at most a bounded number of them but counts them all.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ballot_core::protocol::{Ballot, NodeId};
 use serde_json::json;
@@ -501,30 +500,10 @@ fn key_facts(log: &MessageLog, key: KeyId, need: usize) -> KeyFacts {
 /// the chunks' results in key order.
 fn par_keys<T: Send>(nkeys: usize, work: impl Fn(std::ops::Range<KeyId>) -> T + Sync) -> Vec<T> {
     const CHUNK: usize = 512;
-    let chunks = nkeys.div_ceil(CHUNK);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(chunks.max(1));
-    let next = AtomicUsize::new(0);
-    let claim = || {
-        let mut done = Vec::new();
-        loop {
-            let c = next.fetch_add(1, Ordering::Relaxed);
-            if c >= chunks {
-                return done;
-            }
-            let start = (c * CHUNK) as KeyId;
-            let end = ((c + 1) * CHUNK).min(nkeys) as KeyId;
-            done.push((c, work(start..end)));
-        }
-    };
-    let mut all: Vec<(usize, T)> = std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(claim)).collect();
-        let mut all = claim();
-        for o in others {
-            all.extend(o.join().expect("a key check panicked"));
-        }
-        all
+    let mut all = crate::par::par_map(nkeys.div_ceil(CHUNK), |c| {
+        let start = (c * CHUNK) as KeyId;
+        let end = ((c + 1) * CHUNK).min(nkeys) as KeyId;
+        Some(work(start..end))
     });
     all.sort_by_key(|(c, _)| *c);
     all.into_iter().map(|(_, t)| t).collect()

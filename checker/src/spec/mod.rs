@@ -87,7 +87,7 @@ pub fn check(
     let run = run_steps(messages, nemesis, snapshots);
     let histories: Vec<(&(u64, String), &Vec<OrderStep>)> = run.by_key.iter().collect();
     let tried = AtomicUsize::new(0);
-    let mut findings: Vec<(usize, Finding)> = par_map(histories.len(), |h| {
+    let mut findings: Vec<(usize, Finding)> = crate::par::par_map(histories.len(), |h| {
         let ((node, key), steps) = histories[h];
         let found = find_order(
             steps,
@@ -309,34 +309,6 @@ fn reply_text(simulated: &Value) -> String {
 /// JSON on one line.
 fn compact(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
-}
-
-/// Runs `work` on `0..n` over the cores; the `Some` results with their index.
-fn par_map<T: Send>(n: usize, work: impl Fn(usize) -> Option<T> + Sync) -> Vec<(usize, T)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.max(1));
-    let next = AtomicUsize::new(0);
-    let claim = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n {
-                return done;
-            }
-            if let Some(t) = work(i) {
-                done.push((i, t));
-            }
-        }
-    };
-    std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(claim)).collect();
-        let mut all = claim();
-        for o in others {
-            all.extend(o.join().expect("an acceptor-spec search panicked"));
-        }
-        all
-    })
 }
 
 #[cfg(test)]
