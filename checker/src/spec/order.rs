@@ -22,12 +22,23 @@
 //! starts; within that freedom the search picks, step by step, a step that
 //! may come next and whose simulated reply equals the recorded one (a
 //! snapshot: whose state equals the simulated state), depth first, trying
-//! candidates in `delivered` order and backtracking on a dead end. An
-//! exchange with no recorded reply (or a `5xx`) fits any reply, and may also
-//! have never been processed at all (a request in flight when the node was
-//! killed, or one it failed to persist): *skipping* it is tried last. Searched-out positions (done set, state) are
-//! remembered, so equivalent interleavings are not searched twice, and the
-//! whole search is bounded by a budget of steps tried.
+//! candidates in `delivered` order and backtracking on a dead end.
+//! Searched-out positions (done set, state) are remembered, so equivalent
+//! interleavings are not searched twice, and the whole search is bounded by
+//! a budget of steps tried.
+//!
+//! # Exchanges without a reply
+//!
+//! An exchange with no recorded reply (or a `5xx`) fits any reply, and may
+//! also never have been processed at all (a request in flight when the node
+//! was killed, or one it failed to persist): it is *optional*. An optional
+//! step never holds up another step, and none is required to end an epoch;
+//! it is applied only when the search chooses to (after the answered
+//! candidates), and it *expires* (was never processed) as soon as a step
+//! that started after its interval ended has been taken, since it cannot
+//! come after that one. So the search never branches on when to give one
+//! up: with k requests in flight to a paused node, that choice alone made
+//! 2^k positions at every step.
 //!
 //! Keys are independent Paxos instances (the acceptor keeps nothing shared
 //! between them), so searching each key alone loses nothing and keeps the
@@ -188,7 +199,8 @@ pub struct Found {
 enum Choice {
     /// Process the step (an exchange) or observe it (a snapshot).
     Apply(usize),
-    /// An unreplied exchange the node never processed.
+    /// An optional exchange that changes nothing wherever it goes: marked
+    /// done without being taken (it constrains nothing).
     Skip(usize),
     /// Restart into the next epoch with the n-th recovery alternative.
     Restart(usize),
@@ -209,16 +221,26 @@ struct Undo {
     state: InstanceState,
     first: usize,
     epoch: usize,
+    clock: u64,
+    left: usize,
     trail: Option<Vec<InstanceState>>,
     trail_len: usize,
     step: Option<usize>,
+    /// Optional steps marked done by this move (expired, or left at a restart).
+    expired: Vec<usize>,
 }
 
 #[derive(Clone, Debug)]
 struct Cursor {
     done: Vec<bool>,
+    /// The first step of the epoch not done.
     first: usize,
     epoch: usize,
+    /// Required steps of the epoch not done yet.
+    left: usize,
+    /// Latest start of a step taken in this epoch: an optional step that
+    /// ended before it can no longer be taken.
+    clock: u64,
     state: InstanceState,
     trail: Vec<InstanceState>,
     zobrist: u64,
@@ -255,6 +277,8 @@ impl Search<'_> {
             done: vec![false; self.steps.len()],
             first: 0,
             epoch: 0,
+            left: self.required_in(0),
+            clock: 0,
             state: InstanceState::default(),
             trail: Vec::new(),
             zobrist: 0,
@@ -265,8 +289,20 @@ impl Search<'_> {
         c
     }
 
+    /// Whether step `i` may never have been processed (no reply, or a `5xx`).
+    fn optional(&self, i: usize) -> bool {
+        matches!(&self.steps[i].what,
+            What::Exchange { recorded, .. } if recorded.may_be_unprocessed())
+    }
+
+    /// How many steps of `epoch` must be taken.
+    fn required_in(&self, epoch: usize) -> usize {
+        let (lo, hi) = self.bounds[epoch];
+        (lo..hi).filter(|&i| !self.optional(i)).count()
+    }
+
     fn finished(&self, c: &Cursor) -> bool {
-        c.epoch + 1 == self.bounds.len() && c.first == self.bounds[c.epoch].1
+        c.epoch + 1 == self.bounds.len() && c.left == 0
     }
 
     /// Runs an exchange on a copy of `state`: the reply and the new state.
@@ -275,7 +311,7 @@ impl Search<'_> {
     }
 
     /// The steps that may come next: not done, in the current epoch, and
-    /// not after the end of another step that is not done.
+    /// not after the end of a required step that is not done.
     fn window(&self, c: &Cursor) -> Vec<usize> {
         let hi = self.bounds[c.epoch].1;
         let mut min_end = u64::MAX;
@@ -288,7 +324,9 @@ impl Search<'_> {
             if s.start > min_end {
                 break; // sorted by start: every later step starts later still
             }
-            min_end = min_end.min(s.end);
+            if !self.optional(i) {
+                min_end = min_end.min(s.end);
+            }
             seen.push(i);
         }
         seen.retain(|&i| self.steps[i].start <= min_end);
@@ -306,43 +344,56 @@ impl Search<'_> {
     }
 
     fn choices(&self, c: &Cursor) -> Vec<Choice> {
-        if c.first == self.bounds[c.epoch].1 {
+        let window = self.window(c);
+        if c.left == 0 {
             if c.epoch + 1 == self.bounds.len() {
                 return Vec::new();
             }
+            // Only optional steps are left: one that can change nothing is
+            // given up at once; else restart now (the rest were never
+            // processed), or first process one of them.
+            if let Some(&i) = window.iter().find(|&&i| self.stays_inert(&c.state, i)) {
+                return vec![Choice::Skip(i)];
+            }
             let n = self.recovery.alternatives(&c.state, &c.trail).len();
-            return (0..n).map(Choice::Restart).collect();
+            let mut out: Vec<Choice> = (0..n).map(Choice::Restart).collect();
+            out.extend(window.into_iter().map(Choice::Apply));
+            return out;
         }
-        let window = self.window(c);
         let fitting: Vec<usize> = window
             .iter()
             .copied()
             .filter(|&i| self.fits(&c.state, i))
             .collect();
         // A step that fits and can never change the state from here on is
-        // taken at once, with no alternative (see `stays_inert`).
-        if let Some(&i) = fitting.iter().find(|&&i| self.stays_inert(&c.state, i)) {
-            return vec![Choice::Apply(i)];
-        }
-        // Answered steps first: an unanswered one is applied as late as a
-        // later reply needs it, and skipped last.
-        let unanswered = |i: usize| {
-            matches!(&self.steps[i].what,
-                What::Exchange { recorded, .. } if recorded.may_be_unprocessed())
-        };
-        let mut out: Vec<Choice> = fitting
+        // taken at once, with no alternative (see `stays_inert`): an
+        // optional one is marked done untaken; a required one only when
+        // taking it now lets no optional step expire.
+        let optional_end = window
             .iter()
-            .filter(|&&i| !unanswered(i))
-            .chain(fitting.iter().filter(|&&i| unanswered(i)))
+            .filter(|&&i| self.optional(i))
+            .map(|&i| self.steps[i].end)
+            .min()
+            .unwrap_or(u64::MAX);
+        let forced = fitting.iter().find(|&&i| {
+            self.stays_inert(&c.state, i)
+                && (self.optional(i) || self.steps[i].start <= optional_end)
+        });
+        if let Some(&i) = forced {
+            return vec![if self.optional(i) {
+                Choice::Skip(i)
+            } else {
+                Choice::Apply(i)
+            }];
+        }
+        // Answered steps first: an optional one is applied only as a later
+        // reply needs it.
+        fitting
+            .iter()
+            .filter(|&&i| !self.optional(i))
+            .chain(fitting.iter().filter(|&&i| self.optional(i)))
             .map(|&i| Choice::Apply(i))
-            .collect();
-        out.extend(
-            window
-                .iter()
-                .filter(|&&i| unanswered(i))
-                .map(|&i| Choice::Skip(i)),
-        );
-        out
+            .collect()
     }
 
     /// Whether step `i`, which fits `state`, leaves it unchanged now and in
@@ -374,10 +425,38 @@ impl Search<'_> {
     fn mark_done(&self, c: &mut Cursor, i: usize) {
         c.done[i] = true;
         c.zobrist ^= zobrist(i);
+        if !self.optional(i) {
+            c.left -= 1;
+        }
         let hi = self.bounds[c.epoch].1;
         while c.first < hi && c.done[c.first] {
             c.first += 1;
         }
+    }
+
+    fn unmark(&self, c: &mut Cursor, i: usize) {
+        c.done[i] = false;
+        c.zobrist ^= zobrist(i);
+    }
+
+    /// Marks done every optional step of the epoch that ended before the
+    /// clock (it can no longer come next), or every one left when `all`.
+    fn expire(&self, c: &mut Cursor, all: bool) -> Vec<usize> {
+        let hi = self.bounds[c.epoch].1;
+        let mut expired = Vec::new();
+        for i in c.first..hi {
+            let s = &self.steps[i];
+            if !all && s.start > c.clock {
+                break; // it ends after it starts, so after the clock
+            }
+            if !c.done[i] && self.optional(i) && (all || s.end < c.clock) {
+                expired.push(i);
+            }
+        }
+        for &i in &expired {
+            self.mark_done(c, i);
+        }
+        expired
     }
 
     fn apply(&self, c: &mut Cursor, choice: Choice) -> Undo {
@@ -385,9 +464,12 @@ impl Search<'_> {
             state: c.state.clone(),
             first: c.first,
             epoch: c.epoch,
+            clock: c.clock,
+            left: c.left,
             trail: None,
             trail_len: c.trail.len(),
             step: None,
+            expired: Vec::new(),
         };
         match choice {
             Choice::Apply(i) => {
@@ -399,8 +481,11 @@ impl Search<'_> {
                     c.state = after;
                 }
                 self.mark_done(c, i);
+                c.clock = c.clock.max(self.steps[i].start);
+                let expired = self.expire(c, false);
                 Undo {
                     step: Some(i),
+                    expired,
                     ..undo
                 }
             }
@@ -412,6 +497,7 @@ impl Search<'_> {
                 }
             }
             Choice::Restart(n) => {
+                let expired = self.expire(c, true);
                 let alt = self
                     .recovery
                     .alternatives(&c.state, &c.trail)
@@ -423,8 +509,11 @@ impl Search<'_> {
                 c.state = alt;
                 c.epoch += 1;
                 c.first = self.bounds[c.epoch].0;
+                c.left = self.required_in(c.epoch);
+                c.clock = 0;
                 Undo {
                     trail: Some(old_trail),
+                    expired,
                     ..undo
                 }
             }
@@ -433,12 +522,16 @@ impl Search<'_> {
 
     fn undo(&self, c: &mut Cursor, u: Undo) {
         if let Some(i) = u.step {
-            c.done[i] = false;
-            c.zobrist ^= zobrist(i);
+            self.unmark(c, i);
+        }
+        for &i in &u.expired {
+            self.unmark(c, i);
         }
         c.state = u.state;
         c.first = u.first;
         c.epoch = u.epoch;
+        c.clock = u.clock;
+        c.left = u.left;
         match u.trail {
             Some(t) => c.trail = t,
             None => c.trail.truncate(u.trail_len),
@@ -548,8 +641,7 @@ impl Search<'_> {
         let take = |cur: &mut Cursor, found: &mut Found, choice: Choice| {
             match choice {
                 Choice::Apply(i) => found.order.push(i),
-                Choice::Skip(i) => found.skipped.push(i),
-                Choice::Restart(_) => {}
+                Choice::Skip(_) | Choice::Restart(_) => {}
             }
             self.apply(cur, choice);
             if let Choice::Restart(_) = choice {
@@ -588,6 +680,10 @@ impl Search<'_> {
             let next = window[0];
             take(&mut cur, &mut found, Choice::Apply(next));
         }
+        let taken: HashSet<usize> = found.order.iter().copied().collect();
+        found.skipped = (0..self.steps.len())
+            .filter(|&i| self.optional(i) && !taken.contains(&i))
+            .collect();
         found
     }
 }

@@ -226,11 +226,12 @@ fn a_malformed_request_must_get_400() {
 
 #[test]
 fn a_search_that_runs_out_of_budget_is_unknown_not_a_violation() {
-    // 22 overlapping unanswered prepares, each maybe served, and a final
-    // snapshot no subset explains: 2^22 subsets, more than the budget.
+    // 22 overlapping unanswered accepts of one ballot with 22 values (a
+    // proposer's bug), each maybe served, and a final snapshot no order of
+    // any subset explains: 2^22 subsets, more than the budget.
     let mut messages: Vec<Exchange> = (0..22)
         .map(|i| {
-            let mut e = prepare(i + 1, 10 + i, (i + 1, 1), Value::Null);
+            let mut e = accept(i + 1, 10 + i, (1, 1), &format!("v{i}"), Value::Null);
             e.status = None;
             e.response = None;
             e.replied = None;
@@ -239,7 +240,7 @@ fn a_search_that_runs_out_of_budget_is_unknown_not_a_violation() {
         })
         .collect();
     messages.sort_by_key(|e| e.delivered);
-    let odd = json!({"promised": b(99, 7), "accepted": null, "learned": null});
+    let odd = json!({"promised": b(1, 1), "accepted": {"ballot": b(1, 1), "value": "none"}, "learned": null});
     let snaps = [snapshot(0, 1_000, SnapshotReason::Final, odd)];
     let r = check(&messages, &[], &snaps);
     assert_eq!(r.valid, Validity::Unknown, "{r:?}");

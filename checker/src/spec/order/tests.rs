@@ -138,15 +138,15 @@ fn backtracking_undoes_an_early_choice_that_fits_only_for_a_while() {
 fn an_unreplied_exchange_goes_where_the_replies_and_snapshots_put_it() {
     // A prepare 5.1 in flight (no reply) would have raised the promise;
     // the later accept 2.1 was granted, so the node did not serve the
-    // prepare before it: after it, or never.
+    // prepare before it: after it, or never. Nothing says it was served.
     let steps = vec![
         prepare(0, 0, (10, u64::MAX), b(5, 1), None),
         accept(1, 0, (20, 30), b(2, 1), true, b(2, 1)),
     ];
     let found = find_order(&steps, 1, "x", BugSet::NONE, 1000);
     assert_eq!(found.stuck, None);
-    assert_eq!(indices(&steps, &found.order), vec![1, 0]);
-    assert_eq!(found.skipped, Vec::<usize>::new());
+    assert_eq!(indices(&steps, &found.order), vec![1]);
+    assert_eq!(indices(&steps, &found.skipped), vec![0]);
     // The final snapshot decides: promise 5.1 (served) or 2.1 (never
     // served). An unreplied exchange is served before the final
     // snapshot or never: its interval ends where the snapshot starts.
@@ -248,4 +248,151 @@ fn steps_that_can_never_change_the_state_are_taken_at_once() {
     // with a bug flag the shortcut is off (the state may not only grow)
     let rbd = BugSet::of(&[NodeBug::ReplyBeforeDurable]);
     assert_eq!(find_order(&steps, 1, "x", rbd, 100_000).tried, 8 << 7);
+}
+
+fn failed(step: OrderStep) -> OrderStep {
+    let OrderStep {
+        epoch,
+        start,
+        end,
+        what: What::Exchange { index, request, .. },
+    } = step
+    else {
+        unreachable!()
+    };
+    OrderStep {
+        epoch,
+        start,
+        end,
+        what: What::Exchange {
+            index,
+            request,
+            recorded: Recorded::ServerError,
+        },
+    }
+}
+
+#[test]
+fn an_optional_exchange_expires_once_a_later_step_is_taken() {
+    // A prepare 5.1 answered 500 at 30 was served by 30 or never. An
+    // accept 2.1 delivered at 40 was granted: so it was never served.
+    let steps = vec![
+        failed(prepare(0, 0, (10, 30), b(5, 1), None)),
+        accept(1, 0, (40, 50), b(2, 1), true, b(2, 1)),
+    ];
+    let found = find_order(&steps, 1, "x", BugSet::NONE, 1000);
+    assert_eq!(found.stuck, None);
+    assert_eq!(indices(&steps, &found.order), vec![1]);
+    assert_eq!(indices(&steps, &found.skipped), vec![0]);
+    // Refused with promise 5.1: it was served, before the accept.
+    let mut served = steps.clone();
+    served[1] = accept(1, 0, (40, 50), b(2, 1), false, b(5, 1));
+    let found = find_order(&served, 1, "x", BugSet::NONE, 1000);
+    assert_eq!(found.stuck, None);
+    assert_eq!(indices(&served, &found.order), vec![0, 1]);
+    // It cannot have been served after the accept started: a prepare
+    // 6.1 delivered at 60 granted, then a refusal showing 5.1 is unexplained.
+    let mut late = steps.clone();
+    late.push(prepare(2, 0, (60, 70), b(6, 1), granted(b(6, 1), None)));
+    late.push(accept(3, 0, (80, 90), b(1, 1), false, b(5, 1)));
+    let found = find_order(&late, 1, "x", BugSet::NONE, 1000);
+    assert!(found.stuck.is_some());
+}
+
+#[test]
+fn requests_in_flight_to_a_paused_node_do_not_multiply_the_search() {
+    // Twenty prepares time out at a paused node (ballots 1.1 to 20.1, each
+    // maybe served before the final snapshot at 10 000); after it resumes,
+    // the answered steps show it served up to 9.1 before a prepare 8.2
+    // (refused, promise 9.1), and more later: a prepare 30.2 granted, then
+    // a refusal of 25.3 with promise 30.2. The final snapshot holds 30.2.
+    // Giving each in-flight request up at every step made this 2^20
+    // positions; now each is decided once.
+    let mut steps: Vec<OrderStep> = (1..=20)
+        .map(|i| prepare(i as usize, 0, (i, 9_999), b(i, 1), None))
+        .collect();
+    let refused = |promise| {
+        Some(PrepareReply {
+            ok: false,
+            promised: promise,
+            accepted: None,
+        })
+    };
+    steps.push(prepare(21, 0, (100, 110), b(8, 2), refused(b(9, 1))));
+    for j in 0..20u64 {
+        // answered traffic after the resume: refusals at the promise 9.1
+        steps.push(prepare(
+            22 + j as usize,
+            0,
+            (200 + 10 * j, 205 + 10 * j),
+            b(7, 3),
+            refused(b(9, 1)),
+        ));
+    }
+    steps.push(prepare(
+        50,
+        0,
+        (600, 610),
+        b(30, 2),
+        granted(b(30, 2), None),
+    ));
+    steps.push(prepare(51, 0, (700, 710), b(25, 3), refused(b(30, 2))));
+    steps.push(OrderStep {
+        epoch: 0,
+        start: 10_000,
+        end: u64::MAX,
+        what: What::Read {
+            snapshot: 0,
+            state: InstanceState {
+                promised: Some(b(30, 2)),
+                accepted: None,
+                learned: None,
+            },
+        },
+    });
+    let found = find_order(&steps, 1, "x", BugSet::NONE, 2_000_000);
+    assert_eq!(found.stuck, None);
+    assert!(found.tried < 10 * steps.len(), "tried {}", found.tried);
+    let served = indices(&steps, &found.order);
+    assert!(served.contains(&9), "{served:?}");
+}
+
+#[test]
+fn requests_in_flight_to_a_node_killed_while_paused_were_never_served() {
+    // A prepare 1.1 granted; the node is paused and twenty prepares time
+    // out there; it is killed while paused, so none was served, and its
+    // restart snapshot still holds promise 1.1. The search gives them up
+    // at the restart at once, instead of first serving them all and then
+    // trying their 2^20 subsets.
+    let mut steps = vec![prepare(0, 0, (1, 2), b(1, 1), granted(b(1, 1), None))];
+    steps.extend((2..=21).map(|i| prepare(i as usize, 0, (i * 10, u64::MAX), b(i, 2), None)));
+    steps.push(OrderStep {
+        epoch: 1,
+        start: 1_000,
+        end: 1_100,
+        what: What::Read {
+            snapshot: 0,
+            state: InstanceState {
+                promised: Some(b(1, 1)),
+                accepted: None,
+                learned: None,
+            },
+        },
+    });
+    let found = find_order(&steps, 2, "x", BugSet::NONE, 2_000_000);
+    assert_eq!(found.stuck, None);
+    assert!(found.tried < 10 * steps.len(), "tried {}", found.tried);
+    assert_eq!(indices(&steps, &found.order), vec![0, 1000]);
+    assert_eq!(found.skipped.len(), 20);
+    // Resumed just before the kill, it served those up to 11.2: the
+    // snapshot says so, and the search finds it as quickly.
+    let last = steps.len() - 1;
+    let What::Read { state, .. } = &mut steps[last].what else {
+        unreachable!()
+    };
+    state.promised = Some(b(11, 2));
+    let found = find_order(&steps, 2, "x", BugSet::NONE, 2_000_000);
+    assert_eq!(found.stuck, None);
+    assert!(found.tried < 10 * steps.len(), "tried {}", found.tried);
+    assert_eq!(found.restarts[0].promised, Some(b(11, 2)));
 }
