@@ -317,6 +317,152 @@ async fn a_valid_run_with_kills_replays_with_zero_divergences_and_a_valid_verdic
 }
 
 #[tokio::test]
+async fn a_valid_run_replays_exactly_under_every_fault_kind() {
+    // kill and none have their own tests above; power-fail needs a FUSE
+    // mount (tests/lazyfs.rs). Each kind alone, on correct nodes: the
+    // replay gets every recorded reply back, and restores nothing.
+    let _guard = serial_async().await;
+    let store = tempfile::tempdir().unwrap();
+    for kind in [
+        "pause",
+        "partition",
+        "drop",
+        "delay",
+        "duplicate",
+        "kill-on-ack",
+        "minimal-quorum",
+        "split-on-disagreement",
+    ] {
+        let run = ballot_test(
+            store.path(),
+            &[
+                "--time-limit",
+                "2",
+                "--rate",
+                "60",
+                "--nemesis",
+                kind,
+                "--nemesis-interval",
+                "0.4",
+                "--seed",
+                "7",
+            ],
+        );
+        let data = load_run(&run).unwrap();
+        assert!(
+            data.nemesis.iter().any(|r| r.fault.name() == kind),
+            "{kind}: the run recorded no such fault"
+        );
+        let report = replay_run(&run, &ReplayOptions::default()).await.unwrap();
+        eprintln!(
+            "{kind}: {} exchanges, {} compared, {} reordered",
+            report.delivered, report.compared, report.reordered
+        );
+        assert_faithful(&report);
+        assert!(report.restored.is_empty(), "{kind}: {:?}", report.restored);
+    }
+    assert!(ballot::cluster::live_children().is_empty());
+}
+
+#[tokio::test]
+async fn replay_twice_says_both_replays_agree_in_a_few_lines() {
+    let _guard = serial_async().await;
+    let store = tempfile::tempdir().unwrap();
+    let run = ballot_test(
+        store.path(),
+        &[
+            "--time-limit",
+            "2",
+            "--rate",
+            "60",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "0.4",
+            "--seed",
+            "3",
+        ],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ballot"))
+        .args(["replay", "--twice"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no divergence"), "{stdout}");
+    assert!(stdout.contains("second replay: the same"), "{stdout}");
+    assert!(stdout.lines().count() <= 10, "{stdout}");
+}
+
+#[tokio::test]
+async fn a_reply_no_order_explains_is_reported_in_a_few_lines_and_in_full_in_a_file() {
+    let _guard = serial_async().await;
+    let store = tempfile::tempdir().unwrap();
+    let run = ballot_test(
+        store.path(),
+        &[
+            "--time-limit",
+            "1",
+            "--rate",
+            "60",
+            "--nemesis",
+            "none",
+            "--seed",
+            "5",
+        ],
+    );
+    // Make one granted prepare report a promise nobody made.
+    let path = run.join(MESSAGES_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut messages: Vec<Exchange> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let forged = messages
+        .iter_mut()
+        .find(|m| m.path == "/v1/prepare" && m.status == Some(200))
+        .expect("a granted prepare");
+    forged.response.as_mut().unwrap()["promised"] =
+        serde_json::json!({"round": 999, "proposer": 9});
+    let id = forged.id;
+    let lines: Vec<String> = messages
+        .iter()
+        .map(|m| serde_json::to_string(m).unwrap())
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ballot"))
+        .arg("replay")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    let first = stdout
+        .lines()
+        .position(|l| l.starts_with("first divergence: no processing order explains"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let rest: Vec<&str> = stdout
+        .lines()
+        .skip(first + 1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!((1..=4).contains(&rest.len()), "{stdout}");
+    assert!(stdout.lines().count() <= 14, "{stdout}");
+    let file = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("every divergence: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let full = std::fs::read_to_string(file).unwrap();
+    assert!(full.contains("no processing order explains node"), "{full}");
+    assert!(
+        full.contains(&format!("exchange {id}")) || stdout.contains(&format!("exchange {id}")),
+        "{full}"
+    );
+    assert!(ballot::cluster::live_children().is_empty());
+}
+
+#[tokio::test]
 async fn a_failing_scenario_run_replays_without_divergence_to_the_same_violation() {
     let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();

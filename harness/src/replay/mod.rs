@@ -85,6 +85,10 @@ pub struct ReplayArgs {
     /// Do not restore the recorded state of a node whose post-restart state differs.
     #[arg(long)]
     pub no_restore: bool,
+
+    /// Replay twice and fail (exit 1) if the two replays' replies differ.
+    #[arg(long)]
+    pub twice: bool,
 }
 
 /// Everything a stored run recorded that replay and shrink need.
@@ -198,6 +202,9 @@ pub struct ReplayReport {
     /// Every reply that differed, in schedule order (the first is *the*
     /// divergence); replies no processing order explains come first.
     pub divergences: Vec<Divergence>,
+    /// Of the replayed divergences, those the node's bug explains (its loss
+    /// at a kill depends on timing), by position in `divergences`.
+    pub expected: Vec<usize>,
     /// Where the recorded replies are explained by no processing order.
     pub unexplained: Vec<Unexplained>,
     /// Exchanges replayed in a different place than `delivered` order puts them.
@@ -296,19 +303,86 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
     let results = judge::check_dir(out.path()).map_err(Error::Check)?;
     write_results(out.path(), &results).map_err(StoreError::from)?;
     let original_results = judge::check_dir(&run.dir).map_err(Error::Check)?;
-    Ok(ReplayReport {
+    let expected = (plan.unexplained.len()..replayer.divergences.len())
+        .filter(|&i| explained_by_bug(&run, &replayer.divergences[i]))
+        .collect();
+    let report = ReplayReport {
         original: run.dir.clone(),
         run_dir: out.path().to_path_buf(),
         delivered: replayer.delivered,
         compared: replayer.compared,
         divergences: replayer.divergences,
+        expected,
         unexplained: plan.unexplained.clone(),
         reordered: plan.reordered,
         skipped: plan.skipped.len(),
         restored: replayer.restored,
         results,
         original_results,
+    };
+    write_divergences(&run, &report)?;
+    Ok(report)
+}
+
+/// The file in a replay's run folder that lists every divergence in full.
+pub const DIVERGENCES_FILE: &str = "divergences.txt";
+
+/// At most this many alternatives are printed for an unexplained reply.
+const ALTERNATIVES_SHOWN: usize = 3;
+
+/// Whether the run's node bugs explain a replayed divergence: a node whose
+/// loss at a kill depends on timing (`reply-before-durable` flushes in the
+/// background) may keep more or less in the replay, after its first kill.
+fn explained_by_bug(run: &RunData, d: &Divergence) -> bool {
+    if !order::Recovery::of(BugSet::of(&run.bugs)).any_prefix {
+        return false;
+    }
+    let Some(at) = run
+        .messages
+        .iter()
+        .find(|m| m.id == d.exchange)
+        .and_then(|m| m.delivered)
+    else {
+        return false;
+    };
+    run.nemesis.iter().any(|r| {
+        r.fault.takes_node_down()
+            && r.phase == ballot_core::records::FaultPhase::Start
+            && r.nodes.contains(&d.node)
+            && r.time < at
     })
+}
+
+/// Writes [`DIVERGENCES_FILE`]: every unexplained reply with all its
+/// alternatives, then every replayed divergence.
+fn write_divergences(run: &RunData, report: &ReplayReport) -> Result<(), Error> {
+    let mut text = String::new();
+    for u in &report.unexplained {
+        text.push_str(&u.describe(&run.messages, &run.snapshots));
+        text.push_str("\n\n");
+    }
+    for (i, d) in report
+        .divergences
+        .iter()
+        .enumerate()
+        .skip(report.unexplained.len())
+    {
+        text.push_str(&format!(
+            "exchange {} ({} to node {}){}\n  recorded: {}\n  replayed: {}\n",
+            d.exchange,
+            d.path,
+            d.node,
+            if report.expected.contains(&i) {
+                " [the node's bug explains it]"
+            } else {
+                ""
+            },
+            d.expected,
+            d.got
+        ));
+    }
+    let path = report.run_dir.join(DIVERGENCES_FILE);
+    std::fs::write(&path, text).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }
 
 /// Replies no order explains, as divergences (the first candidate exchange names each).
@@ -337,50 +411,110 @@ fn unexplained_divergences(run: &RunData, unexplained: &[Unexplained]) -> Vec<Di
         .collect()
 }
 
-/// Prints the replay's findings.
-pub fn print_report(report: &ReplayReport) {
-    println!(
-        "replayed {} exchanges of {} against fresh nodes; {} replies compared, {} differed",
+/// The replay's findings for people: a handful of lines, the first
+/// divergence in at most ~10 of them; the rest is in [`DIVERGENCES_FILE`].
+pub fn render_report(report: &ReplayReport, run: &RunData) -> Vec<String> {
+    let mut out = Vec::new();
+    let replayed = report.divergences.len() - report.unexplained.len();
+    out.push(format!(
+        "replayed {} exchanges of {} against fresh nodes; {} replies compared, {} differed{}",
         report.delivered,
         report.original.display(),
         report.compared,
-        report.divergences.len() - report.unexplained.len()
-    );
-    println!(
+        replayed,
+        if report.expected.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} explained by the node's bug, {} unexplained)",
+                report.expected.len(),
+                replayed - report.expected.len()
+            )
+        }
+    ));
+    out.push(format!(
         "processing order: {} exchange(s) replayed out of delivered order (the node served \
          overlapping requests in another order), {} unreplied exchange(s) the node never processed",
         report.reordered, report.skipped
-    );
+    ));
     match (report.unexplained.first(), report.divergences.first()) {
-        (Some(_), Some(d)) => println!("first divergence: {}", d.got.as_str().unwrap_or_default()),
-        (_, Some(d)) => println!(
-            "first divergence: exchange {} ({} to node {}): expected {}, got {}",
-            d.exchange, d.path, d.node, d.expected, d.got
-        ),
-        (_, None) => println!("no divergence: every reply matched the recorded one"),
+        (Some(u), _) => {
+            let mut lines = u.brief(&run.messages, &run.snapshots, ALTERNATIVES_SHOWN);
+            lines[0] = format!("first divergence: {}", lines[0]);
+            out.extend(lines);
+        }
+        (None, Some(d)) => {
+            out.push(format!(
+                "first divergence: exchange {} ({} to node {})",
+                d.exchange, d.path, d.node
+            ));
+            out.push(format!("  recorded: {}", clip(&d.expected.to_string())));
+            out.push(format!("  replayed: {}", clip(&d.got.to_string())));
+        }
+        (None, None) => out.push("no divergence: every reply matched the recorded one".into()),
     }
     if report.unexplained.len() > 1 {
-        println!(
+        out.push(format!(
             "{} (node, key) histories are explained by no processing order",
             report.unexplained.len()
-        );
+        ));
+    }
+    if !report.divergences.is_empty() {
+        out.push(format!(
+            "every divergence: {}",
+            report.run_dir.join(DIVERGENCES_FILE).display()
+        ));
     }
     for note in &report.restored {
-        println!("restart: {note}");
+        out.push(format!("restart: {note}"));
     }
-    println!("checker: {}", judge::summary(&report.results));
+    out.push(format!("checker: {}", judge::summary(&report.results)));
     for (property, key, again) in report.reproduced() {
         let key = key.map(|k| format!(" (key {k:?})")).unwrap_or_default();
-        println!(
+        out.push(format!(
             "original violation {property}{key}: {}",
             if again {
                 "reproduced"
             } else {
                 "NOT reproduced"
             }
-        );
+        ));
     }
-    println!("run folder: {}", report.run_dir.display());
+    out.push(format!("run folder: {}", report.run_dir.display()));
+    out
+}
+
+/// A value cut to one readable line.
+fn clip(text: &str) -> String {
+    const MAX: usize = 300;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} characters)", &text[..end], text.chars().count())
+}
+
+/// Where two replays of one run got different replies: the first exchange
+/// (schedule order) whose replayed status or body differs, if any.
+pub fn first_difference(a: &[Exchange], b: &[Exchange]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{} exchanges against {}", a.len(), b.len()));
+    }
+    a.iter().zip(b).find_map(|(x, y)| {
+        (x.status != y.status || x.response != y.response).then(|| {
+            format!(
+                "exchange {} ({} to node {}): first replay {}, second replay {}",
+                x.id,
+                x.path,
+                x.to,
+                clip(&json!({"status": x.status, "response": x.response}).to_string()),
+                clip(&json!({"status": y.status, "response": y.response}).to_string())
+            )
+        })
+    })
 }
 
 /// `ballot replay` for `main`: [`replay_command`] on its own runtime.
@@ -396,7 +530,91 @@ pub async fn replay_command(args: &ReplayArgs) -> Result<Validity, Error> {
         node_cmd: args.node_cmd.clone(),
         no_restore: args.no_restore,
     };
+    let run = load_run(&args.run)?;
     let report = replay_run(&args.run, &opts).await?;
-    print_report(&report);
-    Ok(report.results.valid)
+    print_lines(&render_report(&report, &run));
+    if !args.twice {
+        return Ok(report.results.valid);
+    }
+    let second = replay_run(&args.run, &opts).await?;
+    let replies = |dir: &Path| read_jsonl::<Exchange>(dir, MESSAGES_FILE);
+    let difference = first_difference(&replies(&report.run_dir)?, &replies(&second.run_dir)?);
+    let lines = match &difference {
+        None => vec![format!(
+            "second replay: the same {} replies ({})",
+            second.compared,
+            second.run_dir.display()
+        )],
+        Some(d) => vec![
+            format!("second replay DIFFERS: {d}"),
+            format!("run folder: {}", second.run_dir.display()),
+        ],
+    };
+    print_lines(&lines);
+    Ok(match difference {
+        Some(_) => Validity::Invalid,
+        None => report.results.valid,
+    })
+}
+
+/// Prints lines to stdout; a closed pipe (`| head`) ends the output quietly.
+fn print_lines(lines: &[String]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ballot_core::records::Fate;
+
+    fn ex(id: u64, status: Option<u16>, response: Value) -> Exchange {
+        Exchange {
+            id,
+            from: 0,
+            to: 1,
+            process: Some(1),
+            path: PREPARE_PATH.into(),
+            request: json!({"key": "x"}),
+            status,
+            response: Some(response),
+            sent: 0,
+            delivered: Some(1),
+            replied: Some(2),
+            fate: Fate::Ok,
+            duplicate_of: None,
+        }
+    }
+
+    #[test]
+    fn two_replays_differ_at_the_first_reply_that_is_not_the_same() {
+        let a = vec![
+            ex(1, Some(200), json!({"ok": true})),
+            ex(2, Some(200), json!(1)),
+        ];
+        assert_eq!(first_difference(&a, &a), None);
+        let mut b = a.clone();
+        b[1].response = Some(json!(2));
+        let d = first_difference(&a, &b).unwrap();
+        assert!(
+            d.starts_with("exchange 2 (/v1/prepare to node 1): first replay"),
+            "{d}"
+        );
+        assert!(first_difference(&a, &a[..1])
+            .unwrap()
+            .contains("2 exchanges against 1"));
+    }
+
+    #[test]
+    fn long_values_are_clipped_to_one_readable_line() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(400);
+        let c = clip(&long);
+        assert!(c.len() < 330 && c.ends_with("... (400 characters)"), "{c}");
+    }
 }

@@ -142,6 +142,65 @@ pub struct Unexplained {
 }
 
 impl Unexplained {
+    /// A few lines for people: where the explained prefix ends, then at most
+    /// `shown` of the steps that could come next (each with what was recorded
+    /// and what the acceptor answers), and how many more there are.
+    pub fn brief(
+        &self,
+        messages: &[Exchange],
+        snapshots: &[Snapshot],
+        shown: usize,
+    ) -> Vec<String> {
+        let after = match self.after {
+            Some(i) => format!("after exchange {}", messages[i].id),
+            None => "before any explained exchange".to_string(),
+        };
+        let mut lines = vec![format!(
+            "no processing order explains node {}'s replies on key {:?} {after}{}",
+            self.node,
+            self.key,
+            if self.exhausted {
+                " (search budget spent; an order may exist)"
+            } else {
+                ""
+            }
+        )];
+        for (n, c) in self.candidates.iter().take(shown).enumerate() {
+            lines.push(format!(
+                "  {} {}",
+                if n == 0 { "next could be" } else { "or" },
+                self.name(c, messages, snapshots)
+            ));
+        }
+        if self.candidates.len() > shown {
+            lines.push(format!(
+                "  and {} more alternative(s)",
+                self.candidates.len() - shown
+            ));
+        }
+        lines
+    }
+
+    fn name(&self, c: &Unfit, messages: &[Exchange], snapshots: &[Snapshot]) -> String {
+        match (c.exchange, c.snapshot) {
+            (Some(i), _) => format!(
+                "exchange {} ({} recorded {}, the acceptor answers {})",
+                messages[i].id, messages[i].path, c.recorded, c.simulated
+            ),
+            (None, Some(s)) => format!(
+                "the {} snapshot at {:.3} s (recorded {}, the acceptor holds {})",
+                match snapshots[s].reason {
+                    SnapshotReason::Restart => "restart",
+                    SnapshotReason::Final => "final",
+                },
+                snapshots[s].time as f64 / 1e9,
+                c.recorded,
+                c.simulated
+            ),
+            (None, None) => "?".to_string(),
+        }
+    }
+
     /// One paragraph for people, naming the exchanges by id and the
     /// snapshots by kind and time.
     pub fn describe(&self, messages: &[Exchange], snapshots: &[Snapshot]) -> String {
@@ -152,23 +211,7 @@ impl Unexplained {
         let names: Vec<String> = self
             .candidates
             .iter()
-            .map(|c| match (c.exchange, c.snapshot) {
-                (Some(i), _) => format!(
-                    "exchange {} ({} recorded {}, the acceptor answers {})",
-                    messages[i].id, messages[i].path, c.recorded, c.simulated
-                ),
-                (None, Some(s)) => format!(
-                    "the {} snapshot at {:.3} s (recorded {}, the acceptor holds {})",
-                    match snapshots[s].reason {
-                        SnapshotReason::Restart => "restart",
-                        SnapshotReason::Final => "final",
-                    },
-                    snapshots[s].time as f64 / 1e9,
-                    c.recorded,
-                    c.simulated
-                ),
-                (None, None) => "?".to_string(),
-            })
+            .map(|c| self.name(c, messages, snapshots))
             .collect();
         format!(
             "no processing order explains node {}'s replies on key {:?}{}: {after}, the next \

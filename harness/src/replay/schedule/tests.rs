@@ -388,3 +388,36 @@ fn a_memory_only_node_comes_back_empty_whatever_it_promised() {
     assert_eq!(got.unexplained.len(), 1);
     assert_eq!(got.unexplained[0].candidates[0].exchange, Some(1));
 }
+
+#[test]
+fn an_unexplained_reply_is_told_in_a_few_lines_with_the_rest_counted() {
+    let messages: Vec<Exchange> = (0..40)
+        .map(|i| {
+            Ex::prepare(i, 1, "x", b(i + 1, 1), granted(b(i + 1, 1)))
+                .at(i * 10, Some(i * 10 + 5))
+                .build()
+        })
+        .collect();
+    let u = Unexplained {
+        node: 1,
+        key: "x".into(),
+        after: Some(0),
+        candidates: (1..40)
+            .map(|i| Unfit {
+                exchange: Some(i),
+                snapshot: None,
+                recorded: json!({"ok": true}),
+                simulated: json!({"ok": false}),
+            })
+            .collect(),
+        exhausted: false,
+    };
+    let lines = u.brief(&messages, &[], 3);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert!(lines[0].contains("node 1's replies on key \"x\" after exchange 0"));
+    assert!(lines[1].contains("next could be exchange 1 (/v1/prepare recorded"));
+    assert!(lines[3].contains("or exchange 3"));
+    assert_eq!(lines[4], "  and 36 more alternative(s)");
+    // the full paragraph names all 39
+    assert!(u.describe(&messages, &[]).contains("exchange 39 ("));
+}
