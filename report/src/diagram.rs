@@ -10,7 +10,9 @@
 //! reached its node (cut, dropped, refused) or a reply that never reached its
 //! client (dropped response) stops half-way at a cross; a duplicate delivery
 //! is dashed and its reply goes nowhere (a small circle). The violation's own
-//! evidence is red; the surrounding traffic is grey.
+//! evidence is red; the surrounding traffic is grey. Faults that start or
+//! end within the drawn span (kill, restart, pause, partition, power-fail)
+//! get their own rows, drawn across the lifelines of the nodes they hit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -20,6 +22,134 @@ use ballot_core::verdict::Violation;
 use serde_json::Value;
 
 use super::escape::{html as esc, truncate};
+use super::faults::Interval;
+
+/// A fault's start or end, drawn as a row across the lifelines it hits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mark {
+    /// When (ns since the run began).
+    pub time: u64,
+    /// The nodes it acts on; empty: every node drawn.
+    pub nodes: Vec<u64>,
+    /// What happened, e.g. `kill n1` or `kill n1 healed`.
+    pub label: String,
+}
+
+/// The starts and ends of `faults` that lie within `[lo, hi]`.
+pub fn marks(faults: &[Interval], lo: u64, hi: u64) -> Vec<Mark> {
+    let mut out = Vec::new();
+    for f in faults {
+        if (lo..=hi).contains(&f.start) {
+            out.push(Mark {
+                time: f.start,
+                nodes: f.nodes.clone(),
+                label: f.label(),
+            });
+        }
+        if let Some(end) = f.end.filter(|e| (lo..=hi).contains(e)) {
+            out.push(Mark {
+                time: end,
+                nodes: f.nodes.clone(),
+                label: format!("{} {}", f.label(), ended(&f.fault)),
+            });
+        }
+    }
+    out.sort_by_key(|m| m.time);
+    out
+}
+
+/// How a fault's end reads: a killed node is restarted, a paused one resumed.
+fn ended(fault: &str) -> &'static str {
+    match fault {
+        "kill" | "power-fail" | "crash" | "kill-on-ack" => "restarted",
+        "pause" => "resumed",
+        _ => "healed",
+    }
+}
+
+/// The time span `[lo, hi]` the drawn items cover (sends to replies).
+pub fn span(items: &[Item]) -> Option<(u64, u64)> {
+    let times = items.iter().flat_map(|i| {
+        let ex = &i.exchange;
+        [Some(ex.sent), ex.delivered, ex.replied]
+            .into_iter()
+            .flatten()
+    });
+    let (mut lo, mut hi) = (u64::MAX, 0);
+    for t in times {
+        lo = lo.min(t);
+        hi = hi.max(t);
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// A sentence naming the faults on the evidence's nodes that lie between
+/// its messages (from the first send to the last reply), or, when none do,
+/// the first node fault after the last of them (a loss the next step
+/// showed): `None` when no such fault exists.
+pub fn faults_between(violation: &Violation, faults: &[Interval]) -> Option<String> {
+    let nodes: BTreeSet<u64> = violation.messages.iter().map(|m| m.to).collect();
+    let times = violation
+        .messages
+        .iter()
+        .flat_map(|m| [Some(m.sent), m.replied].into_iter().flatten());
+    let lo = times.clone().min()?;
+    let hi = times.max()?;
+    let on_evidence = |f: &&Interval| f.nodes.iter().any(|n| nodes.contains(n));
+    let secs = |t: u64| format!("{:.3} s", t as f64 / 1e9);
+    let tell = |f: &Interval| {
+        let nodes: Vec<String> = f.nodes.iter().map(|n| format!("n{n}")).collect();
+        let what = match f.fault.as_str() {
+            "kill" | "kill-on-ack" | "crash" => "killed",
+            "power-fail" => "power-failed",
+            "pause" => "paused",
+            _ => "",
+        };
+        let start = if what.is_empty() {
+            format!(
+                "{} on {} began at {}",
+                f.fault,
+                nodes.join(","),
+                secs(f.start)
+            )
+        } else {
+            format!("{} was {what} at {}", nodes.join(","), secs(f.start))
+        };
+        match f.end {
+            Some(e) => format!("{start} and {} at {}", ended(&f.fault), secs(e)),
+            None => format!("{start} and stayed so to the end"),
+        }
+    };
+    let between: Vec<String> = faults
+        .iter()
+        .filter(on_evidence)
+        .filter(|f| f.start > lo && f.start < hi)
+        .map(tell)
+        .collect();
+    if !between.is_empty() {
+        return Some(format!(
+            "Between these messages ({} to {}): {}.",
+            secs(lo),
+            secs(hi),
+            between.join("; ")
+        ));
+    }
+    let next = faults
+        .iter()
+        .filter(on_evidence)
+        .filter(|f| {
+            matches!(
+                f.fault.as_str(),
+                "kill" | "kill-on-ack" | "crash" | "power-fail"
+            )
+        })
+        .find(|f| f.start >= hi)?;
+    Some(format!(
+        "After the last of these messages ({}): {}; what the node held before the kill had to survive it.",
+        secs(hi),
+        tell(next)
+    ))
+}
 
 /// One exchange to draw, and whether it is part of the violation's evidence.
 #[derive(Clone, Debug, PartialEq)]
@@ -174,8 +304,9 @@ const SPACING: f64 = 190.0;
 const TOP: f64 = 40.0;
 const ROW: f64 = 22.0;
 
-/// Renders the diagram as inline SVG (`class="message-diagram"`).
-pub fn render(items: &[Item]) -> String {
+/// Renders the diagram as inline SVG (`class="message-diagram"`), with
+/// `marks` (faults) as rows of their own.
+pub fn render(items: &[Item], marks: &[Mark]) -> String {
     let columns: BTreeSet<Column> = items
         .iter()
         .flat_map(|i| [client_column(&i.exchange), Column::Node(i.exchange.to)])
@@ -199,6 +330,11 @@ pub fn render(items: &[Item]) -> String {
             .flatten()
             .map(move |(t, phase)| (t, ex.id, phase))
         })
+        .collect();
+    // Fault marks: phase 3, numbered in place of an exchange id.
+    let events: BTreeSet<(u64, u64, u8)> = events
+        .into_iter()
+        .chain(marks.iter().enumerate().map(|(i, m)| (m.time, i as u64, 3)))
         .collect();
     let rank: BTreeMap<(u64, u64, u8), usize> =
         events.iter().enumerate().map(|(r, e)| (*e, r)).collect();
@@ -241,6 +377,43 @@ pub fn render(items: &[Item]) -> String {
             *t as f64 / 1e6
         );
     }
+    // Faults, across the lifelines of the nodes they hit.
+    let node_xs: Vec<(u64, f64)> = x_of
+        .iter()
+        .filter_map(|(c, x)| match c {
+            Column::Node(n) => Some((*n, *x)),
+            _ => None,
+        })
+        .collect();
+    for (i, m) in marks.iter().enumerate() {
+        let xs: Vec<f64> = node_xs
+            .iter()
+            .filter(|(n, _)| m.nodes.is_empty() || m.nodes.contains(n))
+            .map(|(_, x)| *x)
+            .collect();
+        let my = y(m.time, i as u64, 3);
+        let _ = write!(
+            svg,
+            r##"<g class="fault"><title>{} at {:.3} s</title>"##,
+            esc(&m.label),
+            m.time as f64 / 1e9
+        );
+        for x in &xs {
+            let _ = write!(
+                svg,
+                r##"<line x1="{:.1}" y1="{my:.1}" x2="{:.1}" y2="{my:.1}" stroke="#d35400" stroke-width="4"/>"##,
+                x - 18.0,
+                x + 18.0
+            );
+        }
+        let tx = xs.first().copied().unwrap_or(LEFT) + 22.0;
+        let _ = write!(
+            svg,
+            r##"<text x="{tx:.1}" y="{:.1}" fill="#d35400" font-weight="bold" paint-order="stroke" stroke="white" stroke-width="3">⚡ {}</text></g>"##,
+            my + 4.0,
+            esc(&m.label)
+        );
+    }
     for item in items {
         let ex = &item.exchange;
         let (colour, marker, width_px, class) = if item.evidence {
@@ -250,7 +423,18 @@ pub fn render(items: &[Item]) -> String {
         };
         let cx = x_of[&client_column(ex)];
         let nx = x_of[&Column::Node(ex.to)];
-        let mid = (cx + nx) / 2.0;
+        // Where a lost message stops: short of the next lifeline, so never
+        // on another column (halfway between two columns two apart is the
+        // column between them).
+        let toward = |from: f64, to: f64| {
+            if (to - from).abs() < 1.0 {
+                from + SPACING * 0.4
+            } else {
+                from + (to - from).signum() * SPACING * 0.4
+            }
+        };
+        let request_stop = toward(cx, nx);
+        let reply_stop = toward(nx, cx);
         let sy = y(ex.sent, ex.id, 0);
         let dash = if ex.fate == Fate::Duplicated {
             r#" stroke-dasharray="6 3""#
@@ -271,7 +455,7 @@ pub fn render(items: &[Item]) -> String {
         // The request.
         let (rx, ry, lost) = match ex.delivered {
             Some(d) => (nx, y(d, ex.id, 1), false),
-            None => (mid, sy + ROW / 2.0, true),
+            None => (request_stop, sy + ROW / 2.0, true),
         };
         let _ = write!(
             svg,
@@ -300,8 +484,8 @@ pub fn render(items: &[Item]) -> String {
             let ry = y(r, ex.id, 2);
             let arrive = ry + ROW * 0.6;
             let (ax, ay, end) = match ex.fate {
-                Fate::DroppedResponse | Fate::Timeout => (mid, ry + ROW * 0.3, "cross"),
-                Fate::Duplicated => (mid, ry + ROW * 0.3, "nowhere"),
+                Fate::DroppedResponse | Fate::Timeout => (reply_stop, ry + ROW * 0.3, "cross"),
+                Fate::Duplicated => (reply_stop, ry + ROW * 0.3, "nowhere"),
                 _ => (cx, arrive, "arrow"),
             };
             let _ = write!(
@@ -338,7 +522,7 @@ pub fn render(items: &[Item]) -> String {
     }
     let _ = write!(
         svg,
-        r##"<text x="6" y="{}" fill="#555" font-size="10">red: the violation's evidence · grey: nearby traffic on the same key · ✕ lost (cut, dropped, refused, timeout) · dashed: duplicate delivery · one row per event in time order, not to scale</text></svg>"##,
+        r##"<text x="6" y="{}" fill="#555" font-size="10">red: the violation's evidence · grey: nearby traffic on the same key · ✕ lost (cut, dropped, refused, timeout) · dashed: duplicate delivery · orange ⚡: a fault starts or ends · one row per event in time order, not to scale</text></svg>"##,
         height - 6.0
     );
     svg
@@ -453,7 +637,7 @@ mod tests {
         .into_iter()
         .map(|(exchange, evidence)| Item { exchange, evidence })
         .collect();
-        let svg = render(&items);
+        let svg = render(&items, &[]);
         for needle in [
             "process p3",
             "node n0",
@@ -471,5 +655,90 @@ mod tests {
         assert_eq!(svg.matches(r#"class="exchange evidence"#).count(), 2);
         assert_eq!(svg.matches(r#"class="lost""#).count(), 2);
         assert!(!svg.contains("<v>"));
+    }
+
+    fn interval(fault: &str, node: u64, start: u64, end: Option<u64>) -> Interval {
+        Interval {
+            fault: fault.into(),
+            nodes: vec![node],
+            start,
+            end,
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn faults_within_the_span_get_rows_on_their_nodes_lifelines() {
+        let items: Vec<Item> = [ex(1, 0, 100, Fate::Ok, "x"), ex(2, 1, 1_000, Fate::Ok, "x")]
+            .into_iter()
+            .map(|exchange| Item {
+                exchange,
+                evidence: true,
+            })
+            .collect();
+        let (lo, hi) = span(&items).unwrap();
+        assert_eq!((lo, hi), (100, 1_020));
+        let faults = [
+            interval("kill", 1, 500, Some(800)),
+            interval("pause", 0, 50, Some(2_000)),
+        ];
+        let m = marks(&faults, lo, hi);
+        let labels: Vec<&str> = m.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels, vec!["kill n1", "kill n1 restarted"]);
+        let svg = render(&items, &m);
+        assert_eq!(svg.matches(r#"class="fault""#).count(), 2);
+        assert!(svg.contains("⚡ kill n1 restarted"));
+    }
+
+    #[test]
+    fn the_fault_between_the_evidence_is_named() {
+        let v = violation(vec![
+            ex(1, 1, 1_000_000_000, Fate::Ok, "x"),
+            ex(2, 1, 4_000_000_000, Fate::Ok, "x"),
+        ]);
+        let faults = [
+            interval("kill", 1, 2_000_000_000, Some(3_000_000_000)),
+            interval("kill", 0, 2_500_000_000, None),
+        ];
+        assert_eq!(
+            faults_between(&v, &faults).unwrap(),
+            "Between these messages (1.000 s to 4.000 s): n1 was killed at 2.000 s and restarted at 3.000 s."
+        );
+        // a kill after the acknowledgements (a durability loss)
+        let v = violation(vec![ex(1, 1, 1_000_000_000, Fate::Ok, "x")]);
+        let s = faults_between(&v, &faults).unwrap();
+        assert!(
+            s.starts_with("After the last of these messages (1.000 s): n1 was killed at 2.000 s"),
+            "{s}"
+        );
+        assert_eq!(faults_between(&v, &[interval("kill", 2, 2, None)]), None);
+    }
+
+    #[test]
+    fn a_lost_message_stops_short_of_any_other_lifeline() {
+        // process p3 and nodes n0..n2: columns at LEFT + k * SPACING. A cut
+        // request to n1 (two columns away) stops short of n0's lifeline.
+        let items: Vec<Item> = [
+            ex(1, 0, 100, Fate::Ok, "x"),
+            ex(2, 1, 200, Fate::Cut, "x"),
+            ex(3, 2, 300, Fate::DroppedResponse, "x"),
+        ]
+        .into_iter()
+        .map(|exchange| Item {
+            exchange,
+            evidence: false,
+        })
+        .collect();
+        let svg = render(&items, &[]);
+        let columns: Vec<f64> = (0..4).map(|k| LEFT + k as f64 * SPACING).collect();
+        for cross in svg.match_indices(r#"class="lost" d="M"#) {
+            let rest = &svg[cross.0 + r#"class="lost" d="M"#.len()..];
+            let x: f64 = rest.split(',').next().unwrap().parse::<f64>().unwrap() + 5.0;
+            assert!(
+                columns.iter().all(|c| (c - x).abs() > 20.0),
+                "cross at {x} on a lifeline"
+            );
+        }
+        assert_eq!(svg.matches(r#"class="lost""#).count(), 2);
     }
 }

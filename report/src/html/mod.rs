@@ -433,10 +433,17 @@ fn diagram_section(page: &mut String, run: &Run) {
         .filter(|i| i.evidence)
         .map(|i| i.exchange.id)
         .collect();
+    let faults = super::faults::intervals(&run.nemesis);
+    if let Some(sentence) = diagram::faults_between(v, &faults) {
+        let _ = writeln!(page, r#"<p class="fault-cause">{}</p>"#, esc(&sentence));
+    }
+    let marks = diagram::span(&items)
+        .map(|(lo, hi)| diagram::marks(&faults, lo, hi))
+        .unwrap_or_default();
     let _ = writeln!(
         page,
         r#"<div class="figure">{}</div>"#,
-        diagram::render(&items)
+        diagram::render(&items, &marks)
     );
     let exchanges: Vec<Exchange> = items.into_iter().map(|i| i.exchange).collect();
     messages_table(page, &exchanges, &evidence);
