@@ -50,7 +50,8 @@ impl Budget {
         self.candidates == 0 || Instant::now() >= self.deadline
     }
 
-    fn spend(&mut self) -> bool {
+    /// Takes one candidate from the budget; false when none is left.
+    pub(crate) fn spend(&mut self) -> bool {
         if self.exhausted() {
             return false;
         }

@@ -13,7 +13,10 @@
 //!    nodes are started once, not per candidate. The candidate is kept when
 //!    the checker still reports the property on the key.
 //! 4. Search: first the shortest failing prefix (binary search), then
-//!    [`ddmin`] (1-minimal), within `--time-limit` and `--max-candidates`.
+//!    [`ddmin`] (1-minimal), then weaker faults ([`weaken`]: a restart moved
+//!    up to right after its kill, a dropped reply delivered), each kept only
+//!    if the same property still fails on the same key; all within
+//!    `--time-limit` and `--max-candidates`.
 //! 5. Write the result as a scenario file whose last step is
 //!    `expect invalid PROPERTY`, and run it once more to confirm.
 //!
@@ -22,6 +25,7 @@
 //! reproduces what the search saw.
 
 pub mod ddmin;
+pub mod weaken;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -129,6 +133,8 @@ pub struct Shrunk {
     pub elapsed: Duration,
     /// True when the budget ran out before the result was 1-minimal.
     pub budget_exhausted: bool,
+    /// The faults weakened after the search, for people.
+    pub weakened: Vec<String>,
 }
 
 /// A unit of the search: the schedule items removed or kept together.
@@ -173,12 +179,14 @@ fn item_key(run: &RunData, t: &Timed) -> Option<String> {
 
 /// A scenario of raw steps replaying `units` (in schedule order), ending
 /// with `expect invalid PROPERTY`.
+/// Exchanges in `delivered` have their reply delivered even if the run dropped it.
 pub fn to_scenario(
     run: &RunData,
     units: &[Unit],
     name: &str,
     key: &str,
     property: &str,
+    delivered: &[usize],
 ) -> Result<Scenario, Error> {
     let mut items: Vec<Timed> = units.iter().flatten().copied().collect();
     items.sort_by_key(|t| (t.time, t.item.rank()));
@@ -223,7 +231,7 @@ pub fn to_scenario(
                 }
                 // A reply the proposer never used stays unused: anything but
                 // `ok` is replayed as a dropped response.
-                let verb = if ex.fate == Fate::Ok {
+                let verb = if ex.fate == Fate::Ok || delivered.contains(&exchange) {
                     Verb::Deliver
                 } else {
                     Verb::DropResponse
@@ -290,13 +298,22 @@ struct Candidates<'a> {
     property: String,
     count: usize,
     error: Option<Error>,
+    /// Exchanges whose dropped reply is delivered (a weakened fault).
+    delivered: Vec<usize>,
 }
 
 impl Candidates<'_> {
     /// Runs one candidate; `Ok(true)` when it still violates the property on the key.
     async fn try_units(&mut self, units: &[Unit]) -> Result<bool, Error> {
         self.count += 1;
-        let scenario = to_scenario(self.run, units, &self.name, &self.key, &self.property)?;
+        let scenario = to_scenario(
+            self.run,
+            units,
+            &self.name,
+            &self.key,
+            &self.property,
+            &self.delivered,
+        )?;
         let suffix = format!("~{}", self.count);
         let opts = ExecOptions {
             key_suffix: suffix.clone(),
@@ -408,7 +425,7 @@ pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Err
         })
         .take(64)
         .collect();
-    let steps_before = to_scenario(&run, &all_units, &name, &scenario_key, &property)?
+    let steps_before = to_scenario(&run, &all_units, &name, &scenario_key, &property, &[])?
         .steps
         .len();
 
@@ -426,8 +443,17 @@ pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Err
         property: property.clone(),
         count: 0,
         error: None,
+        delivered: Vec::new(),
     };
     let result = search(&run, all_units, key.as_deref(), &mut oracle, &mut budget).await;
+    let (result, weakened) = match result {
+        Ok(best) => {
+            let (best, weakened) = weaken_faults(&run, best, &mut oracle, &mut budget).await;
+            (Ok(best), weakened)
+        }
+        Err(e) => (Err(e), Vec::new()),
+    };
+    let delivered = oracle.delivered.clone();
     let count = oracle.count;
     let error = oracle.error.take();
     let stopped = cluster.shutdown().await;
@@ -437,7 +463,7 @@ pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Err
     }
     stopped?;
     let best = result?;
-    let scenario = to_scenario(&run, &best, &name, &scenario_key, &property)?;
+    let scenario = to_scenario(&run, &best, &name, &scenario_key, &property, &delivered)?;
     let file = opts
         .out
         .clone()
@@ -455,7 +481,55 @@ pub async fn shrink_run(path: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Err
         candidates: count,
         elapsed: started.elapsed(),
         budget_exhausted: budget.exhausted(),
+        weakened,
     })
+}
+
+/// Weakens the faults of the shrunk candidate one at a time (see
+/// [`weaken`]), keeping each weakening that still fails the same way;
+/// returns the candidate and what was weakened.
+async fn weaken_faults(
+    run: &RunData,
+    mut units: Vec<Unit>,
+    oracle: &mut Candidates<'_>,
+    budget: &mut Budget,
+) -> (Vec<Unit>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut rejected: Vec<weaken::Weakening> = Vec::new();
+    'again: loop {
+        for w in weaken::candidates(run, &units, &oracle.delivered) {
+            if rejected.contains(&w) {
+                continue;
+            }
+            if !budget.spend() {
+                break 'again;
+            }
+            let said = weaken::describe(&w, run, &units);
+            let trial = match w {
+                weaken::Weakening::ShortOutage { kill, restart } => {
+                    weaken::shorten(&units, kill, restart)
+                }
+                weaken::Weakening::Deliver(exchange) => {
+                    oracle.delivered.push(exchange);
+                    units.clone()
+                }
+            };
+            if oracle.fails(&trial).await {
+                units = trial;
+                done.push(said);
+                continue 'again;
+            }
+            if let weaken::Weakening::Deliver(_) = w {
+                oracle.delivered.pop();
+            }
+            rejected.push(w);
+            if oracle.error.is_some() {
+                break 'again;
+            }
+        }
+        break;
+    }
+    (units, done)
 }
 
 /// Baseline, key filter, prefix, ddmin.
@@ -512,6 +586,9 @@ pub fn print_report(s: &Shrunk) {
         },
         s.property,
     );
+    if !s.weakened.is_empty() {
+        println!("weakened faults: {}", s.weakened.join("; "));
+    }
     println!("scenario file: {}", s.file.display());
     println!(
         "REPRODUCE WITH: ballot scenario {}",
