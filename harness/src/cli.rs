@@ -44,6 +44,8 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Run the bug catalogue and the false-alarm sweep; write the detection table.
     Validate(crate::validate::ValidateArgs),
+    /// Combine the stores of several runs (a CI matrix's shards) into one summary.
+    Merge(crate::merge::MergeArgs),
 }
 
 /// Parses an argument list (the first item is the program name).

@@ -56,6 +56,7 @@ pub mod conform;
 pub mod error;
 pub mod exit;
 pub mod links;
+pub mod merge;
 pub mod nemesis;
 pub mod node_proposer;
 pub mod partition;

@@ -25,6 +25,7 @@ fn main() {
         Command::Shrink(args) => ballot::shrink::shrink_main(args),
         Command::Bench(args) => ballot::bench::bench_main(args),
         Command::Validate(args) => ballot::validate::validate_command(args),
+        Command::Merge(args) => ballot::merge::merge_command(args),
     };
     std::process::exit(ballot::exit::code(outcome));
 }

@@ -42,6 +42,7 @@ mod interrupt;
 mod output;
 pub mod profile;
 mod progress;
+pub mod shard;
 mod start;
 
 pub use args::{default_test_args, parse_test_args, CheckArgs, TestArgs};
@@ -223,11 +224,23 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
         let interrupt = Interrupt::install().map_err(Error::Runtime)?;
         let first = args.seed.unwrap_or_else(random_seed);
         let began = std::time::Instant::now();
+        // A shard runs its slice of the seeds, every one (a fan-out wants
+        // each seed's verdict); without one, stop at the first failure.
+        let seeds = match args.shard {
+            Some(shard) => shard.seeds(first, args.test_count),
+            None => (0..args.test_count)
+                .map(|i| first.wrapping_add(i))
+                .collect(),
+        };
         let mut verdict = Validity::Valid;
-        'tests: for i in 0..args.test_count {
-            let seed = first.wrapping_add(i);
-            if args.test_count > 1 {
-                println!("== test {} of {} (seed {seed})", i + 1, args.test_count);
+        let mut worst = Validity::Valid;
+        'tests: for (i, &seed) in seeds.iter().enumerate() {
+            if seeds.len() > 1 || args.shard.is_some() {
+                let shard = args
+                    .shard
+                    .map(|s| format!(", shard {s}"))
+                    .unwrap_or_default();
+                println!("== test {} of {} (seed {seed}{shard})", i + 1, seeds.len());
             }
             for run in &runs {
                 let phase = run.phase.map(|(phase, index, of)| {
@@ -245,12 +258,19 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
                 });
                 let outcome = run_test(&run.args, seed, &interrupt, phase.as_ref()).await?;
                 verdict = outcome.results.valid;
+                worst = worse(worst, verdict);
                 if let Some(file) = &args.summary_md {
                     append_summary(file, &outcome.dir);
                 }
-                if verdict != Validity::Valid || interrupt.requested() {
+                if interrupt.requested() {
+                    break 'tests;
+                }
+                if verdict != Validity::Valid {
                     if let Some(phase) = &phase {
                         output::print_profile_stop(phase, verdict, &args.rerun_command(seed));
+                    }
+                    if args.shard.is_some() {
+                        continue 'tests; // the seed's later phases add nothing
                     }
                     break 'tests;
                 }
@@ -262,8 +282,22 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
                 );
             }
         }
-        Ok(verdict)
+        Ok(if args.shard.is_some() { worst } else { verdict })
     })
+}
+
+/// The worse of two verdicts: invalid, then unknown, then valid.
+pub fn worse(a: Validity, b: Validity) -> Validity {
+    let rank = |v: Validity| match v {
+        Validity::Invalid => 2,
+        Validity::Unknown => 1,
+        Validity::Valid => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
 }
 
 /// Where a run sits in its profile, recorded in `test.json` as `phase`.

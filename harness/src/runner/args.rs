@@ -94,6 +94,11 @@ pub struct TestArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub test_count: u64,
 
+    /// Run slice I of N of the --test-count seeds (seeds at positions I-1, I-1+N, ...),
+    /// every one of them, for a CI matrix; `ballot merge` combines the slices' stores.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<super::shard::Shard>,
+
     /// Command that starts one node; {id}, {port} and {data_dir} are substituted
     /// [default: ballot-node (beside ballot) --id {id} --listen 127.0.0.1:{port} --data-dir {data_dir}]
     #[arg(long, value_name = "TEMPLATE")]
