@@ -13,7 +13,7 @@ use ballot_core::run_folder::{read_results, TestParams};
 use ballot_core::verdict::Validity;
 use ballot_report::escape::xml;
 
-use crate::runner::{default_test_args, worse};
+use crate::runner::default_test_args;
 use crate::Error;
 
 /// Flags of `ballot merge`.
@@ -98,7 +98,7 @@ pub fn collect(stores: &[PathBuf]) -> Result<Vec<SeedRow>, Error> {
                 rerun,
             });
             row.runs += 1;
-            row.verdict = worse(row.verdict, verdict);
+            row.verdict = row.verdict.and(verdict);
             if row.violation.is_none() {
                 row.violation = violation;
             }
@@ -115,21 +115,24 @@ fn name(v: Validity) -> &'static str {
     }
 }
 
+/// How many seeds have verdict `v`.
+fn count(rows: &[SeedRow], v: Validity) -> usize {
+    rows.iter().filter(|r| r.verdict == v).count()
+}
+
 /// The merged verdict: the worst of every seed's.
 pub fn verdict(rows: &[SeedRow]) -> Validity {
-    rows.iter()
-        .fold(Validity::Valid, |a, r| worse(a, r.verdict))
+    rows.iter().fold(Validity::Valid, |a, r| a.and(r.verdict))
 }
 
 /// The Markdown summary: totals, a row per seed, the first failure's rerun.
 pub fn markdown(rows: &[SeedRow]) -> String {
-    let count = |v: Validity| rows.iter().filter(|r| r.verdict == v).count();
     let mut md = format!(
         "## ballot: {} seed(s): {} valid, {} invalid, {} unknown\n\n| seed | verdict | runs | first violation |\n|---:|---|---:|---|\n",
         rows.len(),
-        count(Validity::Valid),
-        count(Validity::Invalid),
-        count(Validity::Unknown)
+        count(rows, Validity::Valid),
+        count(rows, Validity::Invalid),
+        count(rows, Validity::Unknown)
     );
     for r in rows {
         let _ = writeln!(
@@ -153,12 +156,11 @@ pub fn markdown(rows: &[SeedRow]) -> String {
 
 /// JUnit XML: one test case per seed; invalid is a failure, unknown an error.
 pub fn junit(rows: &[SeedRow]) -> String {
-    let count = |v: Validity| rows.iter().filter(|r| r.verdict == v).count();
     let mut x = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"ballot\" tests=\"{}\" failures=\"{}\" errors=\"{}\">\n",
         rows.len(),
-        count(Validity::Invalid),
-        count(Validity::Unknown)
+        count(rows, Validity::Invalid),
+        count(rows, Validity::Unknown)
     );
     for r in rows {
         let _ = write!(

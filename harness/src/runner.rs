@@ -258,7 +258,7 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
                 });
                 let outcome = run_test(&run.args, seed, &interrupt, phase.as_ref()).await?;
                 verdict = outcome.results.valid;
-                worst = worse(worst, verdict);
+                worst = worst.and(verdict);
                 if let Some(file) = &args.summary_md {
                     append_summary(file, &outcome.dir);
                 }
@@ -284,20 +284,6 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
         }
         Ok(if args.shard.is_some() { worst } else { verdict })
     })
-}
-
-/// The worse of two verdicts: invalid, then unknown, then valid.
-pub fn worse(a: Validity, b: Validity) -> Validity {
-    let rank = |v: Validity| match v {
-        Validity::Invalid => 2,
-        Validity::Unknown => 1,
-        Validity::Valid => 0,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
 }
 
 /// Where a run sits in its profile, recorded in `test.json` as `phase`.

@@ -62,6 +62,25 @@ fn ballot_test(store: &Path, args: &[&str]) -> PathBuf {
     store.join("latest").canonicalize().unwrap()
 }
 
+/// A 2 s `ballot test` run at 60 ops/s with `nemesis` every 0.4 s and `seed`.
+fn fault_run(store: &Path, nemesis: &str, seed: &str) -> PathBuf {
+    ballot_test(
+        store,
+        &[
+            "--time-limit",
+            "2",
+            "--rate",
+            "60",
+            "--nemesis",
+            nemesis,
+            "--nemesis-interval",
+            "0.4",
+            "--seed",
+            seed,
+        ],
+    )
+}
+
 /// A `ballot test` run (with `args` and seeds 1, 2, 3... until one) whose
 /// checker reports `property`: a short run with a node bug and kills almost
 /// always shows it with the first seed, but timing decides, so a few seeds
@@ -278,21 +297,7 @@ async fn a_valid_run_replays_with_zero_divergences_and_a_valid_verdict() {
 async fn a_valid_run_with_kills_replays_with_zero_divergences_and_a_valid_verdict() {
     let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
-    let run = ballot_test(
-        store.path(),
-        &[
-            "--time-limit",
-            "2",
-            "--rate",
-            "60",
-            "--nemesis",
-            "kill",
-            "--nemesis-interval",
-            "0.4",
-            "--seed",
-            "7",
-        ],
-    );
+    let run = fault_run(store.path(), "kill", "7");
     let data = load_run(&run).unwrap();
     assert!(
         data.nemesis.iter().any(|r| r.fault == FaultKind::Kill),
@@ -333,21 +338,7 @@ async fn a_valid_run_replays_exactly_under_every_fault_kind() {
         "minimal-quorum",
         "split-on-disagreement",
     ] {
-        let run = ballot_test(
-            store.path(),
-            &[
-                "--time-limit",
-                "2",
-                "--rate",
-                "60",
-                "--nemesis",
-                kind,
-                "--nemesis-interval",
-                "0.4",
-                "--seed",
-                "7",
-            ],
-        );
+        let run = fault_run(store.path(), kind, "7");
         let data = load_run(&run).unwrap();
         assert!(
             data.nemesis.iter().any(|r| r.fault.name() == kind),
@@ -368,21 +359,7 @@ async fn a_valid_run_replays_exactly_under_every_fault_kind() {
 async fn replay_twice_says_both_replays_agree_in_a_few_lines() {
     let _guard = serial_async().await;
     let store = tempfile::tempdir().unwrap();
-    let run = ballot_test(
-        store.path(),
-        &[
-            "--time-limit",
-            "2",
-            "--rate",
-            "60",
-            "--nemesis",
-            "kill",
-            "--nemesis-interval",
-            "0.4",
-            "--seed",
-            "3",
-        ],
-    );
+    let run = fault_run(store.path(), "kill", "3");
     let out = Command::new(env!("CARGO_BIN_EXE_ballot"))
         .args(["replay", "--twice"])
         .arg(&run)

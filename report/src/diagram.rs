@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
+use ballot_core::fault::FaultKind;
 use ballot_core::records::{Exchange, Fate};
 use ballot_core::verdict::Violation;
 use serde_json::Value;
@@ -58,10 +59,15 @@ pub fn marks(faults: &[Interval], lo: u64, hi: u64) -> Vec<Mark> {
     out
 }
 
+/// Whether a recorded fault name takes its nodes down (a kill of any kind).
+fn takes_node_down(fault: &str) -> bool {
+    FaultKind::recorded(fault).is_some_and(FaultKind::takes_node_down)
+}
+
 /// How a fault's end reads: a killed node is restarted, a paused one resumed.
 fn ended(fault: &str) -> &'static str {
     match fault {
-        "kill" | "power-fail" | "crash" | "kill-on-ack" => "restarted",
+        _ if takes_node_down(fault) => "restarted",
         "pause" => "resumed",
         _ => "healed",
     }
@@ -100,8 +106,8 @@ pub fn faults_between(violation: &Violation, faults: &[Interval]) -> Option<Stri
     let tell = |f: &Interval| {
         let nodes: Vec<String> = f.nodes.iter().map(|n| format!("n{n}")).collect();
         let what = match f.fault.as_str() {
-            "kill" | "kill-on-ack" | "crash" => "killed",
             "power-fail" => "power-failed",
+            fault if takes_node_down(fault) => "killed",
             "pause" => "paused",
             _ => "",
         };
@@ -137,12 +143,7 @@ pub fn faults_between(violation: &Violation, faults: &[Interval]) -> Option<Stri
     let next = faults
         .iter()
         .filter(on_evidence)
-        .filter(|f| {
-            matches!(
-                f.fault.as_str(),
-                "kill" | "kill-on-ack" | "crash" | "power-fail"
-            )
-        })
+        .filter(|f| takes_node_down(&f.fault))
         .find(|f| f.start >= hi)?;
     Some(format!(
         "After the last of these messages ({}): {}; what the node held before the kill had to survive it.",

@@ -250,7 +250,11 @@ pub struct ReplayOptions {
 
 /// Replays the run in `path` against fresh nodes (see the module doc).
 pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayReport, Error> {
-    let run = load_run(path)?;
+    replay_loaded(&load_run(path)?, opts).await
+}
+
+/// [`replay_run`] on a run already read.
+pub async fn replay_loaded(run: &RunData, opts: &ReplayOptions) -> Result<ReplayReport, Error> {
     let store = match &opts.store {
         Some(s) => s.clone(),
         None => run.dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
@@ -267,13 +271,13 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
     let mut cluster = start_cluster(run.nodes, out.path(), node_cmd.as_deref(), &run.bugs).await?;
     let http = http_client()?;
     let mut replayer = Replayer {
-        run: &run,
+        run,
         plan: &plan,
         http,
         restore: !opts.no_restore,
         messages: run.messages.clone(),
         snapshots: Vec::new(),
-        divergences: unexplained_divergences(&run, &plan.unexplained),
+        divergences: unexplained_divergences(run, &plan.unexplained),
         restored: Vec::new(),
         delivered: 0,
         compared: 0,
@@ -304,7 +308,7 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
     write_results(out.path(), &results).map_err(StoreError::from)?;
     let original_results = judge::check_dir(&run.dir).map_err(Error::Check)?;
     let expected = (plan.unexplained.len()..replayer.divergences.len())
-        .filter(|&i| explained_by_bug(&run, &replayer.divergences[i]))
+        .filter(|&i| explained_by_bug(run, &replayer.divergences[i]))
         .collect();
     let report = ReplayReport {
         original: run.dir.clone(),
@@ -320,7 +324,7 @@ pub async fn replay_run(path: &Path, opts: &ReplayOptions) -> Result<ReplayRepor
         results,
         original_results,
     };
-    write_divergences(&run, &report)?;
+    write_divergences(run, &report)?;
     Ok(report)
 }
 
@@ -531,12 +535,12 @@ pub async fn replay_command(args: &ReplayArgs) -> Result<Validity, Error> {
         no_restore: args.no_restore,
     };
     let run = load_run(&args.run)?;
-    let report = replay_run(&args.run, &opts).await?;
+    let report = replay_loaded(&run, &opts).await?;
     print_lines(&render_report(&report, &run));
     if !args.twice {
         return Ok(report.results.valid);
     }
-    let second = replay_run(&args.run, &opts).await?;
+    let second = replay_loaded(&run, &opts).await?;
     let replies = |dir: &Path| read_jsonl::<Exchange>(dir, MESSAGES_FILE);
     let difference = first_difference(&replies(&report.run_dir)?, &replies(&second.run_dir)?);
     let lines = match &difference {

@@ -57,7 +57,7 @@ pub fn render(run: &Run, analysis: &Analysis, latency_svg: &str, rate_svg: &str)
     checkers(&mut page, run);
     timeline_section(&mut page, run, analysis);
     plots(&mut page, latency_svg, rate_svg);
-    diagram_section(&mut page, run);
+    diagram_section(&mut page, run, analysis);
     nodes(&mut page, analysis);
     links(&mut page, analysis);
     fault_list(&mut page, analysis);
@@ -418,7 +418,7 @@ fn strip_xml_declaration(svg: &str) -> &str {
     }
 }
 
-fn diagram_section(page: &mut String, run: &Run) {
+fn diagram_section(page: &mut String, run: &Run, analysis: &Analysis) {
     let Some(v) = run.results.as_ref().and_then(|r| r.first_violation()) else {
         return;
     };
@@ -433,12 +433,12 @@ fn diagram_section(page: &mut String, run: &Run) {
         .filter(|i| i.evidence)
         .map(|i| i.exchange.id)
         .collect();
-    let faults = super::faults::intervals(&run.nemesis);
-    if let Some(sentence) = diagram::faults_between(v, &faults) {
+    let faults = &analysis.intervals;
+    if let Some(sentence) = diagram::faults_between(v, faults) {
         let _ = writeln!(page, r#"<p class="fault-cause">{}</p>"#, esc(&sentence));
     }
     let marks = diagram::span(&items)
-        .map(|(lo, hi)| diagram::marks(&faults, lo, hi))
+        .map(|(lo, hi)| diagram::marks(faults, lo, hi))
         .unwrap_or_default();
     let _ = writeln!(
         page,

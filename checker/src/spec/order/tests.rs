@@ -299,6 +299,23 @@ fn an_optional_exchange_expires_once_a_later_step_is_taken() {
     assert!(found.stuck.is_some());
 }
 
+/// Snapshot 0 of epoch `epoch` over `span`, holding only promise `promised`.
+fn promise_snapshot(epoch: usize, span: (u64, u64), promised: Ballot) -> OrderStep {
+    OrderStep {
+        epoch,
+        start: span.0,
+        end: span.1,
+        what: What::Read {
+            snapshot: 0,
+            state: InstanceState {
+                promised: Some(promised),
+                accepted: None,
+                learned: None,
+            },
+        },
+    }
+}
+
 #[test]
 fn requests_in_flight_to_a_paused_node_do_not_multiply_the_search() {
     // Twenty prepares time out at a paused node (ballots 1.1 to 20.1, each
@@ -337,19 +354,7 @@ fn requests_in_flight_to_a_paused_node_do_not_multiply_the_search() {
         granted(b(30, 2), None),
     ));
     steps.push(prepare(51, 0, (700, 710), b(25, 3), refused(b(30, 2))));
-    steps.push(OrderStep {
-        epoch: 0,
-        start: 10_000,
-        end: u64::MAX,
-        what: What::Read {
-            snapshot: 0,
-            state: InstanceState {
-                promised: Some(b(30, 2)),
-                accepted: None,
-                learned: None,
-            },
-        },
-    });
+    steps.push(promise_snapshot(0, (10_000, u64::MAX), b(30, 2)));
     let found = find_order(&steps, 1, "x", BugSet::NONE, 2_000_000);
     assert_eq!(found.stuck, None);
     assert!(found.tried < 10 * steps.len(), "tried {}", found.tried);
@@ -366,19 +371,7 @@ fn requests_in_flight_to_a_node_killed_while_paused_were_never_served() {
     // trying their 2^20 subsets.
     let mut steps = vec![prepare(0, 0, (1, 2), b(1, 1), granted(b(1, 1), None))];
     steps.extend((2..=21).map(|i| prepare(i as usize, 0, (i * 10, u64::MAX), b(i, 2), None)));
-    steps.push(OrderStep {
-        epoch: 1,
-        start: 1_000,
-        end: 1_100,
-        what: What::Read {
-            snapshot: 0,
-            state: InstanceState {
-                promised: Some(b(1, 1)),
-                accepted: None,
-                learned: None,
-            },
-        },
-    });
+    steps.push(promise_snapshot(1, (1_000, 1_100), b(1, 1)));
     let found = find_order(&steps, 2, "x", BugSet::NONE, 2_000_000);
     assert_eq!(found.stuck, None);
     assert!(found.tried < 10 * steps.len(), "tried {}", found.tried);
