@@ -57,8 +57,10 @@ pub(super) async fn run_mesh(
     }
     // A dropped sender (the Mesh is gone) also means shutdown.
     let _ = shutdown.wait_for(|stop| *stop).await;
-    let limit =
-        shared.options.upstream_timeout + crate::links::MAX_DUPLICATE_LAG + Duration::from_secs(1);
+    let limit = shared.options.upstream_timeout
+        + shared.options.late_answer_wait
+        + crate::links::MAX_DUPLICATE_LAG
+        + Duration::from_secs(1);
     let deadline = Instant::now() + limit;
     while shared.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -300,7 +302,14 @@ pub(super) async fn exchange(job: Job, reply: oneshot::Sender<Reply>) {
         let guard = InFlight::new(&shared);
         tokio::spawn(duplicate(shared.clone(), dup, forward.clone(), lag, guard));
     }
-    let outcome = deliver(&shared, node, &forward, &mut record).await;
+    let mut client = Some(reply);
+    let outcome = deliver(&shared, node, &forward, &mut record, &mut client).await;
+    // The client already had its `504`; the node's late answer is only recorded.
+    let Some(reply) = client else {
+        write_record(&shared, &record);
+        return;
+    };
+    let from_node = outcome.is_ok();
     let answer = match outcome {
         Ok(resp) if decision.drop_response => {
             drop(resp);
@@ -316,8 +325,9 @@ pub(super) async fn exchange(job: Job, reply: oneshot::Sender<Reply>) {
         Err(reply) => reply,
     };
     let responded = matches!(answer, Reply::Respond(_));
-    if reply.send(answer).is_err() && responded {
-        // The client went away before the node's answer could reach it.
+    if reply.send(answer).is_err() && responded && from_node {
+        // The client went away before the node's answer could reach it
+        // (the proxy's own 502 or 504 keeps its fate).
         record.fate = Fate::DroppedResponse;
     }
     write_record(&shared, &record);
@@ -333,7 +343,7 @@ pub(super) async fn duplicate(
 ) {
     tokio::time::sleep(lag).await;
     let node = record.to as usize;
-    let _ = deliver(&shared, node, &forward, &mut record).await;
+    let _ = deliver(&shared, node, &forward, &mut record, &mut None).await;
     if record.fate == Fate::Ok {
         record.fate = Fate::Duplicated;
     }
@@ -343,11 +353,17 @@ pub(super) async fn duplicate(
 /// Forwards the request to the node and fills in the record's times, status,
 /// response and fate (`ok`, `refused` or `timeout`). Returns the response
 /// for the client, or what to tell the client instead.
+///
+/// With no complete answer within the upstream timeout, the `504` goes to
+/// `client` at once (which is then `None`) and the wait goes on for the
+/// late-answer time: a late answer is recorded (status, body, `replied`)
+/// with fate `timeout`, since the client never saw it.
 pub(super) async fn deliver(
     shared: &Shared,
     node: usize,
     forward: &Forward,
     record: &mut Exchange,
+    client: &mut Option<oneshot::Sender<Reply>>,
 ) -> Result<Response<Full<Bytes>>, Reply> {
     let pool = &shared.pools[node];
     if shared.fenced[node].load(Ordering::Acquire) {
@@ -360,13 +376,41 @@ pub(super) async fn deliver(
         )));
     }
     record.delivered = Some(shared.clock.now());
-    let deadline = Instant::now() + shared.options.upstream_timeout;
-    match pool.send(forward.request(pool.addr()), deadline).await {
+    let answer_by = Instant::now() + shared.options.upstream_timeout;
+    let too_slow = || {
+        proxy_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "proxy: node {node} did not answer within {:?}",
+                shared.options.upstream_timeout
+            ),
+        )
+    };
+    let send = pool.send(
+        forward.request(pool.addr()),
+        answer_by + shared.options.late_answer_wait,
+    );
+    tokio::pin!(send);
+    let mut late = false;
+    let outcome = tokio::select! {
+        outcome = &mut send => outcome,
+        _ = tokio::time::sleep_until(answer_by) => {
+            late = true;
+            if let Some(client) = client.take() {
+                let _ = client.send(Reply::Respond(too_slow()));
+            }
+            send.await
+        }
+    };
+    match outcome {
         Ok((head, body)) => {
             record.replied = Some(shared.clock.now());
             record.status = Some(head.status().as_u16());
             record.response = Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            record.fate = Fate::Ok;
+            record.fate = if late { Fate::Timeout } else { Fate::Ok };
+            if late {
+                return Err(Reply::Respond(too_slow()));
+            }
             shared.triggers.observe(record);
             let mut resp = Response::new(Full::new(body));
             *resp.status_mut() = head.status();
@@ -385,13 +429,7 @@ pub(super) async fn deliver(
         }
         Err(UpstreamError::Timeout) => {
             record.fate = Fate::Timeout;
-            Err(Reply::Respond(proxy_error(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "proxy: node {node} did not answer within {:?}",
-                    shared.options.upstream_timeout
-                ),
-            )))
+            Err(Reply::Respond(too_slow()))
         }
         Err(UpstreamError::Broken(_)) => {
             record.fate = Fate::Timeout;

@@ -25,7 +25,10 @@
 //!    - node down -> `refused`, the client gets `502` (definitely not
 //!      delivered); no complete answer within the upstream timeout (a paused
 //!      node) -> `timeout`, the client gets `504` (it may still be
-//!      processed); connection broken mid-request -> `timeout`, the client's
+//!      processed), and the proxy keeps waiting (for
+//!      [`MeshOptions::late_answer_wait`] more) to record the node's late
+//!      answer and its time, so the checker knows what the node did with
+//!      it and when; connection broken mid-request -> `timeout`, the client's
 //!      connection is closed (unknown);
 //!    - dropped response -> `dropped-response` (the node's answer is still
 //!      recorded), the client's connection is closed; otherwise `ok` and
@@ -78,8 +81,11 @@ use pool::Pool;
 #[derive(Clone, Copy, Debug)]
 pub struct MeshOptions {
     /// How long the proxy waits for a node's complete answer before it
-    /// records `timeout` and answers the client `504`.
+    /// answers the client `504` (the exchange's fate is then `timeout`).
     pub upstream_timeout: Duration,
+    /// How much longer it keeps waiting, after that `504`, to record the
+    /// node's late answer (a paused node serves its queue once resumed).
+    pub late_answer_wait: Duration,
     /// Largest request body the proxy reads (larger ones get `413` and no record).
     pub body_limit: usize,
 }
@@ -88,6 +94,7 @@ impl Default for MeshOptions {
     fn default() -> Self {
         MeshOptions {
             upstream_timeout: Duration::from_secs(2),
+            late_answer_wait: Duration::from_secs(10),
             body_limit: 16 * 1024 * 1024,
         }
     }
@@ -391,7 +398,8 @@ impl Mesh {
 
     /// Stops accepting and closes client connections, without waiting.
     /// Exchanges already in flight towards a node still finish and are
-    /// recorded (for at most [`MeshOptions::upstream_timeout`] more).
+    /// recorded (for at most [`MeshOptions::upstream_timeout`] plus
+    /// [`MeshOptions::late_answer_wait`] more).
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
     }
