@@ -281,14 +281,17 @@ pub fn check_run(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError>
 /// (but no `stats`): a shrink candidate is judged without touching the disk.
 pub fn check_records(
     history: &[Event],
-    log: &MessageLog,
+    messages: &[Exchange],
+    nemesis: &[NemesisRecord],
     snapshots: &[Snapshot],
     nodes: usize,
     opts: &CheckOptions,
 ) -> Results {
+    let log = MessageLog::from_exchanges(messages);
     let linearizable = crate::linear::check(history, opts.model, &opts.bounds);
-    let (paxos, learners) = safety(log, snapshots, history, nodes);
-    Results::new(vec![linearizable, paxos, learners])
+    let (paxos, learners) = safety(&log, snapshots, history, nodes);
+    let acceptor_spec = crate::spec::check(messages, nemesis, snapshots);
+    Results::new(vec![linearizable, paxos, learners, acceptor_spec])
 }
 
 /// The Paxos safety checkers (`paxos`, `learners`) over one run's evidence.

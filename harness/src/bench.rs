@@ -490,7 +490,7 @@ async fn bench(args: &BenchArgs) -> Result<Validity, Error> {
     let interrupt = Interrupt::install().map_err(Error::Runtime)?;
     let seed = args.seed.unwrap_or_else(runner::random_seed);
     let command = args.command(seed);
-    println!("{command}");
+    crate::say!("{command}");
     let mut measured = Vec::new();
     for workload in WorkloadKind::ALL {
         for route in [Route::Proxy, Route::Direct] {
@@ -498,7 +498,7 @@ async fn bench(args: &BenchArgs) -> Result<Validity, Error> {
                 .test_args(workload, route, seed)
                 .map_err(|e| Error::Input(e.to_string()))?;
             let load = load_average();
-            println!(
+            crate::say!(
                 "\n== {workload} via {} (load {})",
                 route.name(),
                 opt(load, |l| format!("{l:.2}"))
@@ -516,20 +516,20 @@ async fn bench(args: &BenchArgs) -> Result<Validity, Error> {
                 dir: outcome.dir.clone(),
             });
             if outcome.interrupted {
-                println!("\n{}", markdown(&command, &measured));
+                crate::say!("\n{}", markdown(&command, &measured));
                 eprintln!("ballot bench: interrupted; the figures above are incomplete");
                 return Ok(Validity::Unknown);
             }
         }
     }
     let text = markdown(&command, &measured);
-    println!("\n{text}");
+    crate::say!("\n{text}");
     if let Some(out) = &args.out {
         std::fs::write(out, &text).map_err(|source| Error::Io {
             what: format!("cannot write {}", out.display()),
             source,
         })?;
-        println!("written to {}", out.display());
+        crate::say!("written to {}", out.display());
     }
     Ok(Validity::Valid)
 }

@@ -47,6 +47,29 @@
 //! assert_eq!(exit::code(Err(Error::Input("no such flag".into()))), 254);
 //! ```
 
+/// Prints a line on stdout like `println!`, except that a closed stdout
+/// (`ballot ... | head -1`) is ignored instead of panicking: the command
+/// still finishes, heals, reaps its nodes and exits with its verdict.
+#[macro_export]
+macro_rules! say {
+    () => {
+        $crate::say!("")
+    };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Prints on stdout like `print!`, ignoring a closed stdout (see [`say!`]).
+#[macro_export]
+macro_rules! put {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub mod bench;
 pub mod cli;
 pub mod clients;

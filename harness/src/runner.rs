@@ -240,13 +240,15 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
                     .shard
                     .map(|s| format!(", shard {s}"))
                     .unwrap_or_default();
-                println!("== test {} of {} (seed {seed}{shard})", i + 1, seeds.len());
+                crate::say!("== test {} of {} (seed {seed}{shard})", i + 1, seeds.len());
             }
             for run in &runs {
                 let phase = run.phase.map(|(phase, index, of)| {
-                    println!(
+                    crate::say!(
                         "== phase {index} of {of}: {} ({}): {}",
-                        phase.name, run.profile, phase.why
+                        phase.name,
+                        run.profile,
+                        phase.why
                     );
                     PhaseInfo {
                         profile: run.profile.name(),
@@ -276,7 +278,7 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
                 }
             }
             if runs.len() > 1 {
-                println!(
+                crate::say!(
                     "profile {}: every phase VALID (seed {seed})",
                     runs[0].profile
                 );

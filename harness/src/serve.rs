@@ -39,7 +39,7 @@ pub fn serve_command(args: &ServeArgs) -> Result<Validity, Error> {
                 args.store.display()
             );
         }
-        println!(
+        crate::say!(
             "serving {} at http://{bound}/ (Ctrl-C stops)",
             args.store.display()
         );

@@ -1577,6 +1577,43 @@ fn check_file_exits_with_the_verdict_when_stdout_is_closed() {
 }
 
 #[test]
+fn other_commands_exit_quietly_when_stdout_is_closed() {
+    // Commands that print a listing or a summary, each with its own exit
+    // code; none may panic on EPIPE (it used to exit 101).
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty-store");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty = empty.display().to_string();
+    let out_dir = dir.path().join("merged").display().to_string();
+    let cases: [(Vec<&str>, i32); 3] = [
+        (vec!["test", "--list-bugs"], 0),
+        (vec!["conform", "--list"], 0),
+        (vec!["merge", &empty, "--out", &out_dir], 254),
+    ];
+    for (args, code) in &cases {
+        let (reader, writer) = nix::unistd::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(BALLOT)
+            .args(args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run ballot");
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{args:?}: {}",
+            describe(&out)
+        );
+        assert!(
+            !text(&out.stderr).contains("panicked"),
+            "{args:?}: {}",
+            describe(&out)
+        );
+    }
+}
+
+#[test]
 fn an_empty_history_file_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in [("empty.jsonl", ""), ("blank.edn", "\n  \n\t\n")] {
@@ -1632,4 +1669,63 @@ fn a_history_file_that_does_not_parse_is_bad_input() {
         );
         assert_eq!(text(&out.stdout), "", "{file}");
     }
+}
+
+#[test]
+fn four_shards_merged_give_the_table_of_one_unsharded_run() {
+    let env = Env::new();
+    let shape = [
+        "--time-limit",
+        "1",
+        "--nemesis",
+        "none",
+        "--test-count",
+        "4",
+        "--seed",
+        "40",
+    ];
+    let store = |name: &str| env.store().join(name).display().to_string();
+    let whole = store("whole");
+    let mut args = vec!["test", "--store", &whole];
+    args.extend_from_slice(&shape);
+    let out = env.ballot(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let shards: Vec<String> = (1..=4).map(|i| store(&format!("shard-{i}"))).collect();
+    for (i, dir) in shards.iter().enumerate() {
+        let shard = format!("{}/4", i + 1);
+        let mut args = vec!["test", "--store", dir, "--shard", &shard];
+        args.extend_from_slice(&shape);
+        let out = env.ballot(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        // Shard i of 4 runs exactly one of the 4 seeds: 40 + i.
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(&format!("(seed {}, shard {shard})", 40 + i)),
+            "{stdout}"
+        );
+    }
+    let merged_whole = store("merged-whole");
+    let out = env.ballot(&["merge", &whole, "--out", &merged_whole]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let merged_shards = store("merged-shards");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["--out", &merged_shards]);
+    let out = env.ballot(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let read = |dir: &str, file: &str| std::fs::read_to_string(Path::new(dir).join(file)).unwrap();
+    let table = read(&merged_whole, "summary.md");
+    for seed in 40..44 {
+        assert!(table.contains(&format!("| {seed} |")), "{table}");
+    }
+    assert_eq!(read(&merged_shards, "summary.md"), table);
+    assert_eq!(
+        read(&merged_shards, "junit.xml"),
+        read(&merged_whole, "junit.xml")
+    );
+    // No run folder at all is bad input.
+    let empty = store("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = env.ballot(&["merge", &empty, "--out", &store("merged-empty")]);
+    assert_eq!(out.status.code(), Some(254), "{}", describe(&out));
 }

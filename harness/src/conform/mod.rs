@@ -81,7 +81,7 @@ pub struct ConformArgs {
 pub fn conform_main(args: &ConformArgs) -> Result<Validity, Error> {
     let rules = select(&args.rules)?;
     if args.list {
-        print!("{}", report::list(&rules));
+        crate::put!("{}", report::list(&rules));
         return Ok(Validity::Valid);
     }
     crate::runtime::block_on(conform(args, rules))
@@ -131,7 +131,7 @@ async fn conform(args: &ConformArgs, rules: Vec<Rule>) -> Result<Validity, Error
     let work = WorkDir::create(args.store.as_deref())?;
     let http = crate::scenario::http_client()?;
     if !args.json {
-        println!(
+        crate::say!(
             "ballot conform: {} checks of docs/protocol.md against `{node_cmd}`",
             rules.len()
         );
@@ -203,9 +203,9 @@ async fn conform(args: &ConformArgs, rules: Vec<Rule>) -> Result<Validity, Error
     };
     report.kept = work.finish(report.valid());
     if args.json {
-        println!("{:#}", report.to_json());
+        crate::say!("{:#}", report.to_json());
     } else {
-        print!("{}", report.text_tail());
+        crate::put!("{}", report.text_tail());
     }
     Ok(if report.valid() {
         Validity::Valid
@@ -234,7 +234,7 @@ impl Printer {
             elapsed,
         };
         if !self.quiet {
-            println!("{}", report::line(&result, self.width));
+            crate::say!("{}", report::line(&result, self.width));
             let _ = std::io::stdout().flush();
         }
         results.push(result);

@@ -314,7 +314,7 @@ pub fn scenario_main(args: &ScenarioArgs) -> Result<Validity, Error> {
 pub async fn scenario_command(args: &ScenarioArgs) -> Result<Validity, Error> {
     if args.list {
         for line in builtin::list() {
-            println!("{line}");
+            crate::say!("{line}");
         }
         return Ok(Validity::Valid);
     }
@@ -325,7 +325,7 @@ pub async fn scenario_command(args: &ScenarioArgs) -> Result<Validity, Error> {
     };
     let scenario = load(source)?;
     if args.print {
-        print!("{}", scenario.to_json());
+        crate::put!("{}", scenario.to_json());
         return Ok(Validity::Valid);
     }
     let opts = RunOptions {
@@ -335,7 +335,7 @@ pub async fn scenario_command(args: &ScenarioArgs) -> Result<Validity, Error> {
         client_bugs: args.client_bugs.clone(),
         source: source.to_string(),
     };
-    println!("scenario {}: {}", scenario.name, scenario.title);
+    crate::say!("scenario {}: {}", scenario.name, scenario.title);
     let report = run_scenario(&scenario, &opts).await?;
     print_report(&report);
     let mut rerun = format!("ballot scenario {}", ballot_core::shell::quote(source));
@@ -345,7 +345,7 @@ pub async fn scenario_command(args: &ScenarioArgs) -> Result<Validity, Error> {
     for b in &args.client_bugs {
         rerun.push_str(&format!(" --client-bug {b}"));
     }
-    println!("rerun: {rerun}");
+    crate::say!("rerun: {rerun}");
     Ok(match report.passed() {
         true => Validity::Valid,
         false => Validity::Invalid,
@@ -355,7 +355,7 @@ pub async fn scenario_command(args: &ScenarioArgs) -> Result<Validity, Error> {
 /// Prints every failed assertion, the verdict and the run folder.
 pub fn print_report(report: &ScenarioReport) {
     for a in report.failures() {
-        println!(
+        crate::say!(
             "  FAILED step {}: {}\n         saw: {}",
             a.step + 1,
             a.line,
@@ -363,12 +363,12 @@ pub fn print_report(report: &ScenarioReport) {
         );
     }
     let held = report.assertions.iter().filter(|a| a.passed).count();
-    println!("checker: {}", judge::summary(&report.results));
-    println!(
+    crate::say!("checker: {}", judge::summary(&report.results));
+    crate::say!(
         "{}: {held} of {} assertions hold{}",
         report.name,
         report.assertions.len(),
         if report.passed() { "" } else { " (FAILED)" }
     );
-    println!("run folder: {}", report.run_dir.display());
+    crate::say!("run folder: {}", report.run_dir.display());
 }

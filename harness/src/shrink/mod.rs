@@ -42,7 +42,6 @@ use ballot_workloads::F;
 use crate::cluster::Cluster;
 use crate::replay::schedule::{plan, Item, Timed};
 use crate::replay::{load_run, RunData};
-use ballot_checker::messages::MessageLog;
 use ballot_checker::run::CheckOptions;
 
 use crate::scenario::{
@@ -321,10 +320,10 @@ impl Candidates<'_> {
         };
         let execution = execute(self.cluster, &self.http, &scenario, &opts).await?;
         let records = &execution.records;
-        let log = MessageLog::from_exchanges(&records.messages);
         let results = ballot_checker::run::check_records(
             &records.history,
-            &log,
+            &records.messages,
+            &records.nemesis,
             &records.snapshots,
             self.run.nodes,
             &CheckOptions::default(),
@@ -573,7 +572,7 @@ pub fn print_report(s: &Shrunk) {
         .as_deref()
         .map(|k| format!(" on key {k:?}"))
         .unwrap_or_default();
-    println!(
+    crate::say!(
         "shrunk {} steps to {} ({} candidates in {:.1} s{}); still violates {}{key}",
         s.steps_before,
         s.steps_after,
@@ -587,10 +586,10 @@ pub fn print_report(s: &Shrunk) {
         s.property,
     );
     if !s.weakened.is_empty() {
-        println!("weakened faults: {}", s.weakened.join("; "));
+        crate::say!("weakened faults: {}", s.weakened.join("; "));
     }
-    println!("scenario file: {}", s.file.display());
-    println!(
+    crate::say!("scenario file: {}", s.file.display());
+    crate::say!(
         "REPRODUCE WITH: ballot scenario {}",
         ballot_core::shell::quote(&s.file.display().to_string())
     );
@@ -630,7 +629,7 @@ pub async fn shrink_command(args: &ShrinkArgs) -> Result<Validity, Error> {
     run_opts.node_cmd = args.node_cmd.clone();
     let report = run_scenario(&shrunk.scenario, &run_opts).await?;
     if report.passed() {
-        println!("confirmed: {}", judge::summary(&report.results));
+        crate::say!("confirmed: {}", judge::summary(&report.results));
         Ok(Validity::Invalid)
     } else {
         crate::scenario::print_report(&report);

@@ -561,7 +561,7 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
         default_runs: args.default_runs,
         skip_tailored: args.skip_tailored,
     };
-    println!(
+    crate::say!(
         "ballot validate: {} bug(s) x {} seed(s), then {} false-alarm run(s); runs in {}",
         plan.cases.len(),
         plan.seeds,
@@ -573,7 +573,7 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
         args.command_line(),
         args.required_rate,
         args.seconds,
-        &mut |line| println!("{line}"),
+        &mut |line| crate::say!("{line}"),
     );
     let report = markdown::render(&validation);
     match &args.out {
@@ -582,17 +582,17 @@ pub fn validate_command(args: &ValidateArgs) -> Result<Validity, Error> {
                 what: format!("ballot validate: cannot write {}", path.display()),
                 source,
             })?;
-            println!("report: {}", path.display());
+            crate::say!("report: {}", path.display());
         }
-        None => println!("\n{report}"),
+        None => crate::say!("\n{report}"),
     }
     let passed = validation.passed();
     if passed && temporary {
         let _ = std::fs::remove_dir_all(&store);
     } else {
-        println!("runs kept in {}", store.display());
+        crate::say!("runs kept in {}", store.display());
     }
-    println!(
+    crate::say!(
         "ballot validate: {}",
         if passed { "PASSED" } else { "FAILED" }
     );
