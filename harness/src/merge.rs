@@ -201,10 +201,10 @@ pub fn merge_command(args: &MergeArgs) -> Result<Validity, Error> {
                 .join(", ")
         )));
     }
-    write(&args.out, "summary.md", &markdown(&rows))?;
+    let summary = markdown(&rows);
+    write(&args.out, "summary.md", &summary)?;
     write(&args.out, "junit.xml", &junit(&rows))?;
-    use std::io::Write;
-    let _ = write!(std::io::stdout().lock(), "{}", markdown(&rows));
+    crate::put!("{summary}");
     Ok(verdict(&rows))
 }
 

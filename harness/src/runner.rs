@@ -226,12 +226,10 @@ pub fn test_command(args: &TestArgs) -> Result<Validity, Error> {
         let began = std::time::Instant::now();
         // A shard runs its slice of the seeds, every one (a fan-out wants
         // each seed's verdict); without one, stop at the first failure.
-        let seeds = match args.shard {
-            Some(shard) => shard.seeds(first, args.test_count),
-            None => (0..args.test_count)
-                .map(|i| first.wrapping_add(i))
-                .collect(),
-        };
+        let seeds = args
+            .shard
+            .unwrap_or(shard::Shard { index: 1, of: 1 })
+            .seeds(first, args.test_count);
         let mut verdict = Validity::Valid;
         let mut worst = Validity::Valid;
         'tests: for (i, &seed) in seeds.iter().enumerate() {

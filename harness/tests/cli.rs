@@ -1531,6 +1531,19 @@ fn check_file_reads_jepsen_edn_histories() {
     );
 }
 
+/// Runs `ballot` with a stdout pipe whose read end is closed before it
+/// starts: its first write to stdout fails with EPIPE, as under `| head -1`.
+fn ballot_with_closed_stdout(args: &[&str]) -> Output {
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    Command::new(BALLOT)
+        .args(args)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run ballot")
+}
+
 #[test]
 fn check_file_exits_with_the_verdict_when_stdout_is_closed() {
     let dir = tempfile::tempdir().unwrap();
@@ -1551,20 +1564,11 @@ fn check_file_exits_with_the_verdict_when_stdout_is_closed() {
     ];
     for (file, code) in &cases {
         for json in [false, true] {
-            // A pipe whose read end is closed before `ballot` starts: its
-            // first write to stdout fails with EPIPE, as under `| head -1`.
-            let (reader, writer) = nix::unistd::pipe().unwrap();
-            drop(reader);
             let mut args = vec!["check", file.as_str()];
             if json {
                 args.push("--json");
             }
-            let out = Command::new(BALLOT)
-                .args(&args)
-                .stdout(Stdio::from(writer))
-                .stderr(Stdio::piped())
-                .output()
-                .expect("run ballot check");
+            let out = ballot_with_closed_stdout(&args);
             assert_eq!(
                 out.status.code(),
                 Some(*code),
@@ -1591,14 +1595,7 @@ fn other_commands_exit_quietly_when_stdout_is_closed() {
         (vec!["merge", &empty, "--out", &out_dir], 254),
     ];
     for (args, code) in &cases {
-        let (reader, writer) = nix::unistd::pipe().unwrap();
-        drop(reader);
-        let out = Command::new(BALLOT)
-            .args(args)
-            .stdout(Stdio::from(writer))
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run ballot");
+        let out = ballot_with_closed_stdout(args);
         assert_eq!(
             out.status.code(),
             Some(*code),

@@ -407,10 +407,11 @@ pub(super) async fn deliver(
             record.replied = Some(shared.clock.now());
             record.status = Some(head.status().as_u16());
             record.response = Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            record.fate = if late { Fate::Timeout } else { Fate::Ok };
             if late {
+                record.fate = Fate::Timeout;
                 return Err(Reply::Respond(too_slow()));
             }
+            record.fate = Fate::Ok;
             shared.triggers.observe(record);
             let mut resp = Response::new(Full::new(body));
             *resp.status_mut() = head.status();
